@@ -1,0 +1,302 @@
+"""Word-level, masked linear-chain CRF and (optionally constrained) Viterbi decoding, in plain torch.
+
+Why our own instead of ``pytorch-crf``: that package is unmaintained and scores every position it is
+given. Here the CRF runs over *word* positions: the model gathers each word's first sub-word into an
+emission tensor ``[B, W, T]`` and a boolean ``mask [B, W]`` marks the real words. The mask must be a
+left-aligned prefix (True for the first ``n_b`` words, False after); ``n_b`` may be 0, in which case the
+log-likelihood is 0 and the decoded path is empty. Padded positions are never scored: their emissions are
+replaced by zeros before any arithmetic (so even NaN/inf padding cannot leak into values or gradients) and
+their tags are never used as indices.
+
+Design choices:
+
+* Everything is vectorised over the batch and the tags; the only Python loop is over word positions
+  (forward algorithm and Viterbi are inherently sequential in time).
+* Computation happens in at least float32: bf16/fp16 emissions are upcast (log-sum-exp over paths in
+  bf16 is far too coarse); float64 inputs stay float64, which the tests use for exact checks.
+* Constraints (e.g. BIO: ``I-x`` only after ``B-x``/``I-x``) are boolean masks. A forbidden start or
+  transition gets the *finite* score :data:`FORBIDDEN_SCORE` (-1e4) instead of its learned score,
+  rather than ``-inf``, because:
+
+  - real data sometimes contains gold sequences that violate the scheme (``I-x`` after ``O``); with
+    ``-inf`` their log-likelihood would be ``-inf`` and the loss NaN/inf. With a constant -1e4 such a
+    sequence gets a large but finite loss, and because the penalty is a constant (the learned parameter
+    at that entry is *replaced*, not added to) it contributes no gradient: the rest of the sequence still
+    trains normally. The reported loss value is then offset by ~1e4 per violation; repairing the data
+    (``O I-x`` -> ``O B-x``) upstream is the better fix.
+  - a path always exists, so decoding degrades gracefully even if a caller forbids every transition
+    out of some state (Viterbi then picks the least-violating path instead of returning garbage).
+
+  The same masked scores are used for the gold score, the log-partition and Viterbi, so training and
+  decoding optimise the same distribution (forbidden paths carry ~exp(-1e4) = 0 probability mass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["FORBIDDEN_SCORE", "CRF", "bio_allowed_transitions", "viterbi_decode"]
+
+#: Score given to forbidden starts/transitions. Finite on purpose (see module docstring); large enough
+#: to dominate any realistic emission/transition score, small enough that float32 sums of a few of them
+#: stay exact to ~1e-3 and never overflow.
+FORBIDDEN_SCORE = -1e4
+
+
+def _split_tag(tag: str) -> tuple[str, str | None]:
+    """Return (kind, type) with kind in {"B", "I", "O"}; anything not ``B-x``/``I-x`` counts as ``O``."""
+    if tag.startswith("B-"):
+        return "B", tag[2:]
+    if tag.startswith("I-"):
+        return "I", tag[2:]
+    return "O", None
+
+
+def bio_allowed_transitions(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
+    """BIO constraint masks ``(allowed_start [T] bool, allowed_trans [T, T] bool)``.
+
+    ``allowed_trans[i, j]`` is True when tag ``j`` may follow tag ``i``. ``I-x`` may only follow ``B-x``
+    or ``I-x`` and may not start a sequence; every other transition is allowed. Tags that are not
+    ``O``/``B-x``/``I-x`` (e.g. ``'<unk>'``, ``'PAD'``) are treated like ``O``, so ``O`` and every ``B-*``
+    are always reachable and a valid path of any length exists.
+    """
+    parsed = [_split_tag(t) for t in tags]
+    n = len(parsed)
+    allowed_start = torch.tensor([kind != "I" for kind, _ in parsed], dtype=torch.bool)
+    allowed_trans = torch.ones(n, n, dtype=torch.bool)
+    for j, (kind_j, type_j) in enumerate(parsed):
+        if kind_j != "I":
+            continue
+        for i, (kind_i, type_i) in enumerate(parsed):
+            allowed_trans[i, j] = kind_i in ("B", "I") and type_i == type_j
+    return allowed_start, allowed_trans
+
+
+def _compute_dtype(*tensors: Tensor | None) -> torch.dtype:
+    """At least float32 (bf16/fp16 are too coarse for log-sum-exp over paths); float64 stays float64."""
+    dtype = torch.float32
+    for t in tensors:
+        if t is not None and t.is_floating_point():
+            dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def _check_inputs(emissions: Tensor, mask: Tensor, num_tags: int | None = None) -> Tensor:
+    """Validate shapes and the left-aligned-prefix mask; return the mask as bool."""
+    if emissions.dim() != 3:
+        raise ValueError(f"emissions must be [B, W, T], got shape {tuple(emissions.shape)}")
+    if mask.shape != emissions.shape[:2]:
+        raise ValueError(f"mask shape {tuple(mask.shape)} != emissions[:2] {tuple(emissions.shape[:2])}")
+    if num_tags is not None and emissions.shape[2] != num_tags:
+        raise ValueError(f"emissions have {emissions.shape[2]} tags, expected {num_tags}")
+    mask = mask.to(device=emissions.device, dtype=torch.bool)
+    # A True after a False would make "length" ambiguous and break the gold-score/backtrace shortcuts.
+    if mask.shape[1] > 1 and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+        raise ValueError("mask must be a left-aligned prefix (True for the first n words, False after)")
+    return mask
+
+
+def _masked_scores(
+    num_tags: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    transitions: Tensor | None,
+    start: Tensor | None,
+    end: Tensor | None,
+    allowed_start: Tensor | None,
+    allowed_trans: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(start [T], transitions [T, T], end [T]) in ``dtype`` with forbidden entries set to FORBIDDEN_SCORE.
+
+    ``torch.where`` *replaces* the learned score, so forbidden entries are constant (zero gradient).
+    """
+
+    def prep(x: Tensor | None, shape: tuple[int, ...]) -> Tensor:
+        if x is None:
+            return torch.zeros(shape, dtype=dtype, device=device)
+        if tuple(x.shape) != shape:
+            raise ValueError(f"expected shape {shape}, got {tuple(x.shape)}")
+        return x.to(device=device, dtype=dtype)
+
+    start_s = prep(start, (num_tags,))
+    trans_s = prep(transitions, (num_tags, num_tags))
+    end_s = prep(end, (num_tags,))
+    for name, allowed, shape in (
+        ("allowed_start", allowed_start, (num_tags,)),
+        ("allowed_trans", allowed_trans, (num_tags, num_tags)),
+    ):
+        if allowed is not None and tuple(allowed.shape) != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {tuple(allowed.shape)}")
+    if allowed_start is not None:
+        ok = allowed_start.to(device=device, dtype=torch.bool)
+        start_s = torch.where(ok, start_s, torch.full_like(start_s, FORBIDDEN_SCORE))
+    if allowed_trans is not None:
+        ok = allowed_trans.to(device=device, dtype=torch.bool)
+        trans_s = torch.where(ok, trans_s, torch.full_like(trans_s, FORBIDDEN_SCORE))
+    return start_s, trans_s, end_s
+
+
+def _viterbi(emissions: Tensor, mask: Tensor, start: Tensor, trans: Tensor, end: Tensor) -> list[list[int]]:
+    """Core Viterbi on already-validated, already-masked float inputs. Batch-vectorised."""
+    batch, words, _ = emissions.shape
+    lengths = mask.sum(dim=1)
+    if words == 0:
+        return [[] for _ in range(batch)]
+    score = start + emissions[:, 0]  # [B, T]
+    history: list[Tensor] = []  # history[t-1][b, j] = best previous tag for tag j at position t
+    for t in range(1, words):
+        best, idx = (score.unsqueeze(2) + trans.unsqueeze(0)).max(dim=1)  # max over previous tag
+        score = torch.where(mask[:, t : t + 1], best + emissions[:, t], score)
+        history.append(idx)
+    last = (score + end).argmax(dim=1)  # [B] best tag at position len-1
+
+    # Vectorised backtrace: `cur` is (re)seeded at t == len-1 and followed back from there.
+    paths = torch.zeros(batch, words, dtype=torch.long, device=emissions.device)
+    cur = last
+    for t in range(words - 1, -1, -1):
+        cur = torch.where(lengths - 1 == t, last, cur)
+        paths[:, t] = cur
+        if t > 0:
+            cur = history[t - 1].gather(1, cur.unsqueeze(1)).squeeze(1)
+    paths_list = paths.tolist()
+    return [row[:n] for row, n in zip(paths_list, lengths.tolist(), strict=True)]
+
+
+def viterbi_decode(
+    emissions: Tensor,
+    mask: Tensor,
+    transitions: Tensor | None = None,
+    start: Tensor | None = None,
+    end: Tensor | None = None,
+    allowed_start: Tensor | None = None,
+    allowed_trans: Tensor | None = None,
+) -> list[list[int]]:
+    """Best tag path per sequence; each path has as many tags as its mask has True entries.
+
+    ``transitions [T, T]`` scores i -> j, ``start``/``end [T]`` score the first/last tag; None means zeros.
+    ``allowed_*`` (bool) forbid starts/transitions by replacing their score with :data:`FORBIDDEN_SCORE`
+    (finite, so a path always exists even under over-restrictive constraints). Shared by the CRF and by
+    plain softmax mode with BIO constraints (emissions = log-softmax, no transitions), where it turns
+    per-word argmax into "best *valid* sequence". Runs without autograd.
+    """
+    with torch.no_grad():
+        mask = _check_inputs(emissions, mask)
+        dtype = _compute_dtype(emissions, transitions, start, end)
+        num_tags = emissions.shape[2]
+        start_s, trans_s, end_s = _masked_scores(
+            num_tags, dtype, emissions.device, transitions, start, end, allowed_start, allowed_trans
+        )
+        em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
+        return _viterbi(em, mask, start_s, trans_s, end_s)
+
+
+class CRF(nn.Module):
+    """Linear-chain CRF over word positions with optional hard-ish (finite-penalty) constraints.
+
+    Parameters ``start_transitions [T]``, ``end_transitions [T]``, ``transitions [T, T]`` are initialised
+    uniform(-0.1, 0.1). The constraint masks are stored as *persistent* buffers (``allowed_start``,
+    ``allowed_trans``; all True when not given) so a checkpoint reload reproduces decoding exactly even if
+    the module is rebuilt without passing the constraints. Forbidden entries are excluded in training too
+    (gold score and log-partition use the masked scores), so training and decoding agree.
+    """
+
+    def __init__(
+        self, num_tags: int, allowed_start: Tensor | None = None, allowed_trans: Tensor | None = None
+    ):
+        super().__init__()
+        if num_tags < 1:
+            raise ValueError(f"num_tags must be >= 1, got {num_tags}")
+        self.num_tags = num_tags
+        self.start_transitions = nn.Parameter(torch.empty(num_tags))
+        self.end_transitions = nn.Parameter(torch.empty(num_tags))
+        self.transitions = nn.Parameter(torch.empty(num_tags, num_tags))
+        a_start = torch.ones(num_tags, dtype=torch.bool) if allowed_start is None else allowed_start.bool()
+        a_trans = (
+            torch.ones(num_tags, num_tags, dtype=torch.bool)
+            if allowed_trans is None
+            else allowed_trans.bool()
+        )
+        if a_start.shape != (num_tags,) or a_trans.shape != (num_tags, num_tags):
+            raise ValueError("allowed_start must be [T] and allowed_trans [T, T]")
+        self.register_buffer("allowed_start", a_start.clone(), persistent=True)
+        self.register_buffer("allowed_trans", a_trans.clone(), persistent=True)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for p in (self.start_transitions, self.end_transitions, self.transitions):
+            nn.init.uniform_(p, -0.1, 0.1)
+
+    def extra_repr(self) -> str:
+        return f"num_tags={self.num_tags}"
+
+    def _scores(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        return _masked_scores(
+            self.num_tags,
+            dtype,
+            device,
+            self.transitions,
+            self.start_transitions,
+            self.end_transitions,
+            self.allowed_start,
+            self.allowed_trans,
+        )
+
+    def log_likelihood(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
+        """Exact ``log p(tags | emissions)`` per sequence, shape [B], dtype >= float32.
+
+        Padded positions are ignored entirely; their tags may hold anything (e.g. -100) because they are
+        replaced by 0 before being used as indices. Rows with no words get 0.
+        """
+        mask = _check_inputs(emissions, mask, self.num_tags)
+        if tags.shape != mask.shape:
+            raise ValueError(f"tags shape {tuple(tags.shape)} != mask shape {tuple(mask.shape)}")
+        batch, words, _ = emissions.shape
+        dtype = _compute_dtype(emissions, self.transitions)
+        if words == 0:
+            return torch.zeros(batch, dtype=dtype, device=emissions.device)
+        start, trans, end = self._scores(dtype, emissions.device)
+        em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
+        tags = torch.where(mask, tags.to(device=emissions.device, dtype=torch.long), 0)
+        lengths = mask.sum(dim=1)
+        nonempty = lengths > 0
+
+        # Gold path score: no loop needed because the mask is a prefix.
+        gold = start[tags[:, 0]]
+        gold = gold + (em.gather(2, tags.unsqueeze(2)).squeeze(2) * mask).sum(dim=1)
+        gold = gold + (trans[tags[:, :-1], tags[:, 1:]] * mask[:, 1:]).sum(dim=1)
+        last_tag = tags.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+        gold = gold + end[last_tag]
+
+        # Forward algorithm for the log-partition; padded steps carry alpha through unchanged.
+        alpha = start + em[:, 0]  # [B, T]
+        for t in range(1, words):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
+            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
+        log_z = torch.logsumexp(alpha + end, dim=1)
+
+        return torch.where(nonempty, gold - log_z, torch.zeros_like(log_z))
+
+    def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor, reduction: str = "mean") -> Tensor:
+        """Negative log-likelihood. ``"mean"`` averages over sequences with >= 1 word (0 if none),
+        ``"sum"`` sums, ``"none"`` returns [B]."""
+        nll = -self.log_likelihood(emissions, tags, mask)
+        if reduction == "none":
+            return nll
+        if reduction == "sum":
+            return nll.sum()
+        if reduction == "mean":
+            n = mask.to(torch.bool).any(dim=1).sum().clamp(min=1)
+            return nll.sum() / n.to(nll.dtype)
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+    def decode(self, emissions: Tensor, mask: Tensor) -> list[list[int]]:
+        """Viterbi with the learned scores and the stored constraints (no autograd)."""
+        with torch.no_grad():
+            mask = _check_inputs(emissions, mask, self.num_tags)
+            dtype = _compute_dtype(emissions, self.transitions)
+            start, trans, end = self._scores(dtype, emissions.device)
+            em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
+            return _viterbi(em, mask, start, trans, end)
