@@ -1,0 +1,199 @@
+"""IntentSlotDataModule: read a dataset folder, build label vocabularies, tokenize once, batch.
+
+Labels are built from the training split in ``__init__`` so the CLI can link them into the model at
+instantiation (they then land in ``hparams.yaml`` and the checkpoint). Tokenization happens once, in
+``setup()``; batches are padded to their longest member and grouped by length for training.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from chatft.encoders import DEFAULT_ENCODER, load_tokenizer
+from chatft.errors import ConfigError
+from chatft.formats import (
+    SPLITS,
+    Example,
+    count_orphan_inside,
+    detect_format,
+    has_split,
+    read_split,
+)
+from chatft.labels import LabelVocab, slot_tag_vocab
+from chatft.preprocess import Collator, Features, tokenize_examples
+from chatft.samplers import BucketBatchSampler, EvalBatchSampler
+
+log = logging.getLogger(__name__)
+
+_STAGE_SPLITS = {"fit": ("train", "dev"), "validate": ("dev",), "test": ("test",), "predict": ("test",)}
+
+
+class ListDataset:
+    """A list of :class:`Features` as a map-style dataset."""
+
+    def __init__(self, features: list[Features]) -> None:
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> Features:
+        return self.features[i]
+
+
+class IntentSlotDataModule(L.LightningDataModule):
+    """Joint intent + slot data in the jointbert, tsv or jsonl layout (see :mod:`chatft.formats`).
+
+    Args:
+        data_dir: Folder with the splits (``train`` is required to build labels, ``dev``/``test`` for
+            validation and testing). Optional only when labels come from a checkpoint (predict).
+        batch_size: Training batch size *per process* (under DDP the effective batch is this x world size).
+        eval_batch_size: Batch size for validation/test/predict (default: 2 x batch_size).
+        max_length: Maximum sub-word tokens per utterance, special tokens included; longer utterances are
+            truncated and their cut words predicted ``O`` (their gold tags still count).
+        bucket_by_length: Group training utterances of similar length into batches (less padding).
+        num_workers: DataLoader worker processes (0 = load in the main process: best on a few CPU cores,
+            where tokenization is already done in ``setup()``).
+        tokenizer: Tokenizer name or folder; linked from ``model.encoder`` by the CLI.
+        seed: Seed of the training batch order.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        max_length: int = 128,
+        bucket_by_length: bool = True,
+        num_workers: int = 0,
+        tokenizer: str = DEFAULT_ENCODER,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if max_length < 3:
+            raise ConfigError(f"data.max_length must be >= 3 (room for [CLS], one word and [SEP]), got {max_length}")
+        self.data_dir = data_dir
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or 2 * batch_size
+        self.max_length = max_length
+        self.bucket_by_length = bucket_by_length
+        self.num_workers = num_workers
+        self.tokenizer_name = tokenizer
+        self.seed = seed
+        self.format: str | None = None
+        self.examples: dict[str, list[Example]] = {}
+        self.datasets: dict[str, ListDataset] = {}
+        self._tokenizer = None
+        self.intent_vocab: LabelVocab | None = None
+        self.slot_vocab: LabelVocab | None = None
+        if data_dir is not None:
+            self.format = detect_format(data_dir)
+            train = self._read("train")
+            self.intent_vocab = LabelVocab.build(ex.intent for ex in train)
+            has_slots = train[0].tags is not None
+            self.slot_vocab = slot_tag_vocab(t for ex in train for t in ex.tags or ()) if has_slots else None
+
+    @property
+    def intent_labels(self) -> list[str]:
+        """Intent names, ``<unk>`` first; linked to ``model.intent_labels``."""
+        return list(self.intent_vocab.labels) if self.intent_vocab else []
+
+    @property
+    def slot_labels(self) -> list[str]:
+        """BIO tags, ``<unk>`` and ``O`` first; empty for intent-only data. Linked to ``model.slot_labels``."""
+        return list(self.slot_vocab.labels) if self.slot_vocab else []
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_name)
+        return self._tokenizer
+
+    def _read(self, split: str) -> list[Example]:
+        if split not in self.examples:
+            if self.data_dir is None:
+                raise ConfigError(f"no data: set --data.data_dir to a folder with a {split} split")
+            if not has_split(self.data_dir, split, self.format):
+                raise FileNotFoundError(f"{self.data_dir}: split {split!r} not found (format {self.format})")
+            self.examples[split] = read_split(self.data_dir, split, self.format)
+            orphans = count_orphan_inside(self.examples[split])
+            if orphans:
+                log.info("%s/%s: %d I- tags do not follow B-/I- of their type (scored as seqeval does)",
+                         self.data_dir, split, orphans)
+        return self.examples[split]
+
+    def encode(self, examples: list[Example]) -> list[Features]:
+        """Tokenize and align a list of examples with this module's vocabularies."""
+        slots = self.slot_vocab
+        return tokenize_examples(
+            self.tokenizer,
+            [ex.words for ex in examples],
+            [slots.ids(ex.tags) if slots and ex.tags is not None else None for ex in examples],
+            [self.intent_vocab.id(ex.intent) for ex in examples],
+            self.max_length,
+            gold_tags=[ex.tags for ex in examples],
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in _STAGE_SPLITS.get(stage or "fit", SPLITS):
+            if split in self.datasets:
+                continue
+            features = self.encode(self._read(split))
+            truncated = sum(f.truncated for f in features)
+            if truncated:
+                log.warning("%s: %d of %d utterances longer than max_length=%d were truncated; their cut words "
+                            "are predicted O and still scored", split, truncated, len(features), self.max_length)
+            self.datasets[split] = ListDataset(features)
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def _lengths(self, split: str) -> list[int]:
+        return [len(f.input_ids) for f in self.datasets[split].features]
+
+    def _loader(self, split: str, batch_sampler) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_sampler=batch_sampler,
+            collate_fn=Collator(self.tokenizer.pad_token_id or 0),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        world, rank = self._world()
+        sampler = BucketBatchSampler(
+            self._lengths("train"), self.batch_size, shuffle=True, bucket=self.bucket_by_length,
+            seed=self.seed, num_replicas=world, rank=rank,
+        )
+        return self._loader("train", sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        world, rank = self._world()
+        sampler = EvalBatchSampler(self._lengths(split), self.eval_batch_size, num_replicas=world, rank=rank)
+        return self._loader(split, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("dev")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def save_labels(self, folder: str | Path) -> None:
+        """Write ``intents.json`` and ``slot_tags.json`` (the run's label vocabularies)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.intent_vocab:
+            self.intent_vocab.save(folder / "intents.json")
+        if self.slot_vocab:
+            self.slot_vocab.save(folder / "slot_tags.json")

@@ -1,0 +1,107 @@
+"""JointModel: a pretrained encoder with an intent head and a word-level slot head (optional CRF).
+
+Plain ``nn.Module`` (no Lightning) so it can be exported and served on its own. The intent head reads
+the ``[CLS]`` vector; the slot head reads each word's first sub-word, gathered into a word sequence, so
+loss, CRF and decoding all run over real words and never see padding or continuation sub-words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from chatft.crf import CRF, bio_allowed_transitions, viterbi_decode
+
+
+class JointModel(nn.Module):
+    """Encoder + intent classifier + slot tagger.
+
+    ``num_slot_tags == 0`` builds an intent-only model (sentence classification data). The first class
+    of each head is ``<unk>`` and is never predicted (its logit is masked at decoding time).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_intents: int,
+        slot_tags: Sequence[str],
+        use_crf: bool = False,
+        bio_constrained: bool = True,
+        head_dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(head_dropout)
+        self.intent_head = nn.Linear(hidden, num_intents)
+        self.num_slot_tags = len(slot_tags)
+        self.slot_head = nn.Linear(hidden, self.num_slot_tags) if self.num_slot_tags else None
+        self.use_crf = use_crf and self.num_slot_tags > 0
+        self.bio_constrained = bio_constrained
+        allowed_start = allowed_trans = None
+        if self.num_slot_tags:
+            allowed_start, allowed_trans = bio_allowed_transitions(list(slot_tags))
+            # <unk> (index 0) is never a valid prediction.
+            allowed_start[0] = False
+            allowed_trans[:, 0] = False
+        self.crf = CRF(self.num_slot_tags, allowed_start, allowed_trans) if self.use_crf else None
+        self.register_buffer("allowed_start", allowed_start, persistent=False)
+        self.register_buffer("allowed_trans", allowed_trans, persistent=False)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Intent logits ``[B, I]`` and word-level slot emissions ``[B, W, T]`` (``None`` without slots)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.dropout(hidden)
+        intent_logits = self.intent_head(hidden[:, 0])
+        if self.slot_head is None:
+            return intent_logits, None
+        words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+        return intent_logits, self.slot_head(words)
+
+    def loss(
+        self,
+        intent_logits: Tensor,
+        slot_logits: Tensor | None,
+        intent: Tensor,
+        word_tags: Tensor,
+        word_mask: Tensor,
+        slot_loss_coef: float = 1.0,
+        label_smoothing: float = 0.0,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(total, intent loss, slot loss): intent CE + ``slot_loss_coef`` x (slot CE or CRF NLL)."""
+        intent_loss = F.cross_entropy(intent_logits.float(), intent, label_smoothing=label_smoothing)
+        if slot_logits is None:
+            return intent_loss, intent_loss, intent_loss.new_zeros(())
+        if self.crf is not None:
+            slot_loss = self.crf(slot_logits, word_tags, word_mask, reduction="mean")
+        else:
+            tags = word_tags.masked_fill(~word_mask, -100)
+            slot_loss = F.cross_entropy(
+                slot_logits.float().flatten(0, 1), tags.flatten(), ignore_index=-100, label_smoothing=label_smoothing
+            )
+        return intent_loss + slot_loss_coef * slot_loss, intent_loss, slot_loss
+
+    @torch.no_grad()
+    def decode(self, intent_logits: Tensor, slot_logits: Tensor | None, word_mask: Tensor) -> tuple[Tensor, Tensor, list[list[int]]]:
+        """(intent ids, intent probabilities, per-utterance slot tag ids over its kept words)."""
+        masked = intent_logits.float().clone()
+        if masked.size(-1) > 1:
+            masked[:, 0] = float("-inf")
+        probs = masked.softmax(-1)
+        intents = probs.argmax(-1)
+        if slot_logits is None:
+            return intents, probs, [[] for _ in range(intent_logits.size(0))]
+        if self.crf is not None:
+            return intents, probs, self.crf.decode(slot_logits, word_mask)
+        log_probs = slot_logits.float().log_softmax(-1)
+        if self.bio_constrained:
+            paths = viterbi_decode(log_probs, word_mask, allowed_start=self.allowed_start, allowed_trans=self.allowed_trans)
+        else:
+            log_probs[..., 0] = float("-inf")
+            best = log_probs.argmax(-1).tolist()
+            lengths = word_mask.sum(-1).tolist()
+            paths = [row[:n] for row, n in zip(best, lengths, strict=True)]
+        return intents, probs, paths

