@@ -14,11 +14,13 @@ class MetricsFile(L.Callback):
     A plain file that scripts (e.g. multi-seed tables) and people can read; rank 0 writes it.
     """
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or not trainer.log_dir:
             return
         row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        row.update({k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+        row.update(
+            {k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        )
         path = Path(trainer.log_dir) / "val_metrics.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:

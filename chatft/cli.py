@@ -38,8 +38,10 @@ class ChatftCLI(LightningCLI):
                 # Our samplers shard data per rank themselves (no repeated samples in evaluation).
                 "trainer.use_distributed_sampler": False,
                 "trainer.callbacks": [
-                    {"class_path": "lightning.pytorch.callbacks.LearningRateMonitor",
-                     "init_args": {"logging_interval": "step"}},
+                    {
+                        "class_path": "lightning.pytorch.callbacks.LearningRateMonitor",
+                        "init_args": {"logging_interval": "step"},
+                    },
                     {"class_path": "chatft.callbacks.MetricsFile"},
                 ],
             }

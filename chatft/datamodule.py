@@ -77,7 +77,9 @@ class IntentSlotDataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if max_length < 3:
-            raise ConfigError(f"data.max_length must be >= 3 (room for [CLS], one word and [SEP]), got {max_length}")
+            raise ConfigError(
+                f"data.max_length must be >= 3 (room for [CLS], one word and [SEP]), got {max_length}"
+            )
         self.data_dir = data_dir
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or 2 * batch_size
@@ -124,8 +126,12 @@ class IntentSlotDataModule(L.LightningDataModule):
             self.examples[split] = read_split(self.data_dir, split, self.format)
             orphans = count_orphan_inside(self.examples[split])
             if orphans:
-                log.info("%s/%s: %d I- tags do not follow B-/I- of their type (scored as seqeval does)",
-                         self.data_dir, split, orphans)
+                log.info(
+                    "%s/%s: %d I- tags do not follow B-/I- of their type (scored as seqeval does)",
+                    self.data_dir,
+                    split,
+                    orphans,
+                )
         return self.examples[split]
 
     def encode(self, examples: list[Example]) -> list[Features]:
@@ -147,8 +153,14 @@ class IntentSlotDataModule(L.LightningDataModule):
             features = self.encode(self._read(split))
             truncated = sum(f.truncated for f in features)
             if truncated:
-                log.warning("%s: %d of %d utterances longer than max_length=%d were truncated; their cut words "
-                            "are predicted O and still scored", split, truncated, len(features), self.max_length)
+                log.warning(
+                    "%s: %d of %d utterances longer than max_length=%d were truncated; their cut words "
+                    "are predicted O and still scored",
+                    split,
+                    truncated,
+                    len(features),
+                    self.max_length,
+                )
             self.datasets[split] = ListDataset(features)
 
     def _world(self) -> tuple[int, int]:
@@ -170,8 +182,13 @@ class IntentSlotDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         world, rank = self._world()
         sampler = BucketBatchSampler(
-            self._lengths("train"), self.batch_size, shuffle=True, bucket=self.bucket_by_length,
-            seed=self.seed, num_replicas=world, rank=rank,
+            self._lengths("train"),
+            self.batch_size,
+            shuffle=True,
+            bucket=self.bucket_by_length,
+            seed=self.seed,
+            num_replicas=world,
+            rank=rank,
         )
         return self._loader("train", sampler)
 

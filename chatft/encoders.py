@@ -47,7 +47,9 @@ def load_tokenizer(name: str):
     except Exception as err:  # noqa: BLE001 - turn any loading failure into one actionable line
         raise _explain(name, err) from None
     if not getattr(tok, "is_fast", False):
-        raise EncoderNotFoundError(f"encoder {name!r} has no fast tokenizer (tokenizer.json); word alignment needs one")
+        raise EncoderNotFoundError(
+            f"encoder {name!r} has no fast tokenizer (tokenizer.json); word alignment needs one"
+        )
     return tok
 
 
@@ -59,7 +61,12 @@ def load_encoder(name: str, pretrained: bool = True, dropout: float | None = Non
     try:
         config = AutoConfig.from_pretrained(path)
         if dropout is not None:
-            for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
+            for key in (
+                "hidden_dropout_prob",
+                "attention_probs_dropout_prob",
+                "dropout",
+                "attention_dropout",
+            ):
                 if hasattr(config, key):
                     setattr(config, key, dropout)
         if pretrained:

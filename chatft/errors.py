@@ -8,4 +8,9 @@ class ConfigError(ValueError):
     """A configuration value that cannot work; the message says which option and how to fix it."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (DataFormatError, EncoderNotFoundError, ConfigError, FileNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    DataFormatError,
+    EncoderNotFoundError,
+    ConfigError,
+    FileNotFoundError,
+)

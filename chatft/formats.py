@@ -38,7 +38,9 @@ def detect_format(data_dir: str | Path) -> str:
     """Which format ``data_dir`` holds, judged by its training split."""
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataFormatError(f"{root}: data directory not found (set --data.data_dir to a folder with the data)")
+        raise DataFormatError(
+            f"{root}: data directory not found (set --data.data_dir to a folder with the data)"
+        )
     if (root / "train" / "seq.in").is_file():
         return "jointbert"
     if (root / "train.jsonl").is_file():
@@ -83,7 +85,9 @@ def _read_lines(path: Path) -> list[str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise DataFormatError(f"{path}:{line}: bytes that are not UTF-8 (re-save the file as UTF-8)") from None
+        raise DataFormatError(
+            f"{path}:{line}: bytes that are not UTF-8 (re-save the file as UTF-8)"
+        ) from None
     lines = text.splitlines()
     if not lines or all(not line.strip() for line in lines):
         raise DataFormatError(f"{path}: file is empty")
@@ -112,7 +116,11 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.count:
             more = f" (and {self.count - len(self.items)} more)" if self.count > len(self.items) else ""
-            head = self.items[0] if self.count == 1 else f"{self.count} problems; first: " + "; ".join(self.items)
+            head = (
+                self.items[0]
+                if self.count == 1
+                else f"{self.count} problems; first: " + "; ".join(self.items)
+            )
             raise DataFormatError(head + more)
 
 
@@ -147,7 +155,9 @@ def read_jointbert(folder: Path) -> list[Example]:
     examples = []
     for i, (w, t, intent) in enumerate(zip(words_l, tags_l, intents, strict=True), start=1):
         words, tags = w.split(), t.split()
-        _check_example(words, tags, f"{folder / 'seq.out'}:{i}" if words else f"{folder / 'seq.in'}:{i}", problems)
+        _check_example(
+            words, tags, f"{folder / 'seq.out'}:{i}" if words else f"{folder / 'seq.in'}:{i}", problems
+        )
         if not intent.strip():
             problems.add(f"{folder / 'label'}:{i}: empty intent label")
         examples.append(Example(tuple(words), tuple(tags), intent.strip()))
@@ -201,7 +211,9 @@ def read_jsonl(path: Path) -> list[Example]:
         examples.append(Example(tuple(words), None if tags is None else tuple(tags), intent.strip()))
     problems.raise_if_any()
     if examples and len({ex.tags is None for ex in examples}) > 1:
-        raise DataFormatError(f'{path}: some lines have "tags" and some do not (give tags on every line or none)')
+        raise DataFormatError(
+            f'{path}: some lines have "tags" and some do not (give tags on every line or none)'
+        )
     return examples
 
 

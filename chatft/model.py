@@ -51,7 +51,9 @@ class JointModel(nn.Module):
         self.register_buffer("allowed_start", allowed_start, persistent=False)
         self.register_buffer("allowed_trans", allowed_trans, persistent=False)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
         """Intent logits ``[B, I]`` and word-level slot emissions ``[B, W, T]`` (``None`` without slots)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         hidden = self.dropout(hidden)
@@ -80,12 +82,17 @@ class JointModel(nn.Module):
         else:
             tags = word_tags.masked_fill(~word_mask, -100)
             slot_loss = F.cross_entropy(
-                slot_logits.float().flatten(0, 1), tags.flatten(), ignore_index=-100, label_smoothing=label_smoothing
+                slot_logits.float().flatten(0, 1),
+                tags.flatten(),
+                ignore_index=-100,
+                label_smoothing=label_smoothing,
             )
         return intent_loss + slot_loss_coef * slot_loss, intent_loss, slot_loss
 
     @torch.no_grad()
-    def decode(self, intent_logits: Tensor, slot_logits: Tensor | None, word_mask: Tensor) -> tuple[Tensor, Tensor, list[list[int]]]:
+    def decode(
+        self, intent_logits: Tensor, slot_logits: Tensor | None, word_mask: Tensor
+    ) -> tuple[Tensor, Tensor, list[list[int]]]:
         """(intent ids, intent probabilities, per-utterance slot tag ids over its kept words)."""
         masked = intent_logits.float().clone()
         if masked.size(-1) > 1:
@@ -98,7 +105,9 @@ class JointModel(nn.Module):
             return intents, probs, self.crf.decode(slot_logits, word_mask)
         log_probs = slot_logits.float().log_softmax(-1)
         if self.bio_constrained:
-            paths = viterbi_decode(log_probs, word_mask, allowed_start=self.allowed_start, allowed_trans=self.allowed_trans)
+            paths = viterbi_decode(
+                log_probs, word_mask, allowed_start=self.allowed_start, allowed_trans=self.allowed_trans
+            )
         else:
             log_probs[..., 0] = float("-inf")
             best = log_probs.argmax(-1).tolist()

@@ -30,7 +30,14 @@ from chatft.model import JointModel
 
 log = logging.getLogger(__name__)
 
-_NO_DECAY = ("bias", "LayerNorm.weight", "LayerNorm.bias", "layer_norm.weight", "layernorm.weight", "norm.weight")
+_NO_DECAY = (
+    "bias",
+    "LayerNorm.weight",
+    "LayerNorm.bias",
+    "layer_norm.weight",
+    "layernorm.weight",
+    "norm.weight",
+)
 
 
 class IntentSlotModule(L.LightningModule):
@@ -76,8 +83,10 @@ class IntentSlotModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if not intent_labels:
-            raise ConfigError("model.intent_labels is empty: give --data.data_dir (labels come from the training split) "
-                             "or --ckpt_path of a trained model")
+            raise ConfigError(
+                "model.intent_labels is empty: give --data.data_dir (labels come from the training split) "
+                "or --ckpt_path of a trained model"
+            )
         self.save_hyperparameters()
         self.intent_vocab = LabelVocab.from_list(intent_labels)
         self.slot_vocab = LabelVocab.from_list(slot_labels) if slot_labels else None
@@ -107,7 +116,11 @@ class IntentSlotModule(L.LightningModule):
                 "intent_f1": MulticlassF1Score(n_intents, average="macro"),
             }
         )
-        parts = {"intent": intent, "sent": SentenceAccuracy(), "confusion": MulticlassConfusionMatrix(n_intents)}
+        parts = {
+            "intent": intent,
+            "sent": SentenceAccuracy(),
+            "confusion": MulticlassConfusionMatrix(n_intents),
+        }
         if self.has_slots:
             parts["slot"] = SpanF1(SpanF1.entity_types_from_tags(self.slot_vocab.labels))
         return nn.ModuleDict(parts)
@@ -119,8 +132,13 @@ class IntentSlotModule(L.LightningModule):
     def model_step(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
         intent_logits, slot_logits = self(batch)
         loss, intent_loss, slot_loss = self.model.loss(
-            intent_logits, slot_logits, batch["intent"], batch["word_tags"], batch["word_mask"],
-            slot_loss_coef=self.hparams.slot_loss_coef, label_smoothing=self.hparams.label_smoothing,
+            intent_logits,
+            slot_logits,
+            batch["intent"],
+            batch["word_tags"],
+            batch["word_mask"],
+            slot_loss_coef=self.hparams.slot_loss_coef,
+            label_smoothing=self.hparams.label_smoothing,
         )
         return loss, intent_loss, slot_loss, intent_logits, slot_logits
 
@@ -131,7 +149,9 @@ class IntentSlotModule(L.LightningModule):
         self.log_dict({"train/intent_loss": intent_loss, "train/slot_loss": slot_loss}, batch_size=size)
         return loss
 
-    def decode_batch(self, batch: dict, intent_logits: Tensor, slot_logits: Tensor | None) -> tuple[Tensor, Tensor, list[list[str]]]:
+    def decode_batch(
+        self, batch: dict, intent_logits: Tensor, slot_logits: Tensor | None
+    ) -> tuple[Tensor, Tensor, list[list[str]]]:
         """Intent ids, intent probabilities and per-word tag strings for every word of each utterance.
 
         Words cut off by truncation get ``O``, so gold tags of every word are still scored.
@@ -194,12 +214,14 @@ class IntentSlotModule(L.LightningModule):
         intents, probs, tags = self.decode_batch(batch, intent_logits, slot_logits)
         out = []
         for i, index in enumerate(batch["index"].tolist()):
-            out.append({
-                "index": index,
-                "intent": self.intent_vocab.name(int(intents[i])),
-                "intent_confidence": float(probs[i, intents[i]]),
-                "tags": tags[i] if tags else [],
-            })
+            out.append(
+                {
+                    "index": index,
+                    "intent": self.intent_vocab.name(int(intents[i])),
+                    "intent_confidence": float(probs[i, intents[i]]),
+                    "tags": tags[i] if tags else [],
+                }
+            )
         return out
 
     # ---- reports -----------------------------------------------------------------------------------
@@ -232,7 +254,11 @@ class IntentSlotModule(L.LightningModule):
             if not p.requires_grad:
                 continue
             lr = hp.learning_rate if name.startswith("encoder.") else hp.head_learning_rate
-            decay = 0.0 if (p.ndim < 2 or any(k in name for k in _NO_DECAY) or name.startswith("crf.")) else hp.weight_decay
+            decay = (
+                0.0
+                if (p.ndim < 2 or any(k in name for k in _NO_DECAY) or name.startswith("crf."))
+                else hp.weight_decay
+            )
             groups.setdefault((lr, decay), []).append(p)
         params = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
         optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, foreach=True)
@@ -250,7 +276,9 @@ def format_report(report: dict) -> str:
             continue
         lines += ["", f"{key}:", f"  {'':40s} {'precision':>9s} {'recall':>9s} {'f1':>9s} {'support':>8s}"]
         for row in report[key]:
-            lines.append(f"  {row[name]:40s} {row['precision']:9.4f} {row['recall']:9.4f} {row['f1']:9.4f} {row['support']:8d}")
+            lines.append(
+                f"  {row[name]:40s} {row['precision']:9.4f} {row['recall']:9.4f} {row['f1']:9.4f} {row['support']:8d}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -275,8 +303,15 @@ def save_confusion_png(confmat: Tensor, labels, path: Path) -> None:
     for i in range(len(names)):
         for j in range(len(names)):
             if cm[i, j] > 0:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_title("Intent confusion (counts; colour = row share)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

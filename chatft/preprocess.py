@@ -77,7 +77,9 @@ def tokenize_examples(
     """
     if not words:
         return []
-    enc = tokenizer([list(w) for w in words], is_split_into_words=True, truncation=True, max_length=max_length)
+    enc = tokenizer(
+        [list(w) for w in words], is_split_into_words=True, truncation=True, max_length=max_length
+    )
     out = []
     for i, ws in enumerate(words):
         ids, word_ids = enc["input_ids"][i], enc.word_ids(i)

@@ -76,7 +76,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __len__(self) -> int:
-        n = len(self.lengths) // self.batch_size if self.drop_last else math.ceil(len(self.lengths) / self.batch_size)
+        n = (
+            len(self.lengths) // self.batch_size
+            if self.drop_last
+            else math.ceil(len(self.lengths) / self.batch_size)
+        )
         return n // self.num_replicas if self.drop_last else math.ceil(n / self.num_replicas)
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -15,13 +15,28 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 
 def _fit(encoder: str, data: Path, root: Path, *extra: str) -> None:
-    main([
-        "fit", "--config", str(REPO / "configs/demo.yaml"),
-        "--model.encoder", encoder, "--data.data_dir", str(data),
-        "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root),
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--data.batch_size", "16", *extra,
-    ])
+    main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs/demo.yaml"),
+            "--model.encoder",
+            encoder,
+            "--data.data_dir",
+            str(data),
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.default_root_dir",
+            str(root),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+            "--data.batch_size",
+            "16",
+            *extra,
+        ]
+    )
 
 
 def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsys):
@@ -45,9 +60,23 @@ def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsy
 
     # `test` works from the checkpoint and the data, writing its report under its own root.
     test_root = tmp_path / "test"
-    main(["test", "--config", str(REPO / "configs/demo.yaml"), "--model.encoder", tiny_encoder,
-          "--data.data_dir", str(demo_small), "--ckpt_path", str(version / "checkpoints/last.ckpt"),
-          "--trainer.default_root_dir", str(test_root), "--trainer.enable_progress_bar", "false"])
+    main(
+        [
+            "test",
+            "--config",
+            str(REPO / "configs/demo.yaml"),
+            "--model.encoder",
+            tiny_encoder,
+            "--data.data_dir",
+            str(demo_small),
+            "--ckpt_path",
+            str(version / "checkpoints/last.ckpt"),
+            "--trainer.default_root_dir",
+            str(test_root),
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
     out = capsys.readouterr().out
     for name in ("intent_acc", "intent_f1", "slot_f1", "slot_precision", "slot_recall", "sent_acc"):
         assert f"test/{name}" in out
@@ -67,9 +96,21 @@ def test_intent_only_tsv_trains_without_slot_metrics(tiny_encoder, tmp_path, cap
         (data / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     _fit(tiny_encoder, data, tmp_path / "run", "--trainer.max_epochs", "1")
     capsys.readouterr()
-    main(["test", "--config", str(REPO / "configs/demo.yaml"), "--model.encoder", tiny_encoder,
-          "--data.data_dir", str(data), "--trainer.default_root_dir", str(tmp_path / "t"),
-          "--trainer.enable_progress_bar", "false"])
+    main(
+        [
+            "test",
+            "--config",
+            str(REPO / "configs/demo.yaml"),
+            "--model.encoder",
+            tiny_encoder,
+            "--data.data_dir",
+            str(data),
+            "--trainer.default_root_dir",
+            str(tmp_path / "t"),
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
     out = capsys.readouterr().out
     assert "test/intent_acc" in out and "test/sent_acc" in out and "slot_f1" not in out
 
@@ -80,10 +121,19 @@ def test_every_shipped_config_parses(config, tiny_encoder, demo_small):
     from chatft.datamodule import IntentSlotDataModule
     from chatft.module import IntentSlotModule
 
-    args = ["--config", str(config), "--model.encoder", tiny_encoder, "--data.data_dir", str(demo_small),
-            "--trainer.accelerator", "cpu"]
-    cli = ChatftCLI(IntentSlotModule, IntentSlotDataModule, args=args, run=False,
-                    auto_configure_optimizers=False)
+    args = [
+        "--config",
+        str(config),
+        "--model.encoder",
+        tiny_encoder,
+        "--data.data_dir",
+        str(demo_small),
+        "--trainer.accelerator",
+        "cpu",
+    ]
+    cli = ChatftCLI(
+        IntentSlotModule, IntentSlotDataModule, args=args, run=False, auto_configure_optimizers=False
+    )
     assert cli.model.intent_vocab.labels == tuple(cli.datamodule.intent_labels)
 
 

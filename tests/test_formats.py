@@ -13,7 +13,9 @@ from .conftest import ATIS, DEMO, write_jointbert
 
 
 def test_jointbert_reader(tmp_path):
-    write_jointbert(tmp_path, {"train": [("fly to new york", "O O B-city I-city", "atis_airfare#atis_flight")]})
+    write_jointbert(
+        tmp_path, {"train": [("fly to new york", "O O B-city I-city", "atis_airfare#atis_flight")]}
+    )
     assert detect_format(tmp_path) == "jointbert"
     assert read_split(tmp_path, "train") == [
         Example(("fly", "to", "new", "york"), ("O", "O", "B-city", "I-city"), "atis_airfare#atis_flight")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from chatft.preprocess import IGNORE, Features, align_labels, collate, first_subword_positions, tokenize_examples
+from chatft.preprocess import (
+    IGNORE,
+    Features,
+    align_labels,
+    collate,
+    first_subword_positions,
+    tokenize_examples,
+)
 
 
 def test_align_labels_first_subword_rule():
@@ -20,10 +27,33 @@ def test_tokenize_exact_positions(tiny_tokenizer):
         tiny_tokenizer(words, is_split_into_words=True)["input_ids"]
     )
     # The tiny vocabulary keeps words of <= 5 letters whole and spells longer ones letter by letter.
-    assert tokens == ["[CLS]", "book", "a", "f", "##l", "##i", "##g", "##h", "##t", "to",
-                      "b", "##o", "##s", "##t", "##o", "##n", "[SEP]"]
-    (f,) = tokenize_examples(tiny_tokenizer, [words], [[1, 1, 1, 1, 9]], [3], max_length=64,
-                             gold_tags=[["O", "O", "O", "O", "B-city"]])
+    assert tokens == [
+        "[CLS]",
+        "book",
+        "a",
+        "f",
+        "##l",
+        "##i",
+        "##g",
+        "##h",
+        "##t",
+        "to",
+        "b",
+        "##o",
+        "##s",
+        "##t",
+        "##o",
+        "##n",
+        "[SEP]",
+    ]
+    (f,) = tokenize_examples(
+        tiny_tokenizer,
+        [words],
+        [[1, 1, 1, 1, 9]],
+        [3],
+        max_length=64,
+        gold_tags=[["O", "O", "O", "O", "B-city"]],
+    )
     assert f.word_starts == [1, 2, 3, 9, 10]
     assert f.labels == [IGNORE, 1, 1, 1] + [IGNORE] * 5 + [1, 9] + [IGNORE] * 6
     assert f.word_tags == [1, 1, 1, 1, 9]
