@@ -1,0 +1,97 @@
+"""Train a recipe with several seeds, test each seed's dev-selected checkpoint once, print mean ± std.
+
+    python benchmarks/seeds.py --seeds 0 1 2 --out runs/seeds -- --config configs/atis.yaml --data.data_dir ../shared/data/atis
+
+Everything after ``--`` goes to ``python -m chatft fit`` (and, with the same ``--config``/``--data``
+options, to ``test``). For each seed: ``fit`` with ``--seed_everything S`` and ``--data.seed S``
+(training wall time measured), then ``test`` on the checkpoint that was best on dev. Writes
+``<out>/results.json`` and ``<out>/results.md`` (per seed and mean ± std, dev and test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+KEYS = ("intent_acc", "slot_f1", "sent_acc")
+
+
+def best_dev_row(log_dir: Path, monitor: str = "val/sent_acc") -> dict:
+    """The validation row ModelCheckpoint kept: the first epoch with the highest monitored value."""
+    rows = [json.loads(line) for line in (log_dir / "val_metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if monitor in r]
+    return max(rows, key=lambda r: (r[monitor], -r["epoch"]))
+
+
+def run_seed(seed: int, out: Path, fit_args: list[str]) -> dict:
+    root = out / f"seed{seed}"
+    cmd = [sys.executable, "-m", "chatft", "fit", *fit_args, "--seed_everything", str(seed), "--data.seed", str(seed),
+           "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false"]
+    start = time.perf_counter()
+    fit = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    best = next(line.split(": ", 1)[1].split(" (")[0] for line in fit.stdout.splitlines()
+                if line.startswith("best checkpoint: "))
+    log_dir = Path(best).parents[1]
+    test_root = root / "test"
+    subprocess.run([sys.executable, "-m", "chatft", "test", *fit_args, "--ckpt_path", best,
+                    "--trainer.default_root_dir", str(test_root), "--trainer.enable_progress_bar", "false"],
+                   check=True, capture_output=True, text=True)
+    report = json.loads(next(test_root.glob("lightning_logs/version_*/test_report.json")).read_text())
+    dev = best_dev_row(log_dir)
+    return {
+        "seed": seed,
+        "fit_seconds": round(seconds, 1),
+        "best_epoch": dev["epoch"],
+        "checkpoint": best,
+        "dev": {k: dev[f"val/{k}"] for k in KEYS if f"val/{k}" in dev},
+        "test": {k: report["metrics"][f"test/{k}"] for k in KEYS if f"test/{k}" in report["metrics"]},
+    }
+
+
+def table(results: list[dict]) -> str:
+    keys = [k for k in KEYS if k in results[0]["test"]]
+    head = "| seed | fit time | best epoch | " + " | ".join(f"dev {k}" for k in keys) + " | " + " | ".join(
+        f"test {k}" for k in keys) + " |"
+    lines = [head, "|" + " --- |" * (3 + 2 * len(keys))]
+    for r in results:
+        lines.append(f"| {r['seed']} | {r['fit_seconds'] / 60:.1f} min | {r['best_epoch']} | "
+                     + " | ".join(f"{r['dev'][k]:.4f}" for k in keys) + " | "
+                     + " | ".join(f"{r['test'][k]:.4f}" for k in keys) + " |")
+
+    def ms(split: str, k: str) -> str:
+        vals = [r[split][k] for r in results]
+        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        return f"{statistics.mean(vals):.4f} ± {sd:.4f}"
+
+    mean_time = statistics.mean(r["fit_seconds"] for r in results) / 60
+    lines.append(f"| mean ± std | {mean_time:.1f} min | | " + " | ".join(ms("dev", k) for k in keys) + " | "
+                 + " | ".join(ms("test", k) for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path("runs/seeds"))
+    parser.add_argument("fit_args", nargs=argparse.REMAINDER, help="after --: arguments for chatft fit/test")
+    args = parser.parse_args()
+    fit_args = args.fit_args[1:] if args.fit_args[:1] == ["--"] else args.fit_args
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for seed in args.seeds:
+        results.append(run_seed(seed, args.out, fit_args))
+        print(json.dumps(results[-1]), flush=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    md = table(results)
+    (args.out / "results.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
