@@ -1,3 +1,29 @@
-"""chatft: joint intent detection and slot filling by fine-tuning BERT-family encoders."""
+"""chatft: joint intent detection and slot filling by fine-tuning BERT-family encoders.
+
+``from chatft import Predictor, OnnxPredictor`` works, but each is imported only when first used
+(PEP 562), so ``import chatft`` stays light and ``OnnxPredictor`` pulls in neither torch nor Lightning.
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Predictor": "chatft.predict",
+    "OnnxPredictor": "chatft.onnx_predictor",
+    "Prediction": "chatft.results",
+    "Slot": "chatft.results",
+}
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'chatft' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

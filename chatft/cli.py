@@ -14,6 +14,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 
 from chatft.datamodule import IntentSlotDataModule
 from chatft.module import IntentSlotModule
+from chatft.writer import JsonlPredictionWriter
 
 MONITOR = "val/sent_acc"
 
@@ -26,6 +27,8 @@ class ChatftCLI(LightningCLI):
         parser.link_arguments("data.slot_labels", "model.slot_labels", apply_on="instantiate")
         parser.link_arguments("model.encoder", "data.tokenizer")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
+        parser.add_lightning_class_args(JsonlPredictionWriter, "predictions")
         parser.set_defaults(
             {
                 # Sentence accuracy is the strictest joint metric (intent and every slot right), so the
@@ -47,6 +50,16 @@ class ChatftCLI(LightningCLI):
             }
         )
 
+    def before_instantiate_classes(self) -> None:
+        """Without ``--data.data_dir``, take the label lists from ``--ckpt_path`` (predict on raw text)."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        if config is None:
+            return
+        data = config.get("data")
+        ckpt_path = config.get("ckpt_path")
+        if data is not None and ckpt_path and not data.get("data_dir") and not data.get("labels_from"):
+            data["labels_from"] = ckpt_path
+
     def after_fit(self) -> None:
         ckpt = self.trainer.checkpoint_callback
         if self.trainer.is_global_zero and isinstance(ckpt, ModelCheckpoint):
@@ -60,6 +73,26 @@ class ChatftCLI(LightningCLI):
 _ = LearningRateMonitor  # referenced by class path in the defaults above
 
 
+def _export(argv: list[str]) -> None:
+    from chatft.onnx_export import main as export_main
+
+    export_main(argv)
+
+
+def _chat(argv: list[str]) -> None:
+    from chatft.chat import main as chat_main
+
+    chat_main(argv)
+
+
+#: Commands that are not Trainer methods, dispatched before LightningCLI (each has its own ``--help``).
+EXTRA_COMMANDS = {"export": _export, "chat": _chat}
+EPILOG = (
+    "more commands: export (ONNX model + labels + tokenizer for onnxruntime), "
+    "chat (interactive or --input file, with dialogue state); see python -m chatft export --help"
+)
+
+
 def run_cli(args: ArgsType = None) -> ChatftCLI:
     """Build and run the CLI (``args`` is a list for tests; None reads ``sys.argv``)."""
     return ChatftCLI(
@@ -69,7 +102,7 @@ def run_cli(args: ArgsType = None) -> ChatftCLI:
         seed_everything_default=0,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_env": False},
+        parser_kwargs={"default_env": False, "epilog": EPILOG},
     )
 
 
@@ -77,7 +110,11 @@ def main(args: ArgsType = None) -> None:
     """Entry point: user mistakes end in one line on stderr and exit code 2, not a traceback."""
     from chatft.errors import USER_ERRORS
 
+    argv = sys.argv[1:] if args is None else args
     try:
+        if isinstance(argv, list) and argv and argv[0] in EXTRA_COMMANDS:
+            EXTRA_COMMANDS[argv[0]](list(argv[1:]))
+            return
         run_cli(args)
     except USER_ERRORS as err:
         print(f"chatft: error: {err}", file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
+from chatft.artifacts import checkpoint_labels
 from chatft.encoders import DEFAULT_ENCODER, load_tokenizer
 from chatft.errors import ConfigError
 from chatft.formats import (
@@ -26,6 +27,7 @@ from chatft.formats import (
 from chatft.labels import LabelVocab, slot_tag_vocab
 from chatft.preprocess import Collator, Features, tokenize_examples
 from chatft.samplers import BucketBatchSampler, EvalBatchSampler
+from chatft.text import join_words, read_utterances, split_words
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,10 @@ class IntentSlotDataModule(L.LightningDataModule):
         seed: Seed of the training batch order.
         pad_to_multiple_of: Round each batch's token length up to a multiple of this (e.g. 16 with
             ``model.compile``, so the compiled graph sees a few shapes instead of one per length).
+        predict_file: Text file with one raw utterance per line for ``predict``, split into words by
+            :func:`chatft.text.split_words`; without it, ``predict`` runs on the test split.
+        labels_from: Checkpoint (or export folder) whose label lists to use when there is no ``data_dir``;
+            the CLI fills it from ``--ckpt_path``.
     """
 
     def __init__(
@@ -75,6 +81,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         tokenizer: str = DEFAULT_ENCODER,
         seed: int = 0,
         pad_to_multiple_of: int = 1,
+        predict_file: str | None = None,
+        labels_from: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -104,6 +112,14 @@ class IntentSlotDataModule(L.LightningDataModule):
             self.intent_vocab = LabelVocab.build(ex.intent for ex in train)
             has_slots = train[0].tags is not None
             self.slot_vocab = slot_tag_vocab(t for ex in train for t in ex.tags or ()) if has_slots else None
+        self.predict_file = predict_file
+        self.labels_from = labels_from
+        #: ``(text, [(word, start, end), ...])`` of each predict input, in input order (set in ``setup``).
+        self.predict_inputs: list[tuple[str, list[tuple[str, int, int]]]] = []
+        if data_dir is None and labels_from is not None:
+            intents, slots = checkpoint_labels(labels_from)
+            self.intent_vocab = LabelVocab.from_list(intents)
+            self.slot_vocab = LabelVocab.from_list(slots) if slots else None
 
     @property
     def intent_labels(self) -> list[str]:
@@ -151,6 +167,9 @@ class IntentSlotDataModule(L.LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            self._setup_predict()
+            return
         for split in _STAGE_SPLITS.get(stage or "fit", SPLITS):
             if split in self.datasets:
                 continue
@@ -166,6 +185,27 @@ class IntentSlotDataModule(L.LightningDataModule):
                     self.max_length,
                 )
             self.datasets[split] = ListDataset(features)
+
+    def _setup_predict(self) -> None:
+        """Predict inputs: the lines of ``predict_file`` (else the test split's words), tokenized once."""
+        if "predict" in self.datasets:
+            return
+        if self.predict_file is not None:
+            self.predict_inputs = [(t, split_words(t)) for t in read_utterances(self.predict_file)]
+        else:
+            self.predict_inputs = [join_words(ex.words) for ex in self._read("test")]
+        n = len(self.predict_inputs)
+        words = [[w for w, _, _ in spans] for _, spans in self.predict_inputs]
+        features = tokenize_examples(self.tokenizer, words, [None] * n, [0] * n, self.max_length)
+        truncated = sum(f.truncated for f in features)
+        if truncated:
+            log.warning(
+                "predict: %d of %d utterances longer than max_length=%d were truncated (flagged in the output)",
+                truncated,
+                n,
+                self.max_length,
+            )
+        self.datasets["predict"] = ListDataset(features)
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -214,7 +254,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         return self._eval_loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
+        return self._eval_loader("predict")
 
     def save_labels(self, folder: str | Path) -> None:
         """Write ``intents.json`` and ``slot_tags.json`` (the run's label vocabularies)."""

@@ -218,19 +218,24 @@ class IntentSlotModule(L.LightningModule):
             m.reset()
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        """Per utterance: index, intent, intent probabilities, word tags and tag confidences.
+
+        Decoded like ``test`` (see :func:`chatft.predict.raw_predictions`); the prediction writer turns the
+        rows into JSON Lines with words, slots and character offsets.
+        """
+        from chatft.predict import raw_predictions
+
         intent_logits, slot_logits = self(batch)
-        intents, probs, tags = self.decode_batch(batch, intent_logits, slot_logits)
-        out = []
-        for i, index in enumerate(batch["index"].tolist()):
-            out.append(
-                {
-                    "index": index,
-                    "intent": self.intent_vocab.name(int(intents[i])),
-                    "intent_confidence": float(probs[i, intents[i]]),
-                    "tags": tags[i] if tags else [],
-                }
-            )
-        return out
+        slot_labels = self.slot_vocab.labels if self.slot_vocab else ()
+        return raw_predictions(
+            self.model, batch, intent_logits, slot_logits, self.intent_vocab.labels, slot_labels
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint."""
+        from chatft.artifacts import ASSETS_KEY, module_assets
+
+        checkpoint[ASSETS_KEY] = module_assets(self)
 
     # ---- reports -----------------------------------------------------------------------------------
     def write_report(self, folder: Path, values: dict[str, Tensor]) -> None:

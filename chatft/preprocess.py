@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-
 IGNORE = -100
 
 
@@ -114,6 +112,8 @@ def collate(features: Sequence[Features], pad_id: int, pad_to_multiple_of: int =
     plus ``gold_tags``: the gold tag strings of every word (truncated ones included) for exact scoring.
     ``pad_to_multiple_of`` rounds the token length up (few distinct shapes for ``torch.compile``).
     """
+    import torch  # here, not at the top: tokenize_examples serves the torch-free ONNX predictor too
+
     batch = len(features)
     seq_len = max(len(f.input_ids) for f in features)
     seq_len = -(-seq_len // pad_to_multiple_of) * pad_to_multiple_of

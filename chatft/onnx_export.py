@@ -1,0 +1,175 @@
+"""``python -m chatft export --ckpt_path X.ckpt --output DIR``: an ONNX model for onnxruntime.
+
+``DIR`` gets:
+
+* ``model.onnx``: encoder + intent head + word-level slot head. Inputs ``input_ids``, ``attention_mask``
+  ``[batch, sequence]`` and ``word_index`` ``[batch, words]`` (first sub-word of each word); outputs
+  ``intent_logits`` ``[batch, intents]`` and ``slot_logits`` ``[batch, words, tags]`` (no ``word_index`` and no
+  ``slot_logits`` for intent-only models). All batch/sequence/word axes are dynamic.
+* ``intents.json``, ``slot_tags.json``: the label lists (``<unk>`` first).
+* ``tokenizer/``: the tokenizer files (``tokenizer.json`` is what :class:`~chatft.onnx_predictor.OnnxPredictor`
+  reads, with the ``tokenizers`` library).
+* ``decoding.json``: how slot tags are decoded. Decoding runs **outside the graph**, in numpy
+  (:class:`chatft.results.SlotDecoder`): softmax argmax, BIO-constrained Viterbi, or for CRF models Viterbi
+  over the learned transitions stored here (forbidden BIO moves already set to -1e4).
+* ``manifest.json``: what is where, shapes, the source checkpoint, ``max_length``, and the largest
+  difference between ONNX and PyTorch logits measured at export on a padded sample batch.
+
+Needs the ``onnx`` extra: ``pip install 'chatft[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from chatft import __version__
+from chatft.artifacts import load_for_inference, slot_decoder_of
+from chatft.errors import ConfigError
+from chatft.labels import LabelVocab
+from chatft.preprocess import collate, tokenize_examples
+
+MANIFEST = "manifest.json"
+FORMAT = "chatft-onnx"
+FORMAT_VERSION = 1
+_SAMPLE = [
+    ["book", "a", "flight", "from", "boston", "to", "new", "york", "tomorrow", "morning"],
+    ["hello"],
+]
+
+
+class _Graph(nn.Module):
+    """The exported computation: JointModel.forward with plain tensor outputs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, word_index=None):
+        if self.model.slot_head is None:
+            return self.model(input_ids, attention_mask, input_ids[:, :1])[0]
+        return self.model(input_ids, attention_mask, word_index)
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as err:
+        raise ConfigError(f"export needs onnx and onnxruntime ({err}): pip install 'chatft[onnx]'") from None
+
+
+def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length: int | None = None) -> Path:
+    """Write the ONNX model, labels, tokenizer, decoding and manifest of a checkpoint to ``output``."""
+    import numpy as np
+    import onnxruntime as ort
+
+    _require_onnx()
+    loaded = load_for_inference(ckpt_path, device="cpu", max_length=max_length)
+    model = loaded.model.eval()
+    try:  # eager attention exports as plain matmul/softmax, which onnxruntime fuses
+        model.encoder.set_attn_implementation("eager")
+    except (AttributeError, ValueError):
+        pass
+    has_slots = model.slot_head is not None
+    out = Path(output).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+
+    # A padded sample batch: traced with padding so the attention mask is part of the graph.
+    features = tokenize_examples(loaded.tokenizer, _SAMPLE, [None] * 2, [0] * 2, loaded.max_length)
+    batch = collate(features, loaded.tokenizer.pad_token_id or 0)
+    names = ["input_ids", "attention_mask"] + (["word_index"] if has_slots else [])
+    args = tuple(batch[n] for n in names)
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    outputs = ["intent_logits"]
+    axes["intent_logits"] = {0: "batch"}
+    if has_slots:
+        axes["word_index"] = {0: "batch", 1: "words"}
+        axes["slot_logits"] = {0: "batch", 1: "words"}
+        outputs.append("slot_logits")
+    graph = _Graph(model).eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            args,
+            str(out / "model.onnx"),
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+    graph.eval()  # export restores the training flag it found; keep eval for the check below
+
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {n: batch[n].numpy() for n in names})
+    with torch.no_grad():
+        want = graph(*args)
+    want = [want] if isinstance(want, torch.Tensor) else list(want)
+    diff = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
+
+    LabelVocab(loaded.intent_labels).save(out / "intents.json")
+    if has_slots:
+        LabelVocab(loaded.slot_labels).save(out / "slot_tags.json")
+    loaded.tokenizer.save_pretrained(out / "tokenizer")
+    decoder = slot_decoder_of(model)
+    (out / "decoding.json").write_text(
+        json.dumps(decoder.to_dict() if decoder else {"mode": "none"}) + "\n", encoding="utf-8"
+    )
+    tok = loaded.tokenizer
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "chatft_version": __version__,
+        "source_checkpoint": str(Path(ckpt_path).resolve()),
+        "encoder": loaded.hparams.get("encoder"),
+        "model": "model.onnx",
+        "opset": opset,
+        "inputs": {n: [axes[n][0], axes[n][1]] for n in names},
+        "outputs": {
+            "intent_logits": ["batch", "intents"],
+            **({"slot_logits": ["batch", "words", "tags"]} if has_slots else {}),
+        },
+        "intent_labels": "intents.json",
+        "slot_labels": "slot_tags.json" if has_slots else None,
+        "tokenizer": "tokenizer/tokenizer.json",
+        "pad_token_id": tok.pad_token_id or 0,
+        "unk_token": tok.unk_token,
+        "max_length": loaded.max_length,
+        "use_crf": model.crf is not None,
+        "bio_constrained": bool(model.bio_constrained),
+        "decoding": "decoding.json",
+        "decoding_note": "slot decoding runs outside the graph, in numpy (chatft.results.SlotDecoder)",
+        "check": {"max_abs_logit_diff_vs_pytorch": diff},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m chatft export``: parse arguments, export, print the folder."""
+    parser = argparse.ArgumentParser(
+        prog="python -m chatft export",
+        description="Export a checkpoint to ONNX (+ labels, tokenizer, decoding, manifest) for onnxruntime.",
+    )
+    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by fit (.ckpt)")
+    parser.add_argument("--output", required=True, help="folder to write (created if missing)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    parser.add_argument(
+        "--max_length",
+        type=int,
+        default=None,
+        help="max sub-word tokens per utterance at inference (default: the training value)",
+    )
+    args = parser.parse_args(argv)
+    out = export_onnx(args.ckpt_path, args.output, opset=args.opset, max_length=args.max_length)
+    diff = json.loads((out / MANIFEST).read_text())["check"]["max_abs_logit_diff_vs_pytorch"]
+    print(
+        f"exported: {out} (max |ONNX - PyTorch| logit difference on a sample batch: {diff:.2e})", flush=True
+    )

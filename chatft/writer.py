@@ -1,0 +1,75 @@
+"""JsonlPredictionWriter: ``predict`` results as JSON Lines, one object per input line, in input order.
+
+Each process predicts its own shard; at the end of the epoch the rows are gathered on rank 0, sorted by their
+input index (duplicates from a padding sampler dropped) and written there, so the file is the same with one
+process or many. Each line is a :class:`chatft.results.Prediction` as a dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from chatft.predict import assemble
+
+DEFAULT_NAME = "predictions.jsonl"
+
+
+class JsonlPredictionWriter(BasePredictionWriter):
+    """Write ``predict``'s outputs to a JSON Lines file and print its path.
+
+    Args:
+        output: File to write. Default: ``predictions.jsonl`` in the run's log folder
+            (``<trainer.default_root_dir>/lightning_logs/version_N/``).
+        top_k: How many intents (most probable first) to list in ``intents_top_k``.
+    """
+
+    def __init__(self, output: str | None = None, top_k: int = 3) -> None:
+        super().__init__(write_interval="epoch")
+        self.output = output
+        self.top_k = top_k
+        self.path: Path | None = None
+
+    def _path(self, trainer: L.Trainer) -> Path:
+        if self.output:
+            return Path(self.output).expanduser()
+        return Path(trainer.log_dir or trainer.default_root_dir) / DEFAULT_NAME
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        rows = [row for batch in predictions for row in batch]
+        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list = [None] * trainer.world_size
+            torch.distributed.all_gather_object(gathered, rows)
+            rows = [row for part in gathered for row in part]
+        path = self._path(trainer)
+        if trainer.is_global_zero:
+            by_index = {}
+            for row in rows:
+                by_index.setdefault(row["index"], row)
+            self.write(path, [by_index[i] for i in sorted(by_index)], trainer.datamodule, pl_module)
+            print(f"predictions: {path}", flush=True)
+        self.path = path
+        trainer.strategy.barrier("chatft-predictions-written")
+
+    def write(self, path: Path, rows: list[dict], datamodule, pl_module) -> None:
+        """Write rows in index order; text and word offsets come from the datamodule's predict inputs."""
+        inputs = getattr(datamodule, "predict_inputs", None)
+        if inputs is None or len(inputs) < len(rows):
+            raise RuntimeError(
+                "JsonlPredictionWriter needs IntentSlotDataModule's predict_inputs (texts and words)"
+            )
+        labels = pl_module.intent_vocab.labels
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            for row in rows:
+                i = row["index"]
+                text, spans = inputs[i]
+                pred = assemble(text, spans, row, labels, self.top_k)
+                f.write(json.dumps(pred.to_dict(), ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
