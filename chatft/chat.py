@@ -1,0 +1,129 @@
+"""``python -m chatft chat``: talk to a trained model, with dialogue state tracking.
+
+    python -m chatft chat --ckpt_path runs/atis/.../best.ckpt --requirements atis
+    python -m chatft chat --ckpt_path runs/demo/.../last.ckpt --requirements demo --input turns.txt
+
+Interactive (default): each turn prints the intent and its confidence, the slots, the dialogue state after
+the turn and a short response; ``/reset`` starts a new dialogue, ``/quit`` (or end of input) ends.
+With ``--input FILE``: one user turn per line (a blank line starts a new dialogue), and one JSON object per
+turn on standard output::
+
+    {"turn": 1, "text": ..., "intent": ..., "intent_confidence": ..., "slots": [...],
+     "new_frame": true, "state": {"intent": ..., "frame": {slot: value}}, "missing": [...], "response": ...}
+
+State rules and the requirements YAML are described in :mod:`chatft.dialogue`; ``--onnx DIR`` runs an
+exported model instead of a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from chatft.dialogue import DialoguePolicy, DialogueTracker
+from chatft.results import Prediction
+
+
+def turn_record(turn: int, pred: Prediction, update: dict) -> dict:
+    """The JSON object written for one turn in file mode."""
+    d = pred.to_dict()
+    return {
+        "turn": turn,
+        "text": pred.text,
+        "intent": pred.intent,
+        "intent_confidence": pred.intent_confidence,
+        "slots": d["slots"],
+        **update,
+    }
+
+
+def _show(pred: Prediction, update: dict, out: TextIO) -> None:
+    slots = ", ".join(f"{s.label}={s.value!r} ({s.confidence:.2f})" for s in pred.slots) or "(none)"
+    state = update["state"]
+    frame = ", ".join(f"{k}={v!r}" for k, v in state["frame"].items()) or "(empty)"
+    print(f"  intent: {pred.intent} ({pred.intent_confidence:.2f})", file=out)
+    print(f"  slots:  {slots}", file=out)
+    print(
+        f"  state:  {state['intent']} [{frame}]" + (" (new frame)" if update["new_frame"] else ""), file=out
+    )
+    print(f"bot> {update['response']}", file=out, flush=True)
+
+
+def run_file(predictor, tracker: DialogueTracker, lines: list[str], out: TextIO) -> None:
+    """File mode: one JSON object per non-blank line; a blank line resets the dialogue."""
+    turn = 0
+    for line in lines:
+        if not line.strip():
+            tracker.reset()
+            continue
+        turn += 1
+        pred = predictor(line)
+        out.write(json.dumps(turn_record(turn, pred, tracker.update(pred)), ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def run_interactive(predictor, tracker: DialogueTracker, out: TextIO) -> None:
+    print("chat: type an utterance; /reset starts a new dialogue, /quit ends", file=out, flush=True)
+    while True:
+        try:
+            line = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            print(file=out)
+            return
+        command = line.strip().lower()
+        if command in ("/quit", "/exit"):
+            return
+        if command == "/reset":
+            tracker.reset()
+            print("bot> (new dialogue)", file=out, flush=True)
+            continue
+        if not command:
+            continue
+        pred = predictor(line)
+        _show(pred, tracker.update(pred), out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m chatft chat",
+        description="Chat with a trained model: intent, slots, dialogue state and a templated response per turn.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt_path", help="checkpoint written by fit (.ckpt)")
+    source.add_argument("--onnx", help="folder written by `python -m chatft export` (runs with onnxruntime)")
+    parser.add_argument(
+        "--requirements",
+        default=None,
+        help="dialogue policy YAML (required slots, questions, templates per intent), or a shipped one: "
+        "atis, demo (default: no required slots)",
+    )
+    parser.add_argument(
+        "--input", default=None, help="file with one user turn per line; JSON Lines to stdout"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device for --ckpt_path (default cpu)")
+    args = parser.parse_args(argv)
+
+    policy = DialoguePolicy.load(args.requirements)
+    if args.onnx:
+        from chatft.onnx_predictor import OnnxPredictor
+
+        predictor = OnnxPredictor(args.onnx)
+    else:
+        from chatft.predict import Predictor
+
+        predictor = Predictor.from_checkpoint(args.ckpt_path, device=args.device)
+    unknown = policy.unknown_labels(predictor.intent_labels, predictor.slot_labels)
+    if unknown and args.requirements:
+        print(
+            f"chatft: warning: {args.requirements} names labels this model never predicts: {', '.join(unknown)}",
+            file=sys.stderr,
+        )
+    tracker = DialogueTracker(policy)
+    if args.input is not None:
+        from chatft.text import read_utterances
+
+        run_file(predictor, tracker, read_utterances(args.input), sys.stdout)
+    else:
+        run_interactive(predictor, tracker, sys.stdout)
