@@ -212,8 +212,12 @@ class IntentSlotModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         values = self._eval_epoch_end("test")
-        if self.trainer.is_global_zero and self.trainer.log_dir:
-            self.write_report(Path(self.trainer.log_dir), values)
+        # Under DDP the report's reductions and trainer.log_dir are collectives: every rank takes part in
+        # them (else rank 0 waits forever), then rank 0 writes.
+        computed = self.test_report(values)
+        log_dir = self.trainer.log_dir
+        if self.trainer.is_global_zero and log_dir:
+            self.write_report(Path(log_dir), values, computed)
         for m in self.metrics["test"].values():
             m.reset()
 
@@ -238,9 +242,11 @@ class IntentSlotModule(L.LightningModule):
         checkpoint[ASSETS_KEY] = module_assets(self)
 
     # ---- reports -----------------------------------------------------------------------------------
-    def write_report(self, folder: Path, values: dict[str, Tensor]) -> None:
-        """Per-class report (JSON + text) and an intent confusion-matrix PNG, in ``folder``."""
-        folder.mkdir(parents=True, exist_ok=True)
+    def test_report(self, values: dict[str, Tensor]) -> tuple[dict, Tensor]:
+        """The per-class report and the intent confusion matrix, from counts reduced across processes.
+
+        Under DDP this syncs metric states, so every rank must call it (like ``compute``).
+        """
         confmat = self.metrics["test"]["confusion"].compute().cpu()
         report = {
             "metrics": {k: float(v) for k, v in values.items()},
@@ -248,6 +254,17 @@ class IntentSlotModule(L.LightningModule):
         }
         if self.has_slots:
             report["slots"] = self.metrics["test"]["slot"].per_type()
+        return report, confmat
+
+    def write_report(
+        self, folder: Path, values: dict[str, Tensor], computed: tuple[dict, Tensor] | None = None
+    ) -> None:
+        """Per-class report (JSON + text) and an intent confusion-matrix PNG, in ``folder``.
+
+        ``computed``: :meth:`test_report`'s result, when every rank already computed it (DDP).
+        """
+        report, confmat = computed if computed is not None else self.test_report(values)
+        folder.mkdir(parents=True, exist_ok=True)
         (folder / "test_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         (folder / "test_report.txt").write_text(format_report(report), encoding="utf-8")
         try:
