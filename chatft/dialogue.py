@@ -8,7 +8,8 @@ The rules, applied to each turn's :class:`~chatft.results.Prediction`:
    (``intent_confidence < min_intent_confidence``: a fragment such as "to denver" keeps the current intent).
    Any other intent starts a new, empty frame.
 2. **Slots.** The turn's slots are written into the frame; a later value for a slot replaces the earlier one
-   (within a turn too).
+   (within a turn too). The frame's intent may rename slot types first (``aliases``): a fragment such as
+   "next friday" is tagged ``date`` on its own, which for a flight booking means ``depart_date``.
 3. **Response.** If a slot the intent requires is missing, ask for the first one (its ``ask`` question, or
    "What is the <slot name>?"); otherwise confirm with the intent's ``confirm`` template (``{slot}``
    placeholders are filled from the frame) or a generic sentence listing the frame.
@@ -25,6 +26,7 @@ Requirements, questions and templates come from a small YAML file (a *dialogue p
         ask: {toloc.city_name: Where do you want to fly to?}
         confirm: Searching flights from {fromloc.city_name} to {toloc.city_name}.
         follow_ups: [atis_airfare]      # intents that continue this intent's frame
+        aliases: {date: depart_date}    # slot types renamed when they fill this intent's frame
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class IntentPolicy:
     ask: dict[str, str] = field(default_factory=dict)
     confirm: str | None = None
     follow_ups: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,11 +95,11 @@ class DialoguePolicy:
         intents = {}
         for intent, spec in (raw.get("intents") or {}).items():
             spec = spec or {}
-            bad = set(spec) - {"description", "required", "ask", "confirm", "follow_ups"}
+            bad = set(spec) - {"description", "required", "ask", "confirm", "follow_ups", "aliases"}
             if not isinstance(spec, dict) or bad:
                 raise ConfigError(
                     f"{where}: intent {intent!r}: unknown keys {sorted(bad)} "
-                    "(description, required, ask, confirm, follow_ups)"
+                    "(description, required, ask, confirm, follow_ups, aliases)"
                 )
             intents[str(intent)] = IntentPolicy(
                 description=spec.get("description"),
@@ -104,6 +107,7 @@ class DialoguePolicy:
                 ask=dict(spec.get("ask") or {}),
                 confirm=spec.get("confirm"),
                 follow_ups=tuple(spec.get("follow_ups") or ()),
+                aliases=dict(spec.get("aliases") or {}),
             )
         return cls(
             intents=intents,
@@ -118,7 +122,8 @@ class DialoguePolicy:
         out = [f"intent {i}" for i in self.intents if i not in known]
         for p in self.intents.values():
             out += [f"intent {i}" for i in p.follow_ups if i not in known]
-            out += [f"slot {s}" for s in (*p.required, *p.ask) if types and s not in types]
+            named = (*p.required, *p.ask, *p.aliases, *p.aliases.values())
+            out += [f"slot {s}" for s in named if types and s not in types]
         return sorted(set(out))
 
     def intent(self, name: str | None) -> IntentPolicy:
@@ -166,7 +171,9 @@ class DialogueTracker:
             self.state = DialogueState(intent=pred.intent)
         elif pred.intent_confidence >= self.policy.min_intent_confidence:
             self.state.intent = pred.intent  # same intent, or a follow-up intent that takes over the frame
-        self.state.frame.update(pred.slot_values())
+        aliases = self.policy.intent(self.state.intent).aliases
+        for slot in pred.slots:
+            self.state.frame[aliases.get(slot.label, slot.label)] = slot.value
         missing = self.missing()
         return {
             "new_frame": not continues,

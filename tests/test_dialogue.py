@@ -179,3 +179,18 @@ def test_every_shipped_policy_parses():
     assert [f.stem for f in files] == ["atis", "demo"]
     for f in files:
         assert DialoguePolicy.load(f).intents
+
+
+def test_aliases_rename_slot_types_for_the_frames_intent():
+    policy = DialoguePolicy.from_dict(
+        {"intents": {"book_flight": {"required": ["depart_date"], "aliases": {"date": "depart_date"}}}}
+    )
+    tracker = DialogueTracker(policy)
+    tracker.update(pred("fly to denver", "book_flight", 0.9, {"toloc.city_name": "denver"}))
+    out = tracker.update(pred("next friday please", "greet", 0.3, {"date": "next friday"}))
+    assert out["state"]["frame"] == {"toloc.city_name": "denver", "depart_date": "next friday"}
+    assert out["missing"] == []
+    other = DialogueTracker(policy)
+    assert other.update(pred("next friday please", "set_alarm", 0.9, {"date": "next friday"}))["state"][
+        "frame"
+    ] == {"date": "next friday"}
