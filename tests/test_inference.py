@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from chatft.cli import main
+from chatft.dialogue import DialoguePolicy
 from chatft.text import split_words
 
 from .conftest import demo_subset
@@ -324,12 +325,14 @@ def test_chat_file_mode_with_a_real_checkpoint(trained, tmp_path, capsys):
     turns.write_text("i want to fly from boston to denver\non friday\n\nhello\n", encoding="utf-8")
     main(["chat", "--ckpt_path", str(trained["ckpt"]), "--requirements", "demo", "--input", str(turns)])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    policy = DialoguePolicy.load("demo")
     assert [r["turn"] for r in records] == [1, 2, 3]
     assert [r["text"] for r in records] == ["i want to fly from boston to denver", "on friday", "hello"]
     assert records[0]["new_frame"] is True and records[2]["new_frame"] is True  # blank line: new dialogue
     for r in records:
         assert set(r) == {"turn", "text", "intent", "intent_confidence", "slots", "new_frame", "state", "missing",
                           "response"}  # fmt: skip
-        last = {s["label"]: s["value"] for s in r["slots"]}
+        aliases = policy.intent(r["state"]["intent"]).aliases
+        last = {aliases.get(s["label"], s["label"]): s["value"] for s in r["slots"]}
         assert all(r["state"]["frame"][k] == v for k, v in last.items())
         assert isinstance(r["response"], str) and r["response"]
