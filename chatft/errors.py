@@ -1,5 +1,6 @@
 """Exceptions a user can cause (bad data, bad config, missing model): the CLI reports them as one line."""
 
+from chatft.checkpoint import CheckpointError
 from chatft.encoders import EncoderNotFoundError
 from chatft.formats import DataFormatError
 
@@ -9,6 +10,7 @@ class ConfigError(ValueError):
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    CheckpointError,
     DataFormatError,
     EncoderNotFoundError,
     ConfigError,

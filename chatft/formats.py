@@ -7,7 +7,10 @@ Formats are detected from what is in ``data_dir``:
 * ``jsonl``: ``{train,dev,test}.jsonl`` with ``{"words": [...], "tags": [...], "intent": "..."}`` lines.
 
 Every problem is reported as ``file:line: what is wrong (hint)`` so a user can fix the data without
-reading a traceback.
+reading a traceback; when several lines are bad, the first few are shown with the total. Accepted on
+purpose: a UTF-8 byte-order mark, Windows (CRLF) or old Mac (CR) line endings, trailing blank lines, and
+``I-x`` tags that follow neither ``B-x`` nor ``I-x`` (real data has them; :func:`orphan_inside` finds them
+so they can be reported).
 """
 
 from __future__ import annotations
@@ -63,6 +66,13 @@ def has_split(data_dir: str | Path, split: str, fmt: str) -> bool:
     return split_path(data_dir, split, fmt).exists()
 
 
+def missing_split_error(data_dir: str | Path, split: str, fmt: str, why: str = "") -> DataFormatError:
+    """The error for a split that is needed but absent: it says what was looked for (and ``why``)."""
+    path = split_path(data_dir, split, fmt)
+    wanted = f"{path}/{{seq.in,seq.out,label}}" if fmt == "jointbert" else str(path)
+    return DataFormatError(f"{path}: split {split!r} not found (looked for {wanted}, format {fmt}){why}")
+
+
 def read_split(data_dir: str | Path, split: str, fmt: str | None = None) -> list[Example]:
     """Read one split of ``data_dir`` (format detected when ``fmt`` is None)."""
     fmt = fmt or detect_format(data_dir)
@@ -77,20 +87,25 @@ def read_split(data_dir: str | Path, split: str, fmt: str | None = None) -> list
 
 
 def _read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file; a BOM and Windows line endings are accepted."""
+    """Lines of a UTF-8 text file; a BOM and CRLF/CR line endings are accepted.
+
+    Lines are split on line endings only, not with ``str.splitlines``, which also splits on U+0085,
+    U+2028 and other characters that can occur inside a word and would shift every later line.
+    """
     if not path.is_file():
-        raise DataFormatError(f"{path}: file not found")
+        what = "is a folder, expected a file" if path.is_dir() else "file not found"
+        raise DataFormatError(f"{path}: {what} (see the README section 'Data formats' for the layout)")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise DataFormatError(
-            f"{path}:{line}: bytes that are not UTF-8 (re-save the file as UTF-8)"
+            f"{path}:{line}: bytes that are not UTF-8 (byte 0x{raw[err.start]:02x}; re-save the file as UTF-8)"
         ) from None
-    lines = text.splitlines()
-    if not lines or all(not line.strip() for line in lines):
-        raise DataFormatError(f"{path}: file is empty")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if all(not line.strip() for line in lines):
+        raise DataFormatError(f"{path}: file is empty (expected one utterance per line)")
     # A trailing blank line is common; blank lines in the middle are reported by the readers.
     while lines and not lines[-1].strip():
         lines.pop()
@@ -133,9 +148,11 @@ def _check_example(words: list[str], tags: list[str] | None, where: str, problem
     if len(words) != len(tags):
         problems.add(f"{where}: {len(words)} words but {len(tags)} tags (give exactly one BIO tag per word)")
         return
-    for tag in tags:
+    for k, tag in enumerate(tags, start=1):
         if not _check_tag(tag):
-            problems.add(f"{where}: malformed tag {tag!r} (tags are O, B-type or I-type)")
+            problems.add(
+                f"{where}: malformed tag {tag!r} (word {k}; tags are O, B-type or I-type: convert IOBES to BIO)"
+            )
             return
 
 
@@ -146,10 +163,13 @@ def read_jointbert(folder: Path) -> list[Example]:
     words_l = _read_lines(folder / "seq.in")
     tags_l = _read_lines(folder / "seq.out")
     intents = _read_lines(folder / "label")
-    if not (len(words_l) == len(tags_l) == len(intents)):
+    counts = {"seq.in": len(words_l), "seq.out": len(tags_l), "label": len(intents)}
+    if len(set(counts.values())) > 1:
+        short = min(counts, key=counts.__getitem__)
         raise DataFormatError(
-            f"{folder}: line counts differ: seq.in {len(words_l)}, seq.out {len(tags_l)}, label {len(intents)} "
-            "(each line of the three files is one utterance)"
+            f"{folder / short}:{counts[short] + 1}: line counts differ: seq.in {counts['seq.in']}, "
+            f"seq.out {counts['seq.out']}, label {counts['label']} lines; {short} ends first "
+            "(line k of the three files is utterance k: add the missing lines or remove the extra ones)"
         )
     problems = _Problems()
     examples = []
@@ -170,6 +190,9 @@ def read_tsv(path: Path) -> list[Example]:
     problems = _Problems()
     examples = []
     for i, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            problems.add(f"{path}:{i}: blank line (remove it: every line is text<TAB>label)")
+            continue
         parts = line.split("\t")
         if len(parts) != 2:
             problems.add(f"{path}:{i}: expected exactly one tab (text<TAB>label), found {len(parts) - 1}")
@@ -189,13 +212,22 @@ def read_jsonl(path: Path) -> list[Example]:
     examples = []
     for i, line in enumerate(_read_lines(path), start=1):
         where = f"{path}:{i}"
+        if not line.strip():
+            problems.add(f"{where}: blank line (remove it: every line is one JSON object)")
+            continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            problems.add(f"{where}: invalid JSON ({err.msg})")
+            problems.add(f"{where}: invalid JSON ({err.msg} at column {err.colno})")
             continue
-        if not isinstance(obj, dict) or "words" not in obj or "intent" not in obj:
-            problems.add(f'{where}: expected an object with "words" and "intent" (and "tags")')
+        if not isinstance(obj, dict):
+            problems.add(
+                f'{where}: expected a JSON object like {{"words": [...], "tags": [...], "intent": "..."}}'
+            )
+            continue
+        missing = [f'"{key}"' for key in ("words", "intent") if key not in obj]
+        if missing:
+            problems.add(f'{where}: missing key {" and ".join(missing)} ("tags" is optional)')
             continue
         words, tags, intent = obj["words"], obj.get("tags"), obj["intent"]
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
@@ -211,19 +243,37 @@ def read_jsonl(path: Path) -> list[Example]:
         examples.append(Example(tuple(words), None if tags is None else tuple(tags), intent.strip()))
     problems.raise_if_any()
     if examples and len({ex.tags is None for ex in examples}) > 1:
+        first = next(i for i, ex in enumerate(examples) if (ex.tags is None) != (examples[0].tags is None))
+        has = "has no" if examples[first].tags is None else "has"
         raise DataFormatError(
-            f'{path}: some lines have "tags" and some do not (give tags on every line or none)'
+            f'{path}:{first + 1}: this line {has} "tags" but line 1 does not agree '
+            "(give tags on every line or on none)"
         )
     return examples
 
 
+def orphan_inside(examples: list[Example]) -> list[tuple[int, int]]:
+    """``(example, word)`` positions of ``I-x`` tags that follow neither ``B-x`` nor ``I-x``.
+
+    Accepted (real data has them; they are scored as seqeval does, as the start of an entity) but worth
+    reporting, since they often point at a labelling slip.
+    """
+    found = []
+    for e, ex in enumerate(examples):
+        prev = "O"
+        for w, tag in enumerate(ex.tags or ()):
+            if tag.startswith("I-") and (prev[:2] not in ("B-", "I-") or prev[2:] != tag[2:]):
+                found.append((e, w))
+            prev = tag
+    return found
+
+
 def count_orphan_inside(examples: list[Example]) -> int:
     """How many ``I-x`` tags do not follow ``B-x``/``I-x``: accepted (real data has them) but worth reporting."""
-    n = 0
-    for ex in examples:
-        prev = "O"
-        for tag in ex.tags or ():
-            if tag.startswith("I-") and prev[2:] != tag[2:]:
-                n += 1
-            prev = tag
-    return n
+    return len(orphan_inside(examples))
+
+
+def example_location(data_dir: str | Path, split: str, fmt: str, example: int) -> str:
+    """``file:line`` of the ``example``-th utterance (0-based) of a split that read without errors."""
+    path = split_path(data_dir, split, fmt)
+    return f"{path / 'seq.out' if fmt == 'jointbert' else path}:{example + 1}"
