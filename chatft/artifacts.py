@@ -150,6 +150,21 @@ def _tokenizer_from_assets(assets: dict):
         return AutoTokenizer.from_pretrained(d, use_fast=True)
 
 
+def _run_config_max_length(ckpt_path: str | Path) -> int | None:
+    """``data.max_length`` from the ``config.yaml`` LightningCLI saved next to the checkpoint's folder, if any
+    (for checkpoints written before max_length was embedded)."""
+    config = Path(ckpt_path).expanduser().resolve().parent.parent / "config.yaml"
+    if not config.is_file():
+        return None
+    try:
+        import yaml
+
+        value = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("data", {}).get("max_length")
+    except Exception:  # noqa: BLE001 - a fallback only: an unreadable file means "unknown"
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
 def load_for_inference(
     path: str | Path, device: str = "cpu", max_length: int | None = None
 ) -> InferenceModel:
@@ -187,7 +202,7 @@ def load_for_inference(
             f"{path}: weights do not match the model described by its hyper_parameters ({err})"
         ) from None
     model.eval().to(torch.device(device))
-    trained_max = (assets or {}).get("max_length")
+    trained_max = (assets or {}).get("max_length") or _run_config_max_length(path)
     return InferenceModel(
         model=model,
         tokenizer=tokenizer,

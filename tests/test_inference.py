@@ -208,6 +208,23 @@ def test_predictor_needs_nothing_but_the_checkpoint(trained, tmp_path):
     assert got.intent_confidence == pytest.approx(want.intent_confidence, abs=1e-6)
 
 
+def test_checkpoint_without_embedded_assets_uses_its_encoder_and_run_config(trained, tmp_path):
+    """Older checkpoints: tokenizer and config from hparams.encoder, max_length from the run's config.yaml."""
+    from chatft import Predictor
+    from chatft.artifacts import ASSETS_KEY
+
+    ckpt = torch.load(trained["ckpt"], weights_only=True)
+    del ckpt[ASSETS_KEY]
+    folder = tmp_path / "version_0" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(ckpt, folder / "old.ckpt")
+    (tmp_path / "version_0" / "config.yaml").write_text("data:\n  max_length: 40\n")
+    old = Predictor.from_checkpoint(str(folder / "old.ckpt"))
+    assert old.max_length == 40
+    text = "book a flight from boston to denver tomorrow"
+    assert old(text).tags == Predictor.from_checkpoint(str(trained["ckpt"]))(text).tags
+
+
 def test_bad_checkpoint_is_a_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.ckpt"
     bad.write_text("not a checkpoint")
