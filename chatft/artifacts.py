@@ -1,4 +1,4 @@
-"""What a checkpoint carries for inference, and the one function that reads a checkpoint.
+"""What a checkpoint carries for inference (tokenizer, encoder config, max_length), and rebuilding the model.
 
 Every checkpoint chatft saves embeds, under :data:`ASSETS_KEY`, what serving needs besides the weights:
 the tokenizer's files (text), the encoder's config and the training ``max_length``. The label lists are in
@@ -6,8 +6,8 @@ the tokenizer's files (text), the encoder's config and the training ``max_length
 training data, no encoder folder, no download. Checkpoints without the assets (older ones) fall back to
 loading the tokenizer and config from ``hyper_parameters["encoder"]``, which must then be resolvable.
 
-:func:`load_checkpoint` is the single place a checkpoint file is opened (``weights_only=True``: no pickled
-code runs); stricter checks belong there.
+Checkpoint files are opened only through :func:`chatft.checkpoint.load_checkpoint` (``weights_only=True``,
+chatft-checked), memory-mapped.
 """
 
 from __future__ import annotations
@@ -28,30 +28,6 @@ ASSETS_VERSION = 1
 DEFAULT_MAX_LENGTH = 128
 
 
-def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
-    """Read a Lightning checkpoint safely (``torch.load(weights_only=True)``, memory-mapped).
-
-    Raises :class:`~chatft.errors.ConfigError` (one line for the CLI) when the file is missing, unreadable
-    or not a chatft checkpoint.
-    """
-    import torch
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"{path}: checkpoint not found (give the path of a .ckpt file written by fit)")
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=True, mmap=True)
-    except Exception as err:  # noqa: BLE001 - any failure to read is one actionable line
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise ConfigError(f"{path}: cannot read checkpoint ({type(err).__name__}: {first})") from None
-    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not isinstance(hparams, dict) or "state_dict" not in ckpt or not hparams.get("intent_labels"):
-        raise ConfigError(
-            f"{path}: not a chatft checkpoint (no state_dict or no intent_labels in hyper_parameters)"
-        )
-    return ckpt
-
-
 def checkpoint_labels(path: str | Path) -> tuple[list[str], list[str]]:
     """``(intent_labels, slot_labels)`` of a checkpoint, or of a folder with ``intents.json`` (+ ``slot_tags.json``)."""
     from chatft.labels import LabelVocab
@@ -64,7 +40,9 @@ def checkpoint_labels(path: str | Path) -> tuple[list[str], list[str]]:
             )
         slots = LabelVocab.load(p / "slot_tags.json").labels if (p / "slot_tags.json").is_file() else ()
         return list(LabelVocab.load(p / "intents.json").labels), list(slots)
-    hparams = load_checkpoint(p)["hyper_parameters"]
+    from chatft.checkpoint import load_checkpoint
+
+    hparams = load_checkpoint(p, mmap=True)["hyper_parameters"]
     return list(hparams["intent_labels"]), list(hparams.get("slot_labels") or [])
 
 
@@ -171,10 +149,11 @@ def load_for_inference(
     """Rebuild the trained model of a checkpoint for inference (eval mode, on ``device``)."""
     import torch
 
+    from chatft.checkpoint import load_checkpoint
     from chatft.encoders import load_encoder, load_tokenizer
     from chatft.model import JointModel
 
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, mmap=True)
     hp = dict(ckpt["hyper_parameters"])
     assets = ckpt.get(ASSETS_KEY)
     if assets and assets.get("version") == ASSETS_VERSION:
