@@ -66,10 +66,10 @@ def _require_onnx() -> None:
 
 def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length: int | None = None) -> Path:
     """Write the ONNX model, labels, tokenizer, decoding and manifest of a checkpoint to ``output``."""
+    _require_onnx()
     import numpy as np
     import onnxruntime as ort
 
-    _require_onnx()
     loaded = load_for_inference(ckpt_path, device="cpu", max_length=max_length)
     model = loaded.model.eval()
     try:  # eager attention exports as plain matmul/softmax, which onnxruntime fuses
