@@ -143,6 +143,19 @@ def _run_config_max_length(ckpt_path: str | Path) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
+def _within_positions(max_length: int, encoder, tokenizer) -> int:
+    """``max_length`` capped at what the encoder can embed, so over-long inputs are truncated, never fail."""
+    limits = [
+        getattr(encoder.config, "max_position_embeddings", None),
+        getattr(tokenizer, "model_max_length", None),
+    ]
+    limit = min((n for n in limits if isinstance(n, int) and 3 <= n < 1_000_000), default=None)
+    if limit is not None and max_length > limit:
+        log.warning("max_length %d is more than the encoder takes; using %d", max_length, limit)
+        return limit
+    return max_length
+
+
 def load_for_inference(
     path: str | Path, device: str = "cpu", max_length: int | None = None
 ) -> InferenceModel:
@@ -187,7 +200,9 @@ def load_for_inference(
         tokenizer=tokenizer,
         intent_labels=intent_labels,
         slot_labels=slot_labels,
-        max_length=int(max_length or trained_max or DEFAULT_MAX_LENGTH),
+        max_length=_within_positions(
+            int(max_length or trained_max or DEFAULT_MAX_LENGTH), encoder, tokenizer
+        ),
         hparams=hp,
         source=str(path),
     )

@@ -225,6 +225,15 @@ def test_checkpoint_without_embedded_assets_uses_its_encoder_and_run_config(trai
     assert old(text).tags == Predictor.from_checkpoint(str(trained["ckpt"]))(text).tags
 
 
+def test_max_length_beyond_the_encoders_positions_is_capped_not_a_crash(trained):
+    from chatft import Predictor
+
+    predictor = Predictor.from_checkpoint(str(trained["ckpt"]), max_length=100_000)
+    assert predictor.max_length == 128  # the tiny BERT's max_position_embeddings
+    result = predictor(" ".join(["flights to boston"] * 300))
+    assert result.truncated and len(result.tags) == 900
+
+
 def test_bad_checkpoint_is_a_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.ckpt"
     bad.write_text("not a checkpoint")
