@@ -109,11 +109,12 @@ def test_lightning_restore_path_is_safe_too(tmp_path):
     assert not marker.exists()
 
 
-def test_inference_loader_is_safe_too(tmp_path):
-    artifacts = pytest.importorskip("chatft.artifacts")
+def test_predictor_refuses_a_malicious_checkpoint(tmp_path):
+    from chatft.predict import Predictor
+
     path, marker = _evil_checkpoint(tmp_path)
-    with pytest.raises(Exception, match="evil.ckpt"):
-        artifacts.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        Predictor.from_checkpoint(str(path))
     assert not marker.exists()
 
 
