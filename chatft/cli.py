@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from chatft.checkpoint import AtomicCheckpointIO, check_labels_match, load_checkpoint
+from chatft.checkpoint import AtomicCheckpointIO, CheckpointError, check_labels_match, load_checkpoint
 from chatft.datamodule import IntentSlotDataModule
 from chatft.module import IntentSlotModule
 from chatft.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
@@ -78,7 +78,7 @@ class ChatftCLI(LightningCLI):
         ckpt_path = config.get("ckpt_path") if config is not None else None
         if not ckpt_path:
             return
-        if subcommand == "fit" and ckpt_path == "last":
+        if ckpt_path == "last":
             ckpt_path = self._resolve_last(subcommand, config)
             if ckpt_path is None:
                 return
@@ -90,18 +90,26 @@ class ChatftCLI(LightningCLI):
         self._ckpt_hparams = dict(load_checkpoint(ckpt_path, mmap=True)["hyper_parameters"])
 
     def _resolve_last(self, subcommand: str, config) -> str | None:
-        """``fit --ckpt_path last``: the newest last.ckpt of this run's root, logging into its folder."""
+        """``--ckpt_path last``: the newest last.ckpt under the run's root; ``fit`` also logs into its folder.
+
+        (Lightning alone looks only in the new run's own, empty ``version_N+1`` folder: ``fit`` would silently
+        start from scratch and ``test`` would silently test an untrained model.)
+        """
         trainer = config.get("trainer")
         checkpoint = config.get("checkpoint")
+        root = trainer.get("default_root_dir")
         path, logger = resolve_resume(
-            trainer.get("default_root_dir"),
-            checkpoint.get("dirpath") if checkpoint else None,
-            trainer.get("logger"),
+            root, checkpoint.get("dirpath") if checkpoint else None, trainer.get("logger")
         )
+        if path is None and subcommand != "fit":
+            raise CheckpointError(
+                f"--ckpt_path last: no last.ckpt under {root or '.'}/lightning_logs/version_*/checkpoints "
+                "(set --trainer.default_root_dir to the training run's root, or give the checkpoint's path)"
+            )
         if path is None:
             log.warning("--ckpt_path last: no last.ckpt found for this run's root: starting a new run")
         update: dict = {"ckpt_path": path}
-        if logger is not None:
+        if logger is not None and subcommand == "fit":
             update["trainer"] = {"logger": logger}
         self.config = self.parser.parse_object({subcommand: update}, self.config)
         return path

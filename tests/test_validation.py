@@ -247,3 +247,19 @@ def test_checkpoint_that_does_not_exist(capsys, tmp_path):
         line
         == f"chatft: error: {tmp_path / 'nope.ckpt'}: checkpoint not found (give a .ckpt file written by `chatft fit`)"
     )
+
+
+def test_ckpt_path_last_without_a_checkpoint_for_test(capsys, tmp_path):
+    data = _jointbert(tmp_path)
+    root = tmp_path / "runs"
+    line = _fail(
+        capsys,
+        "--data.data_dir",
+        str(data),
+        "--ckpt_path",
+        "last",
+        "--trainer.default_root_dir",
+        str(root),
+        stage="test",
+    )
+    assert line.startswith(f"chatft: error: --ckpt_path last: no last.ckpt under {root}/lightning_logs/")
