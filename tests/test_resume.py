@@ -115,9 +115,12 @@ def test_crash_after_an_epoch_then_resume_last_replays_exactly_the_missing_batch
 
 
 def _start(tiny_encoder: str, data: Path, root: Path, record: Path, *extra: str) -> subprocess.Popen:
-    # Slow batches (0.3 s) so that the signal lands mid-epoch.
-    args = _args(tiny_encoder, data, root, record, "--trainer.callbacks.init_args.sleep", "0.3", *extra)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # Slow batches (1 s each) so that the signal lands mid-epoch even on a busy machine.
+    args = _args(tiny_encoder, data, root, record, "--trainer.callbacks.init_args.sleep", "1.0", *extra)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "chatft", *args],
         cwd=REPO,
