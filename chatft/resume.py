@@ -2,15 +2,18 @@
 
 Three pieces, each small:
 
-* :class:`AutoSave` keeps ``last.ckpt`` fresh: every ``every_n_train_steps`` optimizer steps (so a SIGKILL
-  loses at most that many steps) and when the process receives SIGTERM, which is what schedulers send
-  before they kill a job (Lightning turns SIGTERM into an exception between two batches; this callback
-  saves, then the CLI exits with code 143).
-* :class:`ResumableDataLoader` makes the training data order part of the checkpoint. Lightning restores the
-  loop counters of a run stopped mid-epoch, but a plain ``DataLoader`` starts its epoch again from the first
-  batch, so the resumed run would see the first batches twice and never see the last ones. This loader
-  records the epoch and how many batches were trained; on resume its sampler replays the same epoch order
-  and skips the batches already trained.
+* :class:`AutoSave` keeps ``last.ckpt`` fresh: after every epoch, every ``every_n_train_steps`` optimizer
+  steps (so a SIGKILL loses at most that many steps), at the end, and when the process receives SIGTERM,
+  which is what schedulers send before they kill a job (Lightning turns SIGTERM into an exception between
+  two batches; this callback saves, then the CLI exits with code 143).
+* :class:`ResumableBatchSampler` makes the position in the training data part of the checkpoint. Lightning
+  restores the loop counters of a run stopped mid-epoch, but a plain ``DataLoader`` starts its epoch again
+  from the first batch, so the resumed run would see the first batches twice and never see the last ones.
+  The datamodule saves the epoch and how many of its batches were trained (``state_dict``); on resume the
+  sampler replays the same epoch order and skips the batches already trained. (The loader is also
+  "stateful" for Lightning, :class:`ResumableDataLoader`, but Lightning restores loader states only when it
+  builds the loader after restoring, and ``estimated_stepping_batches`` in ``configure_optimizers`` builds
+  it before: the datamodule's state is what is actually used.)
 * :func:`resolve_resume` turns ``--ckpt_path last`` into the newest ``last.ckpt`` under the run's root and
   makes the resumed run log into the same ``version_N`` folder (Lightning alone would look in a new, empty
   ``version_N+1`` and silently start from scratch). The checkpoint callback's state (best score, best
@@ -32,6 +35,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Sampler
 
 from chatft.checkpoint import find_last_checkpoints
+from chatft.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +130,17 @@ class AutoSave(L.Callback):
     ``last.ckpt`` would still hold an older epoch.
 
     Args:
-        every_n_train_steps: Save every this many optimizer steps (0: only at the end of each epoch, as the
-            main checkpoint callback does). Each save costs a checkpoint write (for MiniLM with AdamW
-            states, about 270 MB): a few hundred steps is a good interval on a preemptible queue.
+        every_n_train_steps: Also save every this many optimizer steps (0: off). Each save writes a whole
+            checkpoint (for MiniLM with its AdamW states, about 270 MB), so on a preemptible queue pick the
+            number of steps whose loss you can afford, typically a few minutes of training.
         on_sigterm: Save when the process receives SIGTERM, then stop.
     """
 
     def __init__(self, every_n_train_steps: int = 0, on_sigterm: bool = True) -> None:
         if every_n_train_steps < 0:
-            raise ValueError(f"autosave.every_n_train_steps must be >= 0, got {every_n_train_steps}")
+            raise ConfigError(
+                f"autosave.every_n_train_steps must be >= 0 (0: off), got {every_n_train_steps}"
+            )
         self.every_n_train_steps = every_n_train_steps
         self.on_sigterm = on_sigterm
         self.saved_at_sigterm: str | None = None
