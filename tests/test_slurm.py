@@ -207,35 +207,48 @@ def test_multinode_job_file_runs_on_the_nodes_it_is_given(cluster, tiny_encoder,
 
 
 @pytest.mark.slurm
-def test_signalled_job_saves_requeues_and_resumes_with_counters_intact(
-    cluster, tiny_encoder, slurm_data, tmp_path
-):
+@pytest.mark.parametrize("how", ["time-limit-signal", "sigterm-preemption"])
+def test_requeued_job_resumes_with_counters_intact(how, cluster, tiny_encoder, slurm_data, tmp_path):
+    """``time-limit-signal``: SIGUSR1 as ``--signal=SIGUSR1@90`` sends it; Lightning saves ``hpc_ckpt_1.ckpt``,
+    requeues the job, and the new attempt resumes from it. ``sigterm-preemption``: the job is requeued from
+    outside (SIGTERM, then SIGKILL, as a pre-emption does); with ``--ckpt_path last`` the new attempt resumes
+    from the ``last.ckpt`` saved on SIGTERM. Either way it ends with the uninterrupted run's counters."""
     root = tmp_path / "fit"
     epochs = 3
-    # A 1 s pause after each training batch (4 per epoch) leaves time to signal the job inside epoch 1.
+    # A 1 s pause after each training batch (4 per epoch) leaves time to stop the job inside epoch 1.
     args = [
         *_fit_args(tiny_encoder, slurm_data, root, epochs),
         "--trainer.callbacks+=tests.throttle.Throttle",
         "--trainer.callbacks.seconds",
         "1",
     ]
+    if how == "sigterm-preemption":
+        args += ["--ckpt_path", "last"]
     job = _submit(cluster, "fit.sbatch", tmp_path, args)
     log_dir = root / "lightning_logs" / f"version_{job}"
     end = time.monotonic() + 180
-    while not (log_dir / "val_metrics.jsonl").exists():  # epoch 0 validated: training is in epoch 1
+    while not (log_dir / "val_metrics.jsonl").exists():  # epoch 0 validated
         assert time.monotonic() < end, cluster.job(job)
         time.sleep(0.5)
-    # What SLURM does 90 s before the time limit (--signal=SIGUSR1@90), now.
-    assert cluster.run(["scancel", "--signal=USR1", job]).returncode == 0
+    time.sleep(1.5)  # into epoch 1's training
+    if how == "time-limit-signal":  # what SLURM does 90 s before the time limit, now
+        stop = ["scancel", "--signal=USR1", job]
+    else:
+        stop = ["scontrol", "requeue", job]
+    assert cluster.run(stop).returncode == 0
 
     info, output = _finished(cluster, job, timeout=300)
-    assert info["Restarts"] == "1"
-    assert "Handling auto-requeue signal" in output and f"Requeued SLURM job: {job}" in output
-    assert f"job {job}, attempt 2," in output
-    hpc = root / "hpc_ckpt_1.ckpt"
-    assert f"Restored all states from the checkpoint at {hpc}" in output
-    saved = _load(hpc)
-    assert saved["epoch"] == 1 and STEPS_PER_EPOCH <= saved["global_step"] < epochs * STEPS_PER_EPOCH
+    assert info["Restarts"] == "1" and f"job {job}, attempt 2," in output
+    if how == "time-limit-signal":
+        assert "Handling auto-requeue signal" in output and f"Requeued SLURM job: {job}" in output
+        resumed_from = root / "hpc_ckpt_1.ckpt"
+    else:
+        resumed_from = log_dir / "checkpoints" / "last.ckpt"
+        assert "chatft: stopped by SIGTERM (saved" in output
+    assert f"Restored all states from the checkpoint at {resumed_from}" in output
+    if how == "time-limit-signal":
+        saved = _load(resumed_from)["global_step"]
+        assert STEPS_PER_EPOCH <= saved < epochs * STEPS_PER_EPOCH  # saved mid-run
     # The resumed run finished the epochs the uninterrupted one would have: same epoch and step counters.
     last = _load(log_dir / "checkpoints" / "last.ckpt")
     assert (last["epoch"], last["global_step"]) == (epochs, epochs * STEPS_PER_EPOCH)
