@@ -308,7 +308,14 @@ class IntentSlotDataModule(L.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         world, rank = self._world()
-        sampler = EvalBatchSampler(self._lengths(split), self.eval_batch_size, num_replicas=world, rank=rank)
+        lengths = self._lengths(split)
+        if len(lengths) < world:
+            # Each process evaluates its own unpadded shard; an empty one would stop DDP with a traceback.
+            raise ConfigError(
+                f"{split}: {len(lengths)} utterance(s) for {world} processes; each process needs at least one "
+                "(evaluate with fewer devices, e.g. --trainer.devices 1)"
+            )
+        sampler = EvalBatchSampler(lengths, self.eval_batch_size, num_replicas=world, rank=rank)
         return self._loader(split, sampler)
 
     def val_dataloader(self) -> DataLoader | list:

@@ -124,3 +124,19 @@ def test_ddp_eval_metrics_equal_one_process_exactly(ddp_run, tmp_path):
         len(extract_spans(line.split())) for line in (data / "test/seq.out").read_text().splitlines()
     )
     assert sum(row["support"] for row in report_two["slots"]) == gold_spans
+
+
+def test_eval_split_smaller_than_the_world_is_a_one_line_error(tiny_encoder, tmp_path):
+    from types import SimpleNamespace
+
+    from chatft.datamodule import IntentSlotDataModule
+    from chatft.errors import ConfigError
+
+    data = demo_subset(tmp_path / "data", n_train=8, n_eval=1)
+    dm = IntentSlotDataModule(data_dir=str(data), tokenizer=tiny_encoder)
+    dm.setup("validate")
+    dm.trainer = SimpleNamespace(world_size=2, global_rank=1)  # rank 1 would get an empty shard
+    with pytest.raises(ConfigError, match=r"^dev: 1 utterance\(s\) for 2 processes; each process needs"):
+        dm.val_dataloader()
+    dm.trainer = None  # one process
+    assert [len(b) for b in dm.val_dataloader().batch_sampler] == [1]
