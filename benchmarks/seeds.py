@@ -28,7 +28,7 @@ def best_dev_row(log_dir: Path, monitor: str = "val/sent_acc") -> dict:
     return max(rows, key=lambda r: (r[monitor], -r["epoch"]))
 
 
-def run_seed(seed: int, out: Path, fit_args: list[str]) -> dict:
+def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) -> dict:
     root = out / f"seed{seed}"
     cmd = [sys.executable, "-m", "chatft", "fit", *fit_args, "--seed_everything", str(seed), "--data.seed", str(seed),
            "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false"]
@@ -38,31 +38,34 @@ def run_seed(seed: int, out: Path, fit_args: list[str]) -> dict:
     best = next(line.split(": ", 1)[1].split(" (")[0] for line in fit.stdout.splitlines()
                 if line.startswith("best checkpoint: "))
     log_dir = Path(best).parents[1]
-    test_root = root / "test"
-    subprocess.run([sys.executable, "-m", "chatft", "test", *fit_args, "--ckpt_path", best,
-                    "--trainer.default_root_dir", str(test_root), "--trainer.enable_progress_bar", "false"],
-                   check=True, capture_output=True, text=True)
-    report = json.loads(next(test_root.glob("lightning_logs/version_*/test_report.json")).read_text())
     dev = best_dev_row(log_dir)
-    return {
+    result = {
         "seed": seed,
         "fit_seconds": round(seconds, 1),
         "best_epoch": dev["epoch"],
         "checkpoint": best,
         "dev": {k: dev[f"val/{k}"] for k in KEYS if f"val/{k}" in dev},
-        "test": {k: report["metrics"][f"test/{k}"] for k in KEYS if f"test/{k}" in report["metrics"]},
     }
+    if dev_only:  # ablations: choices are made on dev, the test split is not touched
+        return result
+    test_root = root / "test"
+    subprocess.run([sys.executable, "-m", "chatft", "test", *fit_args, "--ckpt_path", best,
+                    "--trainer.default_root_dir", str(test_root), "--trainer.enable_progress_bar", "false"],
+                   check=True, capture_output=True, text=True)
+    report = json.loads(next(test_root.glob("lightning_logs/version_*/test_report.json")).read_text())
+    result["test"] = {k: report["metrics"][f"test/{k}"] for k in KEYS if f"test/{k}" in report["metrics"]}
+    return result
 
 
 def table(results: list[dict]) -> str:
-    keys = [k for k in KEYS if k in results[0]["test"]]
-    head = "| seed | fit time | best epoch | " + " | ".join(f"dev {k}" for k in keys) + " | " + " | ".join(
-        f"test {k}" for k in keys) + " |"
-    lines = [head, "|" + " --- |" * (3 + 2 * len(keys))]
+    splits = [s for s in ("dev", "test") if s in results[0]]
+    keys = [k for k in KEYS if k in results[0]["dev"]]
+    cols = [(s, k) for s in splits for k in keys]
+    head = "| seed | fit time | best epoch | " + " | ".join(f"{s} {k}" for s, k in cols) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(cols))]
     for r in results:
         lines.append(f"| {r['seed']} | {r['fit_seconds'] / 60:.1f} min | {r['best_epoch']} | "
-                     + " | ".join(f"{r['dev'][k]:.4f}" for k in keys) + " | "
-                     + " | ".join(f"{r['test'][k]:.4f}" for k in keys) + " |")
+                     + " | ".join(f"{r[s][k]:.4f}" for s, k in cols) + " |")
 
     def ms(split: str, k: str) -> str:
         vals = [r[split][k] for r in results]
@@ -70,8 +73,7 @@ def table(results: list[dict]) -> str:
         return f"{statistics.mean(vals):.4f} ± {sd:.4f}"
 
     mean_time = statistics.mean(r["fit_seconds"] for r in results) / 60
-    lines.append(f"| mean ± std | {mean_time:.1f} min | | " + " | ".join(ms("dev", k) for k in keys) + " | "
-                 + " | ".join(ms("test", k) for k in keys) + " |")
+    lines.append(f"| mean ± std | {mean_time:.1f} min | | " + " | ".join(ms(s, k) for s, k in cols) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -79,13 +81,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("runs/seeds"))
+    parser.add_argument("--dev-only", action="store_true", help="ablations: skip the test split entirely")
     parser.add_argument("fit_args", nargs=argparse.REMAINDER, help="after --: arguments for chatft fit/test")
     args = parser.parse_args()
     fit_args = args.fit_args[1:] if args.fit_args[:1] == ["--"] else args.fit_args
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for seed in args.seeds:
-        results.append(run_seed(seed, args.out, fit_args))
+        results.append(run_seed(seed, args.out, fit_args, args.dev_only))
         print(json.dumps(results[-1]), flush=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     md = table(results)
