@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -188,6 +189,9 @@ def main(args: ArgsType = None) -> None:
     from chatft.errors import USER_ERRORS
 
     argv = sys.argv[1:] if args is None else args
+    # Epoch metrics are torchmetrics values already reduced across ranks; Lightning still suggests
+    # sync_dist=True for them under DDP, which would only average identical numbers (not bit-exactly).
+    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
     try:
         if isinstance(argv, list) and argv and argv[0] in EXTRA_COMMANDS:
             EXTRA_COMMANDS[argv[0]](list(argv[1:]))
