@@ -7,7 +7,9 @@ own subprocess (so peak memory is per mode), after ``--warmup`` untimed steps. M
 
 * ``fixed50``: every utterance padded to 50 tokens, random batches (JointBERT's way);
 * ``dynamic``: padded to the longest in the batch, random batches;
-* ``bucketed``: padded to the longest in the batch, batches of similar lengths (chatft's default).
+* ``bucketed``: padded to the longest in the batch, batches of similar lengths (chatft's default);
+* ``bucketed-foreach`` (optional, ``--modes``): bucketed with the foreach AdamW chatft used before it
+  switched to fused AdamW.
 
 Prints utterances/s, real (non-pad) tokens/s, achieved training FLOP/s (6 x non-embedding parameters per
 real token; attention's seq^2 term left out, so this under-counts slightly) against a dense fp32 matmul
@@ -80,9 +82,13 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
         def on_train_end(self, trainer, module):
             self.seconds = time.perf_counter() - self.t0
 
+    if mode.endswith("-foreach"):  # the optimizer chatft used before fused AdamW, for comparison
+        import chatft.module
+
+        chatft.module._adamw = lambda params, lr: torch.optim.AdamW(params, lr=lr, foreach=True)
     L.seed_everything(seed, verbose=False)
     dm = IntentSlotDataModule(data, batch_size=batch_size, max_length=64, tokenizer=encoder,
-                              bucket_by_length=(mode == "bucketed"), seed=seed)
+                              bucket_by_length=mode.startswith("bucketed"), seed=seed)
     if mode == "fixed50":
         original = dm._loader
 
