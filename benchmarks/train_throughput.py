@@ -92,8 +92,8 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
     if mode == "fixed50":
         original = dm._loader
 
-        def loader(split, sampler):
-            dl = original(split, sampler)
+        def loader(split, *args):
+            dl = original(split, *args)
             dl.collate_fn = PadTo(dm.tokenizer.pad_token_id, 50)
             return dl
 
