@@ -86,6 +86,17 @@ def read_split(data_dir: str | Path, split: str, fmt: str | None = None) -> list
     raise DataFormatError(f"unknown data format {fmt!r}; expected one of {FORMATS}")
 
 
+def decode_utf8(raw: bytes, path: str | Path) -> str:
+    """UTF-8 text of a file's bytes (a BOM is dropped); bad bytes raise ``file:line`` with the byte."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataFormatError(
+            f"{path}:{line}: bytes that are not UTF-8 (byte 0x{raw[err.start]:02x}; re-save the file as UTF-8)"
+        ) from None
+
+
 def _read_lines(path: Path) -> list[str]:
     """Lines of a UTF-8 text file; a BOM and CRLF/CR line endings are accepted.
 
@@ -95,14 +106,7 @@ def _read_lines(path: Path) -> list[str]:
     if not path.is_file():
         what = "is a folder, expected a file" if path.is_dir() else "file not found"
         raise DataFormatError(f"{path}: {what} (see the README section 'Data formats' for the layout)")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataFormatError(
-            f"{path}:{line}: bytes that are not UTF-8 (byte 0x{raw[err.start]:02x}; re-save the file as UTF-8)"
-        ) from None
+    text = decode_utf8(path.read_bytes(), path)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if all(not line.strip() for line in lines):
         raise DataFormatError(f"{path}: file is empty (expected one utterance per line)")

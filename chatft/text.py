@@ -95,20 +95,12 @@ def read_utterances(path: str | Path) -> list[str]:
 
     Only ``\\n`` ends a line, so line *k* of the file is utterance *k*; a final newline adds no utterance.
     """
-    from chatft.formats import DataFormatError
+    from chatft.formats import decode_utf8
 
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"{path}: input file not found (one utterance per line)")
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataFormatError(
-            f"{path}:{line}: bytes that are not UTF-8 (re-save the file as UTF-8)"
-        ) from None
-    lines = text.split("\n")
+    lines = decode_utf8(p.read_bytes(), path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
