@@ -12,7 +12,7 @@ import sys
 import warnings
 
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -148,7 +148,6 @@ class ChatftCLI(LightningCLI):
                 print(f"last checkpoint: {ckpt.last_model_path}", flush=True)
 
 
-_ = LearningRateMonitor  # referenced by class path in the defaults above
 
 
 def _export(argv: list[str]) -> None:

@@ -8,7 +8,6 @@ instantiation (they then land in ``hparams.yaml`` and the checkpoint). Tokenizat
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -326,12 +325,3 @@ class IntentSlotDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._eval_loader("predict")
-
-    def save_labels(self, folder: str | Path) -> None:
-        """Write ``intents.json`` and ``slot_tags.json`` (the run's label vocabularies)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.intent_vocab:
-            self.intent_vocab.save(folder / "intents.json")
-        if self.slot_vocab:
-            self.slot_vocab.save(folder / "slot_tags.json")

@@ -272,11 +272,6 @@ def orphan_inside(examples: list[Example]) -> list[tuple[int, int]]:
     return found
 
 
-def count_orphan_inside(examples: list[Example]) -> int:
-    """How many ``I-x`` tags do not follow ``B-x``/``I-x``: accepted (real data has them) but worth reporting."""
-    return len(orphan_inside(examples))
-
-
 def example_location(data_dir: str | Path, split: str, fmt: str, example: int) -> str:
     """``file:line`` of the ``example``-th utterance (0-based) of a split that read without errors."""
     path = split_path(data_dir, split, fmt)

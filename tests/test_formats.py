@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chatft.formats import DataFormatError, Example, count_orphan_inside, detect_format, read_split
+from chatft.formats import DataFormatError, Example, detect_format, orphan_inside, read_split
 from chatft.labels import UNK, LabelVocab, slot_tag_vocab
 
 from .conftest import ATIS, DEMO, write_jointbert
@@ -57,7 +57,7 @@ def test_word_tag_mismatch_names_file_and_line(tmp_path):
 
 def test_orphan_inside_tags_are_counted():
     exs = [Example(("a", "b", "c"), ("O", "I-x", "I-x"), "i"), Example(("a", "b"), ("B-x", "I-y"), "i")]
-    assert count_orphan_inside(exs) == 2
+    assert orphan_inside(exs) == [(0, 1), (1, 1)]
 
 
 def test_label_vocab_unknown_maps_to_zero_and_round_trips(tmp_path):
