@@ -183,6 +183,18 @@ def run_cli(args: ArgsType = None) -> ChatftCLI:
     )
 
 
+def close_process_group() -> None:
+    """Destroy the default process group, if any, before the interpreter exits.
+
+    Lightning leaves it alive after fit/test; a gloo group torn down by interpreter shutdown can abort the
+    process ("terminate called without an active exception", exit -6) after a run that succeeded.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(args: ArgsType = None) -> None:
     """Entry point: user mistakes end in one line on stderr and exit code 2, not a traceback."""
     from chatft.errors import USER_ERRORS
@@ -196,6 +208,7 @@ def main(args: ArgsType = None) -> None:
             EXTRA_COMMANDS[argv[0]](list(argv[1:]))
             return
         run_cli(args)
+        close_process_group()
     except USER_ERRORS as err:
         print(f"chatft: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    from chatft.cli import ChatftCLI
+    from chatft.cli import ChatftCLI, close_process_group
     from chatft.datamodule import IntentSlotDataModule
     from chatft.module import IntentSlotModule
 
@@ -39,6 +39,7 @@ def main(argv: list[str]) -> None:
     }
     if trainer.is_global_zero:
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    close_process_group()
 
 
 if __name__ == "__main__":
