@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DEFAULT_TEXTS = [REPO.parent / "shared/data/atis/test/seq.in", REPO / "chatft/data/demo/test/seq.in"]
+DEFAULT_TEXTS = [REPO.parent / "shared/data/atis/test/seq.in", REPO / "chatft/resources/demo/test/seq.in"]
 
 
 def cpu_name() -> str:
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> dict:
     import onnxruntime
     import torch
 
-    from chatft.onnx_export import export_onnx
-    from chatft.onnx_predictor import OnnxPredictor
-    from chatft.predict import Predictor
-    from chatft.text import read_utterances
+    from chatft.core.text import read_utterances
+    from chatft.serving.export import export_onnx
+    from chatft.serving.onnx_predictor import OnnxPredictor
+    from chatft.serving.predictor import Predictor
 
     text_path = Path(args.text) if args.text else next(p for p in DEFAULT_TEXTS if p.is_file())
     texts = [t for t in read_utterances(text_path) if t.strip()]

@@ -49,9 +49,9 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
     import lightning as L
     import torch
 
-    from chatft.datamodule import IntentSlotDataModule
-    from chatft.module import IntentSlotModule
-    from chatft.preprocess import Collator
+    from chatft.training.collate import Collator
+    from chatft.training.datamodule import IntentSlotDataModule
+    from chatft.training.module import IntentSlotModule
 
     class PadTo(Collator):
         def __init__(self, pad_id: int, length: int) -> None:
@@ -83,9 +83,9 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
             self.seconds = time.perf_counter() - self.t0
 
     if mode.endswith("-foreach"):  # the optimizer chatft used before fused AdamW, for comparison
-        import chatft.module
+        import chatft.training.module
 
-        chatft.module._adamw = lambda params, lr: torch.optim.AdamW(params, lr=lr, foreach=True)
+        chatft.training.module._adamw = lambda params, lr: torch.optim.AdamW(params, lr=lr, foreach=True)
     L.seed_everything(seed, verbose=False)
     dm = IntentSlotDataModule(data, batch_size=batch_size, max_length=64, tokenizer=encoder,
                               bucket_by_length=mode.startswith("bucketed"), seed=seed)

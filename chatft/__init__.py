@@ -9,10 +9,10 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Predictor": "chatft.predict",
-    "OnnxPredictor": "chatft.onnx_predictor",
-    "Prediction": "chatft.results",
-    "Slot": "chatft.results",
+    "Predictor": "chatft.serving.predictor",
+    "OnnxPredictor": "chatft.serving.onnx_predictor",
+    "Prediction": "chatft.core.prediction",
+    "Slot": "chatft.core.prediction",
 }
 __all__ = ["__version__", *_LAZY]
 

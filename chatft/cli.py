@@ -16,11 +16,16 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from chatft.checkpoint import AtomicCheckpointIO, CheckpointError, check_labels_match, load_checkpoint
-from chatft.datamodule import IntentSlotDataModule
-from chatft.module import IntentSlotModule
-from chatft.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
-from chatft.writer import JsonlPredictionWriter
+from chatft.serving.writer import JsonlPredictionWriter
+from chatft.training.checkpoint import (
+    AtomicCheckpointIO,
+    CheckpointError,
+    check_labels_match,
+    load_checkpoint,
+)
+from chatft.training.datamodule import IntentSlotDataModule
+from chatft.training.module import IntentSlotModule
+from chatft.training.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
 
 MONITOR = "val/sent_acc"
 
@@ -55,7 +60,7 @@ class ChatftCLI(LightningCLI):
                         "class_path": "lightning.pytorch.callbacks.LearningRateMonitor",
                         "init_args": {"logging_interval": "step"},
                     },
-                    {"class_path": "chatft.callbacks.MetricsFile"},
+                    {"class_path": "chatft.training.callbacks.MetricsFile"},
                 ],
             }
         )
@@ -151,13 +156,13 @@ class ChatftCLI(LightningCLI):
 
 
 def _export(argv: list[str]) -> None:
-    from chatft.onnx_export import main as export_main
+    from chatft.serving.export import main as export_main
 
     export_main(argv)
 
 
 def _chat(argv: list[str]) -> None:
-    from chatft.chat import main as chat_main
+    from chatft.dialogue.chat import main as chat_main
 
     chat_main(argv)
 
@@ -197,7 +202,7 @@ def close_process_group() -> None:
 
 def main(args: ArgsType = None) -> None:
     """Entry point: user mistakes end in one line on stderr and exit code 2, not a traceback."""
-    from chatft.errors import USER_ERRORS
+    from chatft.core.errors import USER_ERRORS
 
     argv = sys.argv[1:] if args is None else args
     # Epoch metrics are torchmetrics values already reduced across ranks; Lightning still suggests

@@ -20,7 +20,7 @@ word tokens, no cross-split duplicates); it exits non-zero on any problem.
 
 Usage (from the repository root)::
 
-    python scripts/make_demo_data.py                      # seed 13 -> chatft/data/demo
+    python scripts/make_demo_data.py                      # seed 13 -> chatft/resources/demo
     python scripts/make_demo_data.py --seed 7 --out /tmp/demo
     python scripts/make_demo_data.py --check              # only validate an existing dataset
 """
@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 
 DEFAULT_SEED = 13
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "chatft" / "data" / "demo"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "chatft" / "resources" / "demo"
 SPLIT_SIZES = {"train": 1200, "dev": 200, "test": 300}
 HOLDOUT_FRACTION = 0.2
 SUFFIX_PROB = 0.08
@@ -625,7 +625,7 @@ expect near-perfect scores. Use it as a smoke test, not as a benchmark.
 From the repository root (output is byte-identical for the same seed):
 
 ```
-python scripts/make_demo_data.py --seed {seed} --out chatft/data/demo
+python scripts/make_demo_data.py --seed {seed} --out chatft/resources/demo
 python scripts/make_demo_data.py --check   # validate only
 ```
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "chatft" / "data" / "demo"
+DEMO = REPO / "chatft" / "resources" / "demo"
 ATIS = REPO.parent / "shared" / "data" / "atis"
 
 

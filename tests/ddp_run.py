@@ -17,8 +17,8 @@ from pathlib import Path
 
 def main(argv: list[str]) -> None:
     from chatft.cli import ChatftCLI, close_process_group
-    from chatft.datamodule import IntentSlotDataModule
-    from chatft.module import IntentSlotModule
+    from chatft.training.datamodule import IntentSlotDataModule
+    from chatft.training.module import IntentSlotModule
 
     out, args = Path(argv[0]), argv[1:]
     cli = ChatftCLI(

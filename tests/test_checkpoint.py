@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from chatft.checkpoint import (
+from chatft.cli import main
+from chatft.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointError,
     atomic_save,
     find_last_checkpoints,
     load_checkpoint,
 )
-from chatft.cli import main
 
 from .conftest import REPO, demo_subset
 
@@ -110,7 +110,7 @@ def test_lightning_restore_path_is_safe_too(tmp_path):
 
 
 def test_predictor_refuses_a_malicious_checkpoint(tmp_path):
-    from chatft.predict import Predictor
+    from chatft.serving.predictor import Predictor
 
     path, marker = _evil_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="refused to load"):
@@ -173,8 +173,8 @@ def test_a_temporary_file_left_by_a_kill_is_never_taken_for_last(tmp_path):
 
 def test_cli_trainer_uses_the_atomic_checkpoint_plugin(tiny_encoder, tmp_path):
     from chatft.cli import ChatftCLI
-    from chatft.datamodule import IntentSlotDataModule
-    from chatft.module import IntentSlotModule
+    from chatft.training.datamodule import IntentSlotDataModule
+    from chatft.training.module import IntentSlotModule
 
     data = demo_subset(tmp_path / "data", n_train=8, n_eval=4)
     cli = ChatftCLI(

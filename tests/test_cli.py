@@ -118,8 +118,8 @@ def test_intent_only_tsv_trains_without_slot_metrics(tiny_encoder, tmp_path, cap
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_every_shipped_config_parses(config, tiny_encoder, demo_small):
     from chatft.cli import ChatftCLI
-    from chatft.datamodule import IntentSlotDataModule
-    from chatft.module import IntentSlotModule
+    from chatft.training.datamodule import IntentSlotDataModule
+    from chatft.training.module import IntentSlotModule
 
     args = [
         "--config",

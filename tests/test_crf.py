@@ -1,4 +1,4 @@
-"""Exact checks of chatft.crf against brute-force enumeration of all tag paths (tiny sizes, fixed seeds)."""
+"""Exact checks of chatft.training.crf against brute-force enumeration of all tag paths (tiny sizes, fixed seeds)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from chatft.crf import CRF, FORBIDDEN_SCORE, bio_allowed_transitions, viterbi_decode
+from chatft.training.crf import CRF, FORBIDDEN_SCORE, bio_allowed_transitions, viterbi_decode
 
 TAG_SETS = {
     3: ["O", "B-a", "I-a"],

@@ -73,8 +73,8 @@ def ddp_run(tiny_encoder, tmp_path_factory) -> tuple[dict, Path, str]:
 
 def _one_process(encoder: str, data: Path, root: Path, ckpt: str) -> tuple[dict, dict, Path]:
     from chatft.cli import ChatftCLI
-    from chatft.datamodule import IntentSlotDataModule
-    from chatft.module import IntentSlotModule
+    from chatft.training.datamodule import IntentSlotDataModule
+    from chatft.training.module import IntentSlotModule
 
     args = [*_options(encoder, data, root), "--trainer.devices", "1", "--trainer.accelerator", "cpu"]
     cli = ChatftCLI(
@@ -94,8 +94,8 @@ def test_ddp_trains_on_distinct_shards_with_per_process_batch_size(ddp_run):
 
 
 def test_ddp_eval_metrics_equal_one_process_exactly(ddp_run, tmp_path):
-    from chatft.metrics import extract_spans
-    from chatft.samplers import EvalBatchSampler
+    from chatft.training.metrics import extract_spans
+    from chatft.training.samplers import EvalBatchSampler
 
     ddp, data, encoder = ddp_run
     # The case under test: the ranks' shards are unpadded and uneven (8 and 9 utterances: 2 and 3 batches).
@@ -129,8 +129,8 @@ def test_ddp_eval_metrics_equal_one_process_exactly(ddp_run, tmp_path):
 def test_eval_split_smaller_than_the_world_is_a_one_line_error(tiny_encoder, tmp_path):
     from types import SimpleNamespace
 
-    from chatft.datamodule import IntentSlotDataModule
-    from chatft.errors import ConfigError
+    from chatft.core.errors import ConfigError
+    from chatft.training.datamodule import IntentSlotDataModule
 
     data = demo_subset(tmp_path / "data", n_train=8, n_eval=1)
     dm = IntentSlotDataModule(data_dir=str(data), tokenizer=tiny_encoder)

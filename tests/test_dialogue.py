@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from chatft.cli import main
-from chatft.dialogue import SHIPPED, DialoguePolicy, DialogueTracker
-from chatft.results import Prediction, Slot
-from chatft.text import split_words
+from chatft.core.prediction import Prediction, Slot
+from chatft.core.text import split_words
+from chatft.dialogue.tracker import SHIPPED, DialoguePolicy, DialogueTracker
 
 from .conftest import ATIS, DEMO
 
@@ -102,7 +102,7 @@ def test_first_unsure_turn_still_starts_a_frame_and_reset_clears_it():
 
 def test_chat_file_mode_multi_turn_script(monkeypatch, tmp_path, capsys):
     """Acceptance: `chat --input` writes one JSON object per turn with the state after it."""
-    import chatft.predict
+    import chatft.serving.predictor
 
     by_text = {p.text: p for p in SCRIPT}
 
@@ -114,7 +114,7 @@ def test_chat_file_mode_multi_turn_script(monkeypatch, tmp_path, capsys):
             return by_text[text]
 
     monkeypatch.setattr(
-        chatft.predict.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: Scripted())
+        chatft.serving.predictor.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: Scripted())
     )
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump({"intents": {"book_flight": {"required": ["fromloc.city_name"]}}}))

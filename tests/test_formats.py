@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chatft.formats import DataFormatError, Example, detect_format, orphan_inside, read_split
-from chatft.labels import UNK, LabelVocab, slot_tag_vocab
+from chatft.core.formats import DataFormatError, Example, detect_format, orphan_inside, read_split
+from chatft.core.labels import UNK, LabelVocab, slot_tag_vocab
 
 from .conftest import ATIS, DEMO, write_jointbert
 

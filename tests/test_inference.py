@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from chatft.cli import main
-from chatft.dialogue import DialoguePolicy
-from chatft.text import split_words
+from chatft.core.text import split_words
+from chatft.dialogue.tracker import DialoguePolicy
 
 from .conftest import demo_subset
 
@@ -143,7 +143,7 @@ def test_writer_gathers_ranks_in_input_order(monkeypatch, tmp_path):
     """Under DDP each rank predicts a shard; rank 0 writes all rows sorted by input index, once each."""
     from types import SimpleNamespace
 
-    from chatft.writer import JsonlPredictionWriter
+    from chatft.serving.writer import JsonlPredictionWriter
 
     def row(i):
         return {"index": i, "intent": "a", "intent_probs": [0.0, 1.0], "tags": ["O"], "tag_confidences": [1.0],
@@ -193,7 +193,7 @@ def test_predictor_equals_cli_predict(trained, cli_predictions):
 
 def test_predictor_needs_nothing_but_the_checkpoint(trained, tmp_path):
     from chatft import Predictor
-    from chatft.artifacts import ASSETS_KEY
+    from chatft.training.artifacts import ASSETS_KEY
 
     ckpt = torch.load(trained["ckpt"], weights_only=True)
     assert set(ckpt[ASSETS_KEY]) == {"version", "tokenizer_files", "encoder_config", "max_length"}
@@ -211,7 +211,7 @@ def test_predictor_needs_nothing_but_the_checkpoint(trained, tmp_path):
 def test_checkpoint_without_embedded_assets_uses_its_encoder_and_run_config(trained, tmp_path):
     """Older checkpoints: tokenizer and config from hparams.encoder, max_length from the run's config.yaml."""
     from chatft import Predictor
-    from chatft.artifacts import ASSETS_KEY
+    from chatft.training.artifacts import ASSETS_KEY
 
     ckpt = torch.load(trained["ckpt"], weights_only=True)
     del ckpt[ASSETS_KEY]
@@ -251,7 +251,7 @@ def _variant(trained, tmp_path: Path, kind: str) -> Path:
     """The trained checkpoint as is, with a (random) CRF added, or reduced to intent only."""
     if kind == "softmax":
         return trained["ckpt"]
-    from chatft.crf import bio_allowed_transitions
+    from chatft.training.crf import bio_allowed_transitions
 
     ckpt = torch.load(trained["ckpt"], weights_only=True)
     hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
@@ -329,14 +329,14 @@ def test_onnx_predictor_imports_neither_lightning_nor_torch(trained, tmp_path):
 
 def test_word_tokenizer_equals_the_hf_tokenizer(tiny_encoder, tiny_tokenizer, tmp_path):
     """The tokenizers-only adapter gives the same features as transformers' tokenizer, truncation included."""
-    from chatft.onnx_predictor import WordTokenizer
-    from chatft.preprocess import tokenize_examples
+    from chatft.core.features import tokenize_examples
+    from chatft.serving.onnx_predictor import WordTokenizer
 
     tiny_tokenizer.save_pretrained(tmp_path)
     adapter = WordTokenizer(
         tmp_path / "tokenizer.json", tiny_tokenizer.unk_token, tiny_tokenizer.pad_token_id
     )
-    lines = [*(REPO / "chatft/data/demo/dev/seq.in").read_text().splitlines()[:100], "", "\u200b x", LONG]
+    lines = [*(REPO / "chatft/resources/demo/dev/seq.in").read_text().splitlines()[:100], "", "\u200b x", LONG]
     words = [[w for w, _, _ in split_words(line)] for line in lines]
     n = len(words)
     for max_length in (8, 64):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from chatft.cli import main
-from chatft.metrics import extract_spans
+from chatft.training.metrics import extract_spans
 
 from .conftest import DEMO, REPO, write_jointbert
 

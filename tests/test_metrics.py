@@ -1,4 +1,4 @@
-"""chatft.metrics must give exactly seqeval's numbers (default, conlleval mode) -- the numbers papers report."""
+"""chatft.training.metrics must give exactly seqeval's numbers (default, conlleval mode) -- the numbers papers report."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 from seqeval.metrics.sequence_labeling import get_entities  # noqa: E402
 
-from chatft.metrics import (  # noqa: E402
+from chatft.training.metrics import (  # noqa: E402
     OTHER_TYPE,
     SentenceAccuracy,
     SpanF1,

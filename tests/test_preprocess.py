@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from chatft.preprocess import (
-    IGNORE,
-    Features,
-    align_labels,
-    collate,
-    first_subword_positions,
-    tokenize_examples,
-)
+from chatft.core.features import IGNORE, Features, align_labels, first_subword_positions, tokenize_examples
+from chatft.training.collate import collate
 
 
 def test_align_labels_first_subword_rule():

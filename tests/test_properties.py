@@ -13,10 +13,12 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatft.formats import DataFormatError, Example, read_split
-from chatft.preprocess import IGNORE, collate, tokenize_examples
-from chatft.results import bio_chunks, build_prediction
-from chatft.text import join_words
+from chatft.core.features import IGNORE, tokenize_examples
+from chatft.core.formats import DataFormatError, Example, read_split
+from chatft.core.prediction import build_prediction
+from chatft.core.tags import bio_chunks
+from chatft.core.text import join_words
+from chatft.training.collate import collate
 
 SETTINGS = settings(
     max_examples=60,

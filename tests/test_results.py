@@ -10,10 +10,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatft.crf import CRF, bio_allowed_transitions, viterbi_decode
-from chatft.metrics import extract_spans
-from chatft.model import JointModel
-from chatft.results import SlotDecoder, bio_chunks, build_prediction, intent_probabilities, top_k_intents
+from chatft.core.decoding import SlotDecoder, intent_probabilities
+from chatft.core.prediction import build_prediction, top_k_intents
+from chatft.core.tags import bio_chunks
+from chatft.training.crf import CRF, bio_allowed_transitions, viterbi_decode
+from chatft.training.metrics import extract_spans
+from chatft.training.model import JointModel
 
 TAGS = ["<unk>", "O", "B-city", "I-city", "B-date", "I-date"]
 
@@ -100,7 +102,7 @@ def test_crf_marginals_equal_brute_force():
 def test_slot_decoder_of_a_joint_model_matches_its_decode():
     from transformers import BertConfig, BertModel
 
-    from chatft.artifacts import slot_decoder_of
+    from chatft.training.artifacts import slot_decoder_of
 
     torch.manual_seed(0)
     encoder = BertModel(
@@ -130,7 +132,7 @@ def test_intent_probabilities_exclude_unk_and_top_k_is_sorted():
 
 def test_build_prediction_slots_have_character_offsets_and_min_confidence():
     text = "Flights from New York to St. Louis?"
-    from chatft.text import split_words
+    from chatft.core.text import split_words
 
     spans = split_words(text)
     tags = ["O", "O", "B-city", "I-city", "O", "B-city", "I-city", "O"]

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from chatft.cli import main
-from chatft.resume import SIGTERM_EXIT_CODE, ResumableBatchSampler
-from chatft.samplers import BucketBatchSampler
+from chatft.training.resume import SIGTERM_EXIT_CODE, ResumableBatchSampler
+from chatft.training.samplers import BucketBatchSampler
 
 from .conftest import REPO, demo_subset
 from .helpers import Crash, read_records
@@ -189,7 +189,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143_with_one_line(tiny_encoder, da
 
 
 def test_resume_last_finds_the_newest_last_ckpt_and_its_log_folder(tmp_path):
-    from chatft.resume import resolve_resume
+    from chatft.training.resume import resolve_resume
 
     assert resolve_resume(str(tmp_path), None, None) == (None, None)
     version = tmp_path / "lightning_logs/version_3/checkpoints"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from chatft.samplers import BucketBatchSampler, EvalBatchSampler
+from chatft.training.samplers import BucketBatchSampler, EvalBatchSampler
 
 
 def _lengths(n=103, seed=0):

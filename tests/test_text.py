@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatft.text import join_words, read_utterances, split_words
+from chatft.core.text import join_words, read_utterances, split_words
 
 from .conftest import ATIS, DEMO
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from chatft.cli import main
-from chatft.datamodule import IntentSlotDataModule
-from chatft.formats import read_split
+from chatft.core.formats import read_split
+from chatft.training.datamodule import IntentSlotDataModule
 
 from .conftest import REPO, write_jointbert
 

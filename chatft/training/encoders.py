@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chatft.core.errors import EncoderNotFoundError
+
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_ENCODER, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
 
 
-class EncoderNotFoundError(ValueError):
-    """The encoder could not be found or loaded; the message says how to point at a local folder."""
 
 
 def resolve_encoder(name: str) -> str:

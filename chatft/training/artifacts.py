@@ -6,7 +6,7 @@ the tokenizer's files (text), the encoder's config and the training ``max_length
 training data, no encoder folder, no download. Checkpoints without the assets (older ones) fall back to
 loading the tokenizer and config from ``hyper_parameters["encoder"]``, which must then be resolvable.
 
-Checkpoint files are opened only through :func:`chatft.checkpoint.load_checkpoint` (``weights_only=True``,
+Checkpoint files are opened only through :func:`chatft.training.checkpoint.load_checkpoint` (``weights_only=True``,
 chatft-checked), memory-mapped.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatft.errors import ConfigError
+from chatft.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ DEFAULT_MAX_LENGTH = 128
 
 def checkpoint_labels(path: str | Path) -> tuple[list[str], list[str]]:
     """``(intent_labels, slot_labels)`` of a checkpoint, or of a folder with ``intents.json`` (+ ``slot_tags.json``)."""
-    from chatft.labels import LabelVocab
+    from chatft.core.labels import LabelVocab
 
     p = Path(path).expanduser()
     if p.is_dir():
@@ -40,7 +40,7 @@ def checkpoint_labels(path: str | Path) -> tuple[list[str], list[str]]:
             )
         slots = LabelVocab.load(p / "slot_tags.json").labels if (p / "slot_tags.json").is_file() else ()
         return list(LabelVocab.load(p / "intents.json").labels), list(slots)
-    from chatft.checkpoint import load_checkpoint
+    from chatft.training.checkpoint import load_checkpoint
 
     hparams = load_checkpoint(p, mmap=True)["hyper_parameters"]
     return list(hparams["intent_labels"]), list(hparams.get("slot_labels") or [])
@@ -72,8 +72,8 @@ def make_assets(tokenizer, encoder_config: dict, max_length: int | None) -> dict
 
 
 def module_assets(module) -> dict:
-    """Assets of a training :class:`~chatft.module.IntentSlotModule` (tokenizer from its datamodule if any)."""
-    from chatft.encoders import load_tokenizer
+    """Assets of a training :class:`~chatft.training.module.IntentSlotModule` (tokenizer from its datamodule if any)."""
+    from chatft.training.encoders import load_tokenizer
 
     trainer = getattr(module, "_trainer", None)
     datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
@@ -98,7 +98,7 @@ def write_tokenizer(assets_or_tokenizer, folder: str | Path) -> Path:
 # ---- loading -----------------------------------------------------------------------------------------
 @dataclass
 class InferenceModel:
-    """A :class:`~chatft.model.JointModel` in eval mode, its tokenizer, labels and ``max_length``."""
+    """A :class:`~chatft.training.model.JointModel` in eval mode, its tokenizer, labels and ``max_length``."""
 
     model: Any
     tokenizer: Any
@@ -162,9 +162,9 @@ def load_for_inference(
     """Rebuild the trained model of a checkpoint for inference (eval mode, on ``device``)."""
     import torch
 
-    from chatft.checkpoint import load_checkpoint
-    from chatft.encoders import load_encoder, load_tokenizer
-    from chatft.model import JointModel
+    from chatft.training.checkpoint import load_checkpoint
+    from chatft.training.encoders import load_encoder, load_tokenizer
+    from chatft.training.model import JointModel
 
     ckpt = load_checkpoint(path, mmap=True)
     hp = dict(ckpt["hyper_parameters"])
@@ -209,8 +209,8 @@ def load_for_inference(
 
 
 def slot_decoder_of(model):
-    """The numpy :class:`~chatft.results.SlotDecoder` equivalent to ``model.decode`` (None without slots)."""
-    from chatft.results import SlotDecoder
+    """The numpy :class:`~chatft.core.decoding.SlotDecoder` equivalent to ``model.decode`` (None without slots)."""
+    from chatft.core.decoding import SlotDecoder
 
     if not model.num_slot_tags:
         return None

@@ -5,8 +5,8 @@
     predictor("book a flight from boston to denver tomorrow").slots
     predictor.batch(["list flights to denver", "what is fare code h"])
 
-Same inputs, same words, same decoding and the same :class:`~chatft.results.Prediction` as
-:class:`~chatft.predict.Predictor`; importing this module imports neither Lightning nor torch nor
+Same inputs, same words, same decoding and the same :class:`~chatft.core.decoding.Prediction` as
+:class:`~chatft.serving.predictor.Predictor`; importing this module imports neither Lightning nor torch nor
 transformers (the tokenizer is read from ``tokenizer.json`` with the ``tokenizers`` library).
 """
 
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from chatft.preprocess import Features, tokenize_examples
-from chatft.results import Prediction, SlotDecoder, build_prediction, intent_probabilities
-from chatft.text import split_words
+from chatft.core.decoding import SlotDecoder, intent_probabilities
+from chatft.core.features import Features, tokenize_examples
+from chatft.core.prediction import Prediction, build_prediction
+from chatft.core.text import split_words
 
 __all__ = ["OnnxPredictor"]
 
@@ -41,7 +42,7 @@ class _Encoded:
 
 
 class WordTokenizer:
-    """The part of the Hugging Face fast-tokenizer API that :func:`chatft.preprocess.tokenize_examples` uses,
+    """The part of the Hugging Face fast-tokenizer API that :func:`chatft.core.features.tokenize_examples` uses,
     on a bare ``tokenizers.Tokenizer`` (same Rust tokenizer, same ids, same word alignment)."""
 
     def __init__(self, path: str | Path, unk_token: str, pad_token_id: int) -> None:
@@ -69,7 +70,7 @@ class WordTokenizer:
 
 
 def _pad(features: Sequence[Features], pad_id: int) -> dict[str, np.ndarray]:
-    """Dynamic padding in numpy (what :func:`chatft.preprocess.collate` does in torch)."""
+    """Dynamic padding in numpy (what :func:`chatft.core.features.collate` does in torch)."""
     n = len(features)
     seq = max(len(f.input_ids) for f in features)
     words = max(1, max(len(f.word_starts) for f in features))
@@ -84,7 +85,7 @@ def _pad(features: Sequence[Features], pad_id: int) -> dict[str, np.ndarray]:
 
 
 class OnnxPredictor:
-    """An exported model (see :mod:`chatft.onnx_export`) run with onnxruntime.
+    """An exported model (see :mod:`chatft.serving.export`) run with onnxruntime.
 
     Args:
         folder: The export folder (with ``manifest.json``).

@@ -7,10 +7,10 @@
   ``intent_logits`` ``[batch, intents]`` and ``slot_logits`` ``[batch, words, tags]`` (no ``word_index`` and no
   ``slot_logits`` for intent-only models). All batch/sequence/word axes are dynamic.
 * ``intents.json``, ``slot_tags.json``: the label lists (``<unk>`` first).
-* ``tokenizer/``: the tokenizer files (``tokenizer.json`` is what :class:`~chatft.onnx_predictor.OnnxPredictor`
+* ``tokenizer/``: the tokenizer files (``tokenizer.json`` is what :class:`~chatft.serving.onnx_predictor.OnnxPredictor`
   reads, with the ``tokenizers`` library).
 * ``decoding.json``: how slot tags are decoded. Decoding runs **outside the graph**, in numpy
-  (:class:`chatft.results.SlotDecoder`): softmax argmax, BIO-constrained Viterbi, or for CRF models Viterbi
+  (:class:`chatft.core.decoding.SlotDecoder`): softmax argmax, BIO-constrained Viterbi, or for CRF models Viterbi
   over the learned transitions stored here (forbidden BIO moves already set to -1e4).
 * ``manifest.json``: what is where, shapes, the source checkpoint, ``max_length``, and the largest
   difference between ONNX and PyTorch logits measured at export on a padded sample batch.
@@ -29,10 +29,11 @@ import torch
 from torch import nn
 
 from chatft import __version__
-from chatft.artifacts import load_for_inference, slot_decoder_of
-from chatft.errors import ConfigError
-from chatft.labels import LabelVocab
-from chatft.preprocess import collate, tokenize_examples
+from chatft.core.errors import ConfigError
+from chatft.core.features import tokenize_examples
+from chatft.core.labels import LabelVocab
+from chatft.training.artifacts import load_for_inference, slot_decoder_of
+from chatft.training.collate import collate
 
 MANIFEST = "manifest.json"
 FORMAT = "chatft-onnx"
@@ -145,7 +146,7 @@ def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length:
         "use_crf": model.crf is not None,
         "bio_constrained": bool(model.bio_constrained),
         "decoding": "decoding.json",
-        "decoding_note": "slot decoding runs outside the graph, in numpy (chatft.results.SlotDecoder)",
+        "decoding_note": "slot decoding runs outside the graph, in numpy (chatft.core.decoding.SlotDecoder)",
         "check": {"max_abs_logit_diff_vs_pytorch": diff},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""IntentSlotModule: the LightningModule that trains and evaluates a :class:`~chatft.model.JointModel`.
+"""IntentSlotModule: the LightningModule that trains and evaluates a :class:`~chatft.training.model.JointModel`.
 
 One ``model_step`` serves train/val/test/predict; one set of metric objects per split. Metric states are
 counts reduced across processes, so DDP numbers equal single-process numbers.
@@ -22,11 +22,11 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from chatft.encoders import DEFAULT_ENCODER, load_encoder
-from chatft.errors import ConfigError
-from chatft.labels import LabelVocab
-from chatft.metrics import SentenceAccuracy, SpanF1, report_from_confusion
-from chatft.model import JointModel
+from chatft.core.errors import ConfigError
+from chatft.core.labels import LabelVocab
+from chatft.training.encoders import DEFAULT_ENCODER, load_encoder
+from chatft.training.metrics import SentenceAccuracy, SpanF1, report_from_confusion
+from chatft.training.model import JointModel
 
 log = logging.getLogger(__name__)
 
@@ -224,10 +224,10 @@ class IntentSlotModule(L.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
         """Per utterance: index, intent, intent probabilities, word tags and tag confidences.
 
-        Decoded like ``test`` (see :func:`chatft.predict.raw_predictions`); the prediction writer turns the
+        Decoded like ``test`` (see :func:`chatft.serving.predictor.raw_predictions`); the prediction writer turns the
         rows into JSON Lines with words, slots and character offsets.
         """
-        from chatft.predict import raw_predictions
+        from chatft.serving.predictor import raw_predictions
 
         intent_logits, slot_logits = self(batch)
         slot_labels = self.slot_vocab.labels if self.slot_vocab else ()
@@ -237,7 +237,7 @@ class IntentSlotModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint."""
-        from chatft.artifacts import ASSETS_KEY, module_assets
+        from chatft.training.artifacts import ASSETS_KEY, module_assets
 
         checkpoint[ASSETS_KEY] = module_assets(self)
 

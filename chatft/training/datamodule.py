@@ -12,10 +12,9 @@ import logging
 import lightning as L
 from torch.utils.data import DataLoader
 
-from chatft.artifacts import checkpoint_labels
-from chatft.encoders import DEFAULT_ENCODER, load_tokenizer
-from chatft.errors import ConfigError
-from chatft.formats import (
+from chatft.core.errors import ConfigError
+from chatft.core.features import Features, tokenize_examples
+from chatft.core.formats import (
     SPLITS,
     DataFormatError,
     Example,
@@ -26,11 +25,13 @@ from chatft.formats import (
     orphan_inside,
     read_split,
 )
-from chatft.labels import LabelVocab, slot_tag_vocab
-from chatft.preprocess import Collator, Features, tokenize_examples
-from chatft.resume import ResumableBatchSampler, ResumableDataLoader, epoch_progress
-from chatft.samplers import BucketBatchSampler, EvalBatchSampler
-from chatft.text import join_words, read_utterances, split_words
+from chatft.core.labels import LabelVocab, slot_tag_vocab
+from chatft.core.text import join_words, read_utterances, split_words
+from chatft.training.artifacts import checkpoint_labels
+from chatft.training.collate import Collator
+from chatft.training.encoders import DEFAULT_ENCODER, load_tokenizer
+from chatft.training.resume import ResumableBatchSampler, ResumableDataLoader, epoch_progress
+from chatft.training.samplers import BucketBatchSampler, EvalBatchSampler
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class ListDataset:
 
 
 class IntentSlotDataModule(L.LightningDataModule):
-    """Joint intent + slot data in the jointbert, tsv or jsonl layout (see :mod:`chatft.formats`).
+    """Joint intent + slot data in the jointbert, tsv or jsonl layout (see :mod:`chatft.core.formats`).
 
     Args:
         data_dir: Folder with the splits (``train`` is required to build labels, ``dev``/``test`` for
@@ -68,7 +69,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         pad_to_multiple_of: Round each batch's token length up to a multiple of this (e.g. 16 with
             ``model.compile``, so the compiled graph sees a few shapes instead of one per length).
         predict_file: Text file with one raw utterance per line for ``predict``, split into words by
-            :func:`chatft.text.split_words`; without it, ``predict`` runs on the test split.
+            :func:`chatft.core.text.split_words`; without it, ``predict`` runs on the test split.
         labels_from: Checkpoint (or export folder) whose label lists to use when there is no ``data_dir``;
             the CLI fills it from ``--ckpt_path``.
     """
@@ -285,7 +286,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             num_replicas=world,
             rank=rank,
         )
-        # Resumable: a run resumed mid-epoch skips the batches it already trained (see chatft.resume).
+        # Resumable: a run resumed mid-epoch skips the batches it already trained (see chatft.training.resume).
         resumable = ResumableBatchSampler(sampler, lambda: epoch_progress(self.trainer))
         if self._resume_state:
             resumable.load_state_dict(self._resume_state)

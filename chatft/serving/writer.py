@@ -2,7 +2,7 @@
 
 Each process predicts its own shard; at the end of the epoch the rows are gathered on rank 0, sorted by their
 input index (duplicates from a padding sampler dropped) and written there, so the file is the same with one
-process or many. Each line is a :class:`chatft.results.Prediction` as a dict.
+process or many. Each line is a :class:`chatft.core.decoding.Prediction` as a dict.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from chatft.predict import assemble
+from chatft.serving.predictor import assemble
 
 DEFAULT_NAME = "predictions.jsonl"
 

@@ -11,7 +11,7 @@ turn on standard output::
     {"turn": 1, "text": ..., "intent": ..., "intent_confidence": ..., "slots": [...],
      "new_frame": true, "state": {"intent": ..., "frame": {slot: value}}, "missing": [...], "response": ...}
 
-State rules and the requirements YAML are described in :mod:`chatft.dialogue`; ``--onnx DIR`` runs an
+State rules and the requirements YAML are described in :mod:`chatft.dialogue.tracker`; ``--onnx DIR`` runs an
 exported model instead of a checkpoint.
 """
 
@@ -22,8 +22,8 @@ import json
 import sys
 from typing import TextIO
 
-from chatft.dialogue import DialoguePolicy, DialogueTracker
-from chatft.results import Prediction
+from chatft.core.prediction import Prediction
+from chatft.dialogue.tracker import DialoguePolicy, DialogueTracker
 
 
 def turn_record(turn: int, pred: Prediction, update: dict) -> dict:
@@ -107,11 +107,11 @@ def main(argv: list[str] | None = None) -> None:
 
     policy = DialoguePolicy.load(args.requirements)
     if args.onnx:
-        from chatft.onnx_predictor import OnnxPredictor
+        from chatft.serving.onnx_predictor import OnnxPredictor
 
         predictor = OnnxPredictor(args.onnx)
     else:
-        from chatft.predict import Predictor
+        from chatft.serving.predictor import Predictor
 
         predictor = Predictor.from_checkpoint(args.ckpt_path, device=args.device)
     unknown = policy.unknown_labels(predictor.intent_labels, predictor.slot_labels)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     tracker = DialogueTracker(policy)
     if args.input is not None:
-        from chatft.text import read_utterances
+        from chatft.core.text import read_utterances
 
         run_file(predictor, tracker, read_utterances(args.input), sys.stdout)
     else:

@@ -1,72 +1,24 @@
-"""What a prediction looks like, and the numpy decoding shared by every predictor (no torch, no Lightning).
-
-A :class:`Prediction` is what ``python -m chatft predict`` writes (one JSON object per line), what
-:class:`~chatft.predict.Predictor` and :class:`~chatft.onnx_predictor.OnnxPredictor` return, and what the
-chat loop reads. Its fields:
-
-* ``text``: the input line; ``words``: how it was split (:func:`chatft.text.split_words`); ``tags``: one BIO
-  tag per word; ``truncated``: True when the utterance had more sub-word tokens than ``max_length`` (the cut
-  words are tagged ``O``, as ``test`` scores them).
-* ``intent``, ``intent_confidence``: the most probable intent and its softmax probability;
-  ``intents_top_k``: ``[[label, probability], ...]``, most probable first (``<unk>`` is never predicted).
-* ``slots``: ``{"label", "value", "start", "end", "confidence"}`` with character offsets, so
-  ``text[start:end] == value``. Spans are chunked from the tags with conlleval's rules (what seqeval scores).
+"""Numpy decoding shared by every predictor (no torch): softmax, BIO-constrained Viterbi, CRF marginals.
 
 **Confidences.** A word's confidence is the probability of its chosen tag: the softmax over the tags the model
 can predict (``<unk>`` excluded) for softmax models; the exact posterior marginal ``p(tag_t | utterance)``
 from forward-backward over the CRF's (constrained) scores for CRF models. A slot's confidence is the
 *minimum* over its words: a cautious value for deciding whether to confirm a slot with the user.
 
-:class:`SlotDecoder` reproduces :meth:`chatft.model.JointModel.decode` in numpy (argmax, BIO-constrained
-Viterbi over log-softmax, or CRF Viterbi): ONNX models are decoded with it, outside the graph.
+:class:`SlotDecoder` reproduces :meth:`chatft.training.model.JointModel.decode` in numpy (argmax,
+BIO-constrained Viterbi over log-softmax, or CRF Viterbi): ONNX models are decoded with it, outside the graph.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FORBIDDEN_SCORE", "Prediction", "Slot", "SlotDecoder", "bio_chunks", "build_prediction"]
+from chatft.core.tags import FORBIDDEN_SCORE
 
-#: Same finite penalty as :data:`chatft.crf.FORBIDDEN_SCORE` (kept here so this module needs no torch).
-FORBIDDEN_SCORE = -1e4
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One filled slot: its type (``fromloc.city_name``), the text it covers and where, and a confidence."""
-
-    label: str
-    value: str
-    start: int
-    end: int
-    confidence: float
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Intent and slots of one utterance (see the module docstring for each field)."""
-
-    text: str
-    words: list[str]
-    tags: list[str]
-    intent: str
-    intent_confidence: float
-    intents_top_k: list[tuple[str, float]]
-    slots: list[Slot] = field(default_factory=list)
-    truncated: bool = False
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists)."""
-        out = asdict(self)
-        out["intents_top_k"] = [[label, prob] for label, prob in self.intents_top_k]
-        return out
-
-    def slot_values(self) -> dict[str, str]:
-        """``{label: value}``; when a label occurs twice, the later value wins."""
-        return {s.label: s.value for s in self.slots}
+__all__ = ["SlotDecoder", "intent_probabilities", "log_softmax", "softmax"]
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -94,26 +46,6 @@ def intent_probabilities(logits: np.ndarray) -> np.ndarray:
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     m = np.max(x, axis=axis, keepdims=True)
     return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
-
-
-def bio_chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Spans ``(type, start_word, end_word_exclusive)`` of BIO tags, chunked as conlleval/seqeval do.
-
-    ``B-x`` starts a span; ``I-x`` continues a span of type ``x`` and starts one after ``O`` or another type;
-    any other tag (``O``, ``<unk>``) ends the current span.
-    """
-    chunks: list[tuple[str, int, int]] = []
-    cur_type, begin = None, 0
-    for i, tag in enumerate(tags):
-        prefix, typ = (tag[0], tag[2:]) if tag[:2] in ("B-", "I-") else ("O", None)
-        if cur_type is not None and (prefix != "I" or typ != cur_type):
-            chunks.append((cur_type, begin, i))
-            cur_type = None
-        if prefix in ("B", "I") and cur_type is None:
-            cur_type, begin = typ, i
-    if cur_type is not None:
-        chunks.append((cur_type, begin, len(tags)))
-    return chunks
 
 
 @dataclass(frozen=True)
@@ -232,45 +164,3 @@ def _crf_marginals(em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np
     return np.exp(alpha + beta - log_z)
 
 
-def top_k_intents(probs: Sequence[float], labels: Sequence[str], k: int) -> list[tuple[str, float]]:
-    """The ``k`` most probable intents, ``<unk>`` (index 0) excluded, most probable first."""
-    order = sorted(range(1, len(labels)) if len(labels) > 1 else [0], key=lambda i: (-probs[i], i))
-    return [(labels[i], float(probs[i])) for i in order[: max(k, 1)]]
-
-
-def build_prediction(
-    text: str,
-    spans: Sequence[tuple[str, int, int]],
-    intent: str,
-    intent_probs: Sequence[float],
-    intent_labels: Sequence[str],
-    tags: Sequence[str],
-    tag_confidences: Sequence[float],
-    truncated: bool,
-    top_k: int = 3,
-) -> Prediction:
-    """Assemble a :class:`Prediction` from decoded outputs and the word spans of ``text``.
-
-    ``tags`` covers every word (cut words tagged ``O``); ``tag_confidences`` covers the kept words.
-    """
-    intent_id = list(intent_labels).index(intent)
-    slots = [
-        Slot(
-            label=typ,
-            value=text[spans[i][1] : spans[j - 1][2]],
-            start=spans[i][1],
-            end=spans[j - 1][2],
-            confidence=float(min(tag_confidences[i:j], default=0.0)),
-        )
-        for typ, i, j in bio_chunks(tags)
-    ]
-    return Prediction(
-        text=text,
-        words=[w for w, _, _ in spans],
-        tags=list(tags),
-        intent=intent,
-        intent_confidence=float(intent_probs[intent_id]),
-        intents_top_k=top_k_intents(intent_probs, intent_labels, top_k),
-        slots=slots,
-        truncated=bool(truncated),
-    )

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from chatft.crf import CRF, bio_allowed_transitions, viterbi_decode
+from chatft.training.crf import CRF, bio_allowed_transitions, viterbi_decode
 
 
 class JointModel(nn.Module):

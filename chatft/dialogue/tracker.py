@@ -1,6 +1,6 @@
 """Dialogue state tracking for the chat loop: an intent and a frame of slot values carried across turns.
 
-The rules, applied to each turn's :class:`~chatft.results.Prediction`:
+The rules, applied to each turn's :class:`~chatft.core.decoding.Prediction`:
 
 1. **Which frame.** The turn continues the current frame when its intent is the current intent, when its
    intent is listed in the current intent's ``follow_ups`` (``atis_airfare`` after ``atis_flight``: the
@@ -15,7 +15,7 @@ The rules, applied to each turn's :class:`~chatft.results.Prediction`:
    placeholders are filled from the frame) or a generic sentence listing the frame.
 
 Requirements, questions and templates come from a small YAML file (a *dialogue policy*); chatft ships
-``atis`` and ``demo`` in ``chatft/data/dialogue/``. Its keys::
+``atis`` and ``demo`` in ``chatft/resources/dialogue/``. Its keys::
 
     min_intent_confidence: 0.5          # below this, a turn keeps the current intent
     slot_names: {toloc.city_name: destination}           # readable names for questions and summaries
@@ -35,10 +35,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chatft.errors import ConfigError
-from chatft.results import Prediction
+from chatft.core.errors import ConfigError
+from chatft.core.prediction import Prediction
 
-SHIPPED = Path(__file__).resolve().parent / "data" / "dialogue"
+SHIPPED = Path(__file__).resolve().parent.parent / "resources" / "dialogue"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 

@@ -6,10 +6,10 @@
     result.intent, result.intent_confidence, [(s.label, s.value) for s in result.slots]
     predictor.batch(["list flights to denver", "what is fare code h"])   # dynamic padding
 
-Loading needs only the checkpoint file (see :mod:`chatft.artifacts`). Text is split into words with
-:func:`chatft.text.split_words`, tokenized and decoded exactly as ``test`` decodes (same word alignment, same
+Loading needs only the checkpoint file (see :mod:`chatft.training.artifacts`). Text is split into words with
+:func:`chatft.core.text.split_words`, tokenized and decoded exactly as ``test`` decodes (same word alignment, same
 BIO-constrained/CRF decoding, words beyond ``max_length`` tagged ``O``), so tags and intents equal what
-``python -m chatft predict`` writes. Results are :class:`~chatft.results.Prediction` objects.
+``python -m chatft predict`` writes. Results are :class:`~chatft.core.decoding.Prediction` objects.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from chatft.artifacts import InferenceModel, load_for_inference, slot_decoder_of
-from chatft.preprocess import collate, tokenize_examples
-from chatft.results import Prediction, build_prediction, intent_probabilities
-from chatft.text import split_words
+from chatft.core.decoding import intent_probabilities
+from chatft.core.features import tokenize_examples
+from chatft.core.prediction import Prediction, build_prediction
+from chatft.core.text import split_words
+from chatft.training.artifacts import InferenceModel, load_for_inference, slot_decoder_of
+from chatft.training.collate import collate
 
 __all__ = ["Predictor", "raw_predictions"]
 
@@ -39,7 +41,7 @@ def raw_predictions(
     ``tags`` (every word; cut words ``O``), ``tag_confidences`` (kept words) and ``truncated``.
 
     Intents and tags come from ``model.decode``, the decoding ``test`` scores; probabilities and
-    confidences are computed in float64 numpy (:mod:`chatft.results`), the same code the ONNX predictor runs.
+    confidences are computed in float64 numpy (:mod:`chatft.core.decoding`), the same code the ONNX predictor runs.
     """
     intents, _, paths = model.decode(intent_logits, slot_logits, batch["word_mask"])
     probs = intent_probabilities(intent_logits.float().cpu().numpy())

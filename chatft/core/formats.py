@@ -19,13 +19,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatft.core.errors import DataFormatError
+
 SPLITS = ("train", "dev", "test")
 FORMATS = ("jointbert", "tsv", "jsonl")
 MAX_REPORTED = 5
 
 
-class DataFormatError(ValueError):
-    """Bad input data; the message names the file and line."""
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: missing, unreadable, not chatft's, or trained on other labels."""
+from chatft.core.errors import CheckpointError
 
 
 def _is_local(path: str | Path) -> bool:

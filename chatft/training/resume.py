@@ -34,8 +34,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Sampler
 
-from chatft.checkpoint import find_last_checkpoints
-from chatft.errors import ConfigError
+from chatft.core.errors import ConfigError
+from chatft.training.checkpoint import find_last_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ResumableBatchSampler(Sampler[list[int]]):
     trained)``; it is read when a checkpoint is written. A finished epoch is saved as "next epoch, nothing
     done", so the pass built right after a resume (Lightning builds it before it knows the epoch is over)
     is the next epoch's, whole. The wrapped sampler must give the same batches for the same epoch (as
-    :class:`~chatft.samplers.BucketBatchSampler` does) and may expose ``set_epoch``.
+    :class:`~chatft.training.samplers.BucketBatchSampler` does) and may expose ``set_epoch``.
     """
 
     def __init__(self, batch_sampler: Sampler[list[int]], progress: Callable[[], tuple[int, bool]]) -> None:

@@ -95,7 +95,7 @@ def read_utterances(path: str | Path) -> list[str]:
 
     Only ``\\n`` ends a line, so line *k* of the file is utterance *k*; a final newline adds no utterance.
     """
-    from chatft.formats import decode_utf8
+    from chatft.core.formats import decode_utf8
 
     p = Path(path).expanduser()
     if not p.is_file():

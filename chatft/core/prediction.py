@@ -1,0 +1,103 @@
+"""What a prediction looks like (no torch, no numpy).
+
+A :class:`Prediction` is what ``python -m chatft predict`` writes (one JSON object per line), what
+:class:`~chatft.serving.predictor.Predictor` and :class:`~chatft.serving.onnx_predictor.OnnxPredictor`
+return, and what the chat loop reads. Its fields:
+
+* ``text``: the input line; ``words``: how it was split (:func:`chatft.core.text.split_words`); ``tags``: one
+  BIO tag per word; ``truncated``: True when the utterance had more sub-word tokens than ``max_length`` (the
+  cut words are tagged ``O``, as ``test`` scores them).
+* ``intent``, ``intent_confidence``: the most probable intent and its softmax probability;
+  ``intents_top_k``: ``[[label, probability], ...]``, most probable first (``<unk>`` is never predicted).
+* ``slots``: ``{"label", "value", "start", "end", "confidence"}`` with character offsets, so
+  ``text[start:end] == value``. Spans are chunked from the tags with conlleval's rules (what seqeval scores).
+  A slot's confidence is the minimum of its words' tag probabilities (see :mod:`chatft.core.decoding`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from chatft.core.tags import bio_chunks
+
+__all__ = ["Prediction", "Slot", "build_prediction", "top_k_intents"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One filled slot: its type (``fromloc.city_name``), the text it covers and where, and a confidence."""
+
+    label: str
+    value: str
+    start: int
+    end: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Intent and slots of one utterance (see the module docstring for each field)."""
+
+    text: str
+    words: list[str]
+    tags: list[str]
+    intent: str
+    intent_confidence: float
+    intents_top_k: list[tuple[str, float]]
+    slots: list[Slot] = field(default_factory=list)
+    truncated: bool = False
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists)."""
+        out = asdict(self)
+        out["intents_top_k"] = [[label, prob] for label, prob in self.intents_top_k]
+        return out
+
+    def slot_values(self) -> dict[str, str]:
+        """``{label: value}``; when a label occurs twice, the later value wins."""
+        return {s.label: s.value for s in self.slots}
+
+
+def top_k_intents(probs: Sequence[float], labels: Sequence[str], k: int) -> list[tuple[str, float]]:
+    """The ``k`` most probable intents, ``<unk>`` (index 0) excluded, most probable first."""
+    order = sorted(range(1, len(labels)) if len(labels) > 1 else [0], key=lambda i: (-probs[i], i))
+    return [(labels[i], float(probs[i])) for i in order[: max(k, 1)]]
+
+
+def build_prediction(
+    text: str,
+    spans: Sequence[tuple[str, int, int]],
+    intent: str,
+    intent_probs: Sequence[float],
+    intent_labels: Sequence[str],
+    tags: Sequence[str],
+    tag_confidences: Sequence[float],
+    truncated: bool,
+    top_k: int = 3,
+) -> Prediction:
+    """Assemble a :class:`Prediction` from decoded outputs and the word spans of ``text``.
+
+    ``tags`` covers every word (cut words tagged ``O``); ``tag_confidences`` covers the kept words.
+    """
+    intent_id = list(intent_labels).index(intent)
+    slots = [
+        Slot(
+            label=typ,
+            value=text[spans[i][1] : spans[j - 1][2]],
+            start=spans[i][1],
+            end=spans[j - 1][2],
+            confidence=float(min(tag_confidences[i:j], default=0.0)),
+        )
+        for typ, i, j in bio_chunks(tags)
+    ]
+    return Prediction(
+        text=text,
+        words=[w for w, _, _ in spans],
+        tags=list(tags),
+        intent=intent,
+        intent_confidence=float(intent_probs[intent_id]),
+        intents_top_k=top_k_intents(intent_probs, intent_labels, top_k),
+        slots=slots,
+        truncated=bool(truncated),
+    )

@@ -1,0 +1,1 @@
+"""Dialogue state tracking over predictions (torch-free) and the ``chat`` command."""

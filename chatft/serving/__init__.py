@@ -1,0 +1,1 @@
+"""Inference: the PyTorch and onnxruntime predictors, ONNX export and predict's JSON Lines writer."""

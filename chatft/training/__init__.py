@@ -1,0 +1,2 @@
+"""Training on top of the core: datamodule, samplers, model (plain nn.Module), CRF, metrics, LightningModule,
+callbacks, exact resume and safe checkpoint I/O. Imports torch and Lightning."""

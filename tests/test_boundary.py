@@ -1,0 +1,51 @@
+"""The torch-free boundary: the core, the ONNX predictor and the dialogue tracker import without torch.
+
+Each module is imported in a fresh interpreter (this process has torch loaded already), and torch, Lightning
+and transformers must be absent from ``sys.modules`` afterwards. A serving image then stays small, and the
+boundary cannot rot silently: adding ``import torch`` to any module below makes this test fail.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import chatft.core
+
+HEAVY = ("torch", "lightning", "transformers")
+CORE = sorted(f"chatft.core.{m.name}" for m in pkgutil.iter_modules(chatft.core.__path__))
+TORCH_FREE = [
+    "chatft",
+    "chatft.core",
+    *CORE,
+    "chatft.serving.onnx_predictor",
+    "chatft.dialogue",
+    "chatft.dialogue.tracker",
+]
+
+
+def heavy_modules_after_import(module: str) -> list[str]:
+    """The heavy packages present in ``sys.modules`` after importing ``module`` in a fresh interpreter."""
+    code = (
+        f"import sys, {module}\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_core_lists_every_module():
+    assert {"chatft.core.tags", "chatft.core.formats", "chatft.core.text", "chatft.core.labels"} <= set(CORE)
+
+
+@pytest.mark.parametrize("module", TORCH_FREE)
+def test_module_imports_without_torch(module):
+    assert heavy_modules_after_import(module) == []
+
+
+def test_boundary_check_detects_a_torch_import():
+    """The check itself can fail: a module that imports torch is reported."""
+    assert heavy_modules_after_import("chatft.training.crf") == ["torch"]
