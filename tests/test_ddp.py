@@ -94,7 +94,7 @@ def test_ddp_trains_on_distinct_shards_with_per_process_batch_size(ddp_run):
 
 
 def test_ddp_eval_metrics_equal_one_process_exactly(ddp_run, tmp_path):
-    from chatft.training.metrics import extract_spans
+    from chatft.core.tags import bio_chunks
     from chatft.training.samplers import EvalBatchSampler
 
     ddp, data, encoder = ddp_run
@@ -121,7 +121,7 @@ def test_ddp_eval_metrics_equal_one_process_exactly(ddp_run, tmp_path):
     assert report_two == report_one
     assert sum(row["support"] for row in report_two["intents"]) == N_EVAL
     gold_spans = sum(
-        len(extract_spans(line.split())) for line in (data / "test/seq.out").read_text().splitlines()
+        len(bio_chunks(line.split())) for line in (data / "test/seq.out").read_text().splitlines()
     )
     assert sum(row["support"] for row in report_two["slots"]) == gold_spans
 

@@ -251,14 +251,13 @@ def _variant(trained, tmp_path: Path, kind: str) -> Path:
     """The trained checkpoint as is, with a (random) CRF added, or reduced to intent only."""
     if kind == "softmax":
         return trained["ckpt"]
-    from chatft.training.crf import bio_allowed_transitions
+    from chatft.core.tags import decoding_transitions
 
     ckpt = torch.load(trained["ckpt"], weights_only=True)
     hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
     if kind == "crf":
         hp["use_crf"] = True
-        start, trans = bio_allowed_transitions(hp["slot_labels"])
-        start[0], trans[:, 0] = False, False
+        start, trans = (torch.from_numpy(a) for a in decoding_transitions(hp["slot_labels"]))
         n = len(hp["slot_labels"])
         g = torch.Generator().manual_seed(0)
         state.update(
@@ -336,7 +335,12 @@ def test_word_tokenizer_equals_the_hf_tokenizer(tiny_encoder, tiny_tokenizer, tm
     adapter = WordTokenizer(
         tmp_path / "tokenizer.json", tiny_tokenizer.unk_token, tiny_tokenizer.pad_token_id
     )
-    lines = [*(REPO / "chatft/resources/demo/dev/seq.in").read_text().splitlines()[:100], "", "\u200b x", LONG]
+    lines = [
+        *(REPO / "chatft/resources/demo/dev/seq.in").read_text().splitlines()[:100],
+        "",
+        "\u200b x",
+        LONG,
+    ]
     words = [[w for w, _, _ in split_words(line)] for line in lines]
     n = len(words)
     for max_length in (8, 64):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from chatft.cli import main
-from chatft.training.metrics import extract_spans
+from chatft.core.tags import bio_chunks
 
 from .conftest import DEMO, REPO, write_jointbert
 
@@ -46,7 +46,7 @@ def test_utterance_longer_than_max_length_fits_tests_and_predicts(tiny_encoder, 
 
     main(["test", *common, "--ckpt_path", str(ckpt), "--trainer.default_root_dir", str(tmp_path / "test")])
     report = json.loads((tmp_path / "test/lightning_logs/version_0/test_report.json").read_text())
-    gold_spans = sum(len(extract_spans(tags.split())) for _, tags, _ in splits["test"])
+    gold_spans = sum(len(bio_chunks(tags.split())) for _, tags, _ in splits["test"])
     # Every gold span counts, including the ~330 in the part of the long utterance cut by truncation.
     assert sum(row["support"] for row in report["slots"]) == gold_spans
     assert sum(row["support"] for row in report["intents"]) == 13

@@ -8,20 +8,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 from seqeval.metrics.sequence_labeling import get_entities  # noqa: E402
 
+from chatft.core.tags import entity_types  # noqa: E402
 from chatft.training.metrics import (  # noqa: E402
     OTHER_TYPE,
     SentenceAccuracy,
     SpanF1,
-    entity_types_from_tags,
-    extract_spans,
     report_from_confusion,
 )
+
+from .test_tags import WEIRD_TAGS  # noqa: E402
 
 ATIS_DIR = Path(__file__).parents[1].parent / "shared/data/atis"
 TOL = 1e-9
@@ -82,74 +81,6 @@ def assert_matches_seqeval(metric, gold, pred, batch_sizes=(1,)):
     unknown_support = sum(v["support"] for t, v in report.items() if t not in metric.entity_types)
     assert rows.get(OTHER_TYPE, {"support": 0})["support"] == unknown_support
     return got
-
-
-# ---------------------------------------------------------------- extract_spans
-HAND_CASES = {
-    "I after O": ["O", "I-x", "I-x", "O"],
-    "I after B of other type": ["B-y", "I-x", "O"],
-    "B I then I of other type": ["B-x", "I-x", "I-y"],
-    "starts with I": ["I-x", "I-x", "O", "B-y"],
-    "single token": ["B-x"],
-    "single O": ["O"],
-    "all O": ["O", "O", "O"],
-    "empty": [],
-    "adjacent B B": ["B-x", "B-x", "I-x"],
-    "entity at end": ["O", "B-x", "I-x"],
-    "IOBES": ["S-x", "B-y", "I-y", "E-y", "E-y", "O", "I-x", "E-x"],
-    "<unk> tag": ["<unk>", "<unk>", "I-x", "O", "<pad>"],
-    "dotted types": ["B-fromloc.city_name", "I-fromloc.city_name", "B-toloc.city_name"],
-    "type with dash": ["B-round-trip", "I-round-trip", "B-x"],
-    "bare prefixes": ["B", "I", "O", "I", "B-", "I-"],
-}
-
-
-@pytest.mark.parametrize("tags", list(HAND_CASES.values()), ids=list(HAND_CASES))
-def test_extract_spans_hand_cases_equal_seqeval(tags):
-    assert extract_spans(tags) == seqeval_spans(tags)
-
-
-def test_extract_spans_explicit_values():
-    # Pin the conlleval repairs explicitly, not only "same as seqeval".
-    assert extract_spans(["O", "I-x", "I-x", "O"]) == [("x", 1, 3)]
-    assert extract_spans(["B-y", "I-x", "O"]) == [("y", 0, 1), ("x", 1, 2)]
-    assert extract_spans(["B-x", "I-x", "I-y"]) == [("x", 0, 2), ("y", 2, 3)]
-    assert extract_spans(["B-x", "B-x"]) == [("x", 0, 1), ("x", 1, 2)]
-    assert extract_spans(["<unk>", "O"]) == [("unk>", 0, 1)]
-    assert extract_spans([]) == []
-    assert extract_spans(("O", "B-x")) == [("x", 1, 2)]  # any sequence, not only list
-
-
-# Deliberately nasty alphabet: every tag class seqeval's chunker distinguishes, incl. '.', foreign chars, '_'.
-WEIRD_TAGS = ["O", "O-x", "B-x", "I-x", "E-x", "S-x", "B-y", "I-y", "B", "I", "E", "S", "B-", "I-_", "X"]
-WEIRD_TAGS += [".", ".-x", "<unk>", "X-x", "PAD", "B-a-b", "I-a-b"]
-
-
-def test_extract_spans_random_weird_tags_equal_seqeval():
-    rng = random.Random(1234)
-    for _ in range(3000):
-        tags = [rng.choice(WEIRD_TAGS) for _ in range(rng.randint(0, 9))]
-        assert extract_spans(tags) == seqeval_spans(tags), tags
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(WEIRD_TAGS), max_size=12))
-def test_extract_spans_property_equal_seqeval(tags):
-    assert extract_spans(tags) == seqeval_spans(tags)
-
-
-def test_extract_spans_rejects_bad_tags():
-    with pytest.raises(ValueError):
-        extract_spans(["B-x", ""])
-    with pytest.raises(TypeError):
-        extract_spans([["B-x"]])
-
-
-def test_entity_types_from_tags():
-    vocab = ["O", "<pad>", "B-x", "I-x", "B-fromloc.city_name", "I-y", "S-z", "E-z", "B-round-trip"]
-    assert entity_types_from_tags(vocab) == ["fromloc.city_name", "round-trip", "x", "y", "z"]
-    assert SpanF1.entity_types_from_tags(vocab) == entity_types_from_tags(vocab)
-    assert SpanF1.from_tags(vocab).entity_types == entity_types_from_tags(vocab)
 
 
 # ---------------------------------------------------------------- SpanF1 vs seqeval on random data
@@ -347,7 +278,7 @@ def atis():
 def test_span_f1_equals_seqeval_on_atis(atis, seed):
     train, gold = atis
     # Types come from TRAIN, as in real training: test-only types must still be scored (-> "<other>").
-    types = entity_types_from_tags(t for s in train for t in s)
+    types = entity_types(t for s in train for t in s)
     tag_set = sorted({t for s in train + gold for t in s})
     pred = perturb(gold, tag_set, seed)
     got = assert_matches_seqeval(SpanF1(types), gold, pred, batch_sizes=(32, 17, 1, 64))
@@ -356,7 +287,7 @@ def test_span_f1_equals_seqeval_on_atis(atis, seed):
 
 def test_span_f1_atis_gold_vs_gold_is_perfect(atis):
     _, gold = atis
-    m = SpanF1(entity_types_from_tags(t for s in gold for t in s))
+    m = SpanF1(entity_types(t for s in gold for t in s))
     assert run_span_f1(m, gold, gold, batch_sizes=(64,)) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
 
 

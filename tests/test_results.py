@@ -12,24 +12,15 @@ from hypothesis import strategies as st
 
 from chatft.core.decoding import SlotDecoder, intent_probabilities
 from chatft.core.prediction import build_prediction, top_k_intents
-from chatft.core.tags import bio_chunks
-from chatft.training.crf import CRF, bio_allowed_transitions, viterbi_decode
-from chatft.training.metrics import extract_spans
+from chatft.core.tags import decoding_transitions
+from chatft.training.crf import CRF, viterbi_decode
 from chatft.training.model import JointModel
 
 TAGS = ["<unk>", "O", "B-city", "I-city", "B-date", "I-date"]
 
 
-@given(st.lists(st.sampled_from(TAGS[1:]), max_size=12))
-def test_bio_chunks_equal_seqeval_chunking(tags):
-    assert bio_chunks(tags) == extract_spans(tags)
-
-
 def _constraints():
-    start, trans = bio_allowed_transitions(TAGS)
-    start[0] = False
-    trans[:, 0] = False
-    return start, trans
+    return decoding_transitions(TAGS)
 
 
 @settings(max_examples=30, deadline=None)
@@ -41,7 +32,7 @@ def test_softmax_bio_decoding_equals_the_models(seed, n_words):
     want = viterbi_decode(
         em.log_softmax(-1), torch.ones(1, n_words, dtype=torch.bool), None, None, None, start, trans
     )
-    dec = SlotDecoder.from_constraints(False, True, start.numpy(), trans.numpy())
+    dec = SlotDecoder.from_constraints(False, True, start, trans)
     assert dec.decode(em[0].numpy()) == want[0]
     assert SlotDecoder.from_dict(dec.to_dict()).decode(em[0].numpy()) == want[0]
 
@@ -59,8 +50,8 @@ def test_crf_decoding_equals_the_models(seed, n_words):
     dec = SlotDecoder.from_constraints(
         True,
         True,
-        start.numpy(),
-        trans.numpy(),
+        start,
+        trans,
         crf.start_transitions.detach().numpy(),
         crf.transitions.detach().numpy(),
         crf.end_transitions.detach().numpy(),

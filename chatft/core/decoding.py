@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chatft.core.tags import FORBIDDEN_SCORE
+from chatft.core.tags import FORBIDDEN_SCORE, exclude_unk
 
 __all__ = ["SlotDecoder", "intent_probabilities", "log_softmax", "softmax"]
 
@@ -37,10 +37,7 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def intent_probabilities(logits: np.ndarray) -> np.ndarray:
     """Softmax over intents with ``<unk>`` (index 0) excluded, as the model decodes: ``[..., I]`` float64."""
-    x = np.array(logits, dtype=np.float64)
-    if x.shape[-1] > 1:
-        x[..., 0] = -np.inf
-    return softmax(x)
+    return softmax(exclude_unk(np.array(logits, dtype=np.float64)))
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
@@ -68,9 +65,7 @@ class SlotDecoder:
         if em.shape[0] == 0:
             return []
         if self.mode == "softmax":
-            scores = em.copy()
-            scores[:, 0] = -np.inf
-            return scores.argmax(-1).tolist()
+            return exclude_unk(em.copy()).argmax(-1).tolist()
         if self.mode == "softmax_bio":
             em = log_softmax(em)
         return _viterbi(em, self.start, self.trans, self.end)
@@ -80,10 +75,7 @@ class SlotDecoder:
         em = np.asarray(emissions, dtype=np.float64)
         if self.mode == "crf":
             return _crf_marginals(em, self.start, self.trans, self.end)
-        scores = em.copy()
-        if scores.shape[-1] > 1:
-            scores[:, 0] = -np.inf
-        return softmax(scores)
+        return softmax(exclude_unk(em.copy()))
 
     def confidences(self, emissions: np.ndarray, path: Sequence[int]) -> list[float]:
         """Probability of each chosen tag (see the module docstring)."""
@@ -162,5 +154,3 @@ def _crf_marginals(em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np
         beta[t] = _logsumexp(trans + (em[t + 1] + beta[t + 1])[None, :], axis=1)
     log_z = _logsumexp(alpha[-1] + end, axis=0)
     return np.exp(alpha + beta - log_z)
-
-

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatft.core.errors import DataFormatError
+from chatft.core.tags import is_bio_tag, orphan_positions
 
 SPLITS = ("train", "dev", "test")
 FORMATS = ("jointbert", "tsv", "jsonl")
 MAX_REPORTED = 5
-
-
 
 
 @dataclass(frozen=True)
@@ -116,10 +115,6 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def _check_tag(tag: str) -> bool:
-    return tag == "O" or (len(tag) > 2 and tag[1] == "-" and tag[0] in "BI")
-
-
 class _Problems:
     """Collects up to a few problems, then raises one error that reports the first few and the total."""
 
@@ -153,7 +148,7 @@ def _check_example(words: list[str], tags: list[str] | None, where: str, problem
         problems.add(f"{where}: {len(words)} words but {len(tags)} tags (give exactly one BIO tag per word)")
         return
     for k, tag in enumerate(tags, start=1):
-        if not _check_tag(tag):
+        if not is_bio_tag(tag):
             problems.add(
                 f"{where}: malformed tag {tag!r} (word {k}; tags are O, B-type or I-type: convert IOBES to BIO)"
             )
@@ -259,17 +254,9 @@ def read_jsonl(path: Path) -> list[Example]:
 def orphan_inside(examples: list[Example]) -> list[tuple[int, int]]:
     """``(example, word)`` positions of ``I-x`` tags that follow neither ``B-x`` nor ``I-x``.
 
-    Accepted (real data has them; they are scored as seqeval does, as the start of an entity) but worth
-    reporting, since they often point at a labelling slip.
+    Accepted but reported (see :func:`chatft.core.tags.orphan_positions`).
     """
-    found = []
-    for e, ex in enumerate(examples):
-        prev = "O"
-        for w, tag in enumerate(ex.tags or ()):
-            if tag.startswith("I-") and (prev[:2] not in ("B-", "I-") or prev[2:] != tag[2:]):
-                found.append((e, w))
-            prev = tag
-    return found
+    return [(e, w) for e, ex in enumerate(examples) for w in orphan_positions(ex.tags or ())]
 
 
 def example_location(data_dir: str | Path, split: str, fmt: str, example: int) -> str:

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-UNK = "<unk>"
+from chatft.core.tags import OUTSIDE, UNK, UNK_INDEX
+
+__all__ = ["UNK", "LabelVocab", "slot_tag_vocab"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class LabelVocab:
     labels: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if not self.labels or self.labels[0] != UNK:
+        if not self.labels or self.labels[UNK_INDEX] != UNK:
             raise ValueError(f"a LabelVocab must start with {UNK!r}, got {list(self.labels[:3])}")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError("a LabelVocab must not contain duplicate labels")
@@ -66,4 +68,4 @@ class LabelVocab:
 
 def slot_tag_vocab(tags: Iterable[str]) -> LabelVocab:
     """Tag vocabulary with ``O`` first after ``<unk>``, so id 1 is always the outside tag."""
-    return LabelVocab.build(tags, first=("O",))
+    return LabelVocab.build(tags, first=(OUTSIDE,))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from chatft.core.tags import bio_chunks
+from chatft.core.tags import UNK_INDEX, bio_chunks
 
 __all__ = ["Prediction", "Slot", "build_prediction", "top_k_intents"]
 
@@ -61,7 +61,8 @@ class Prediction:
 
 def top_k_intents(probs: Sequence[float], labels: Sequence[str], k: int) -> list[tuple[str, float]]:
     """The ``k`` most probable intents, ``<unk>`` (index 0) excluded, most probable first."""
-    order = sorted(range(1, len(labels)) if len(labels) > 1 else [0], key=lambda i: (-probs[i], i))
+    candidates = [i for i in range(len(labels)) if i != UNK_INDEX] or [UNK_INDEX]
+    order = sorted(candidates, key=lambda i: (-probs[i], i))
     return [(labels[i], float(probs[i])) for i in order[: max(k, 1)]]
 
 

@@ -1,6 +1,6 @@
 """Dialogue state tracking for the chat loop: an intent and a frame of slot values carried across turns.
 
-The rules, applied to each turn's :class:`~chatft.core.decoding.Prediction`:
+The rules, applied to each turn's :class:`~chatft.core.prediction.Prediction`:
 
 1. **Which frame.** The turn continues the current frame when its intent is the current intent, when its
    intent is listed in the current intent's ``follow_ups`` (``atis_airfare`` after ``atis_flight``: the
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from chatft.core.errors import ConfigError
 from chatft.core.prediction import Prediction
+from chatft.core.tags import entity_types
 
 SHIPPED = Path(__file__).resolve().parent.parent / "resources" / "dialogue"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -117,7 +118,7 @@ class DialoguePolicy:
 
     def unknown_labels(self, intent_labels, slot_labels) -> list[str]:
         """Intents and slot types named in the policy that the model cannot predict (worth a warning)."""
-        types = {t[2:] for t in slot_labels if t[:2] in ("B-", "I-")}
+        types = set(entity_types(slot_labels))
         known = set(intent_labels)
         out = [f"intent {i}" for i in self.intents if i not in known]
         for p in self.intents.values():

@@ -14,8 +14,10 @@ Design choices:
   (forward algorithm and Viterbi are inherently sequential in time).
 * Computation happens in at least float32: bf16/fp16 emissions are upcast (log-sum-exp over paths in
   bf16 is far too coarse); float64 inputs stay float64, which the tests use for exact checks.
-* Constraints (e.g. BIO: ``I-x`` only after ``B-x``/``I-x``) are boolean masks. A forbidden start or
-  transition gets the *finite* score :data:`FORBIDDEN_SCORE` (-1e4) instead of its learned score,
+* Constraints (e.g. BIO: ``I-x`` only after ``B-x``/``I-x``, from
+  :func:`chatft.core.tags.decoding_transitions`) are boolean masks (tensors or numpy arrays). A forbidden
+  start or transition gets the *finite* score :data:`~chatft.core.tags.FORBIDDEN_SCORE` (-1e4) instead of
+  its learned score,
   rather than ``-inf``, because:
 
   - real data sometimes contains gold sequences that violate the scheme (``I-x`` after ``O``); with
@@ -33,46 +35,13 @@ Design choices:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FORBIDDEN_SCORE", "CRF", "bio_allowed_transitions", "viterbi_decode"]
+from chatft.core.tags import FORBIDDEN_SCORE
 
-#: Score given to forbidden starts/transitions. Finite on purpose (see module docstring); large enough
-#: to dominate any realistic emission/transition score, small enough that float32 sums of a few of them
-#: stay exact to ~1e-3 and never overflow.
-FORBIDDEN_SCORE = -1e4
-
-
-def _split_tag(tag: str) -> tuple[str, str | None]:
-    """Return (kind, type) with kind in {"B", "I", "O"}; anything not ``B-x``/``I-x`` counts as ``O``."""
-    if tag.startswith("B-"):
-        return "B", tag[2:]
-    if tag.startswith("I-"):
-        return "I", tag[2:]
-    return "O", None
-
-
-def bio_allowed_transitions(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
-    """BIO constraint masks ``(allowed_start [T] bool, allowed_trans [T, T] bool)``.
-
-    ``allowed_trans[i, j]`` is True when tag ``j`` may follow tag ``i``. ``I-x`` may only follow ``B-x``
-    or ``I-x`` and may not start a sequence; every other transition is allowed. Tags that are not
-    ``O``/``B-x``/``I-x`` (e.g. ``'<unk>'``, ``'PAD'``) are treated like ``O``, so ``O`` and every ``B-*``
-    are always reachable and a valid path of any length exists.
-    """
-    parsed = [_split_tag(t) for t in tags]
-    n = len(parsed)
-    allowed_start = torch.tensor([kind != "I" for kind, _ in parsed], dtype=torch.bool)
-    allowed_trans = torch.ones(n, n, dtype=torch.bool)
-    for j, (kind_j, type_j) in enumerate(parsed):
-        if kind_j != "I":
-            continue
-        for i, (kind_i, type_i) in enumerate(parsed):
-            allowed_trans[i, j] = kind_i in ("B", "I") and type_i == type_j
-    return allowed_start, allowed_trans
+__all__ = ["CRF", "viterbi_decode"]
 
 
 def _compute_dtype(*tensors: Tensor | None) -> torch.dtype:
@@ -106,8 +75,8 @@ def _masked_scores(
     transitions: Tensor | None,
     start: Tensor | None,
     end: Tensor | None,
-    allowed_start: Tensor | None,
-    allowed_trans: Tensor | None,
+    allowed_start: Tensor | np.ndarray | None,
+    allowed_trans: Tensor | np.ndarray | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(start [T], transitions [T, T], end [T]) in ``dtype`` with forbidden entries set to FORBIDDEN_SCORE.
 
@@ -131,10 +100,10 @@ def _masked_scores(
         if allowed is not None and tuple(allowed.shape) != shape:
             raise ValueError(f"{name}: expected shape {shape}, got {tuple(allowed.shape)}")
     if allowed_start is not None:
-        ok = allowed_start.to(device=device, dtype=torch.bool)
+        ok = torch.as_tensor(allowed_start, dtype=torch.bool, device=device)
         start_s = torch.where(ok, start_s, torch.full_like(start_s, FORBIDDEN_SCORE))
     if allowed_trans is not None:
-        ok = allowed_trans.to(device=device, dtype=torch.bool)
+        ok = torch.as_tensor(allowed_trans, dtype=torch.bool, device=device)
         trans_s = torch.where(ok, trans_s, torch.full_like(trans_s, FORBIDDEN_SCORE))
     return start_s, trans_s, end_s
 
@@ -171,8 +140,8 @@ def viterbi_decode(
     transitions: Tensor | None = None,
     start: Tensor | None = None,
     end: Tensor | None = None,
-    allowed_start: Tensor | None = None,
-    allowed_trans: Tensor | None = None,
+    allowed_start: Tensor | np.ndarray | None = None,
+    allowed_trans: Tensor | np.ndarray | None = None,
 ) -> list[list[int]]:
     """Best tag path per sequence; each path has as many tags as its mask has True entries.
 
@@ -204,7 +173,10 @@ class CRF(nn.Module):
     """
 
     def __init__(
-        self, num_tags: int, allowed_start: Tensor | None = None, allowed_trans: Tensor | None = None
+        self,
+        num_tags: int,
+        allowed_start: Tensor | np.ndarray | None = None,
+        allowed_trans: Tensor | np.ndarray | None = None,
     ):
         super().__init__()
         if num_tags < 1:
@@ -213,11 +185,15 @@ class CRF(nn.Module):
         self.start_transitions = nn.Parameter(torch.empty(num_tags))
         self.end_transitions = nn.Parameter(torch.empty(num_tags))
         self.transitions = nn.Parameter(torch.empty(num_tags, num_tags))
-        a_start = torch.ones(num_tags, dtype=torch.bool) if allowed_start is None else allowed_start.bool()
+        a_start = (
+            torch.ones(num_tags, dtype=torch.bool)
+            if allowed_start is None
+            else torch.as_tensor(allowed_start, dtype=torch.bool)
+        )
         a_trans = (
             torch.ones(num_tags, num_tags, dtype=torch.bool)
             if allowed_trans is None
-            else allowed_trans.bool()
+            else torch.as_tensor(allowed_trans, dtype=torch.bool)
         )
         if a_start.shape != (num_tags,) or a_trans.shape != (num_tags, num_tags):
             raise ValueError("allowed_start must be [T] and allowed_trans [T, T]")

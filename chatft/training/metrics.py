@@ -1,7 +1,8 @@
 """Evaluation metrics that agree exactly with the numbers people in the field report.
 
 Slot filling is scored the way ATIS/SNIPS papers score it: entity-level micro F1 over the ORIGINAL WORDS, with
-tags compared as STRINGS and chunked by conlleval's rules (``seqeval``'s default, non-strict mode). Scoring on
+tags compared as STRINGS and chunked by conlleval's rules (``seqeval``'s default, non-strict mode; the chunker
+is :func:`chatft.core.tags.bio_chunks`, the one predictions use too). Scoring on
 strings rather than label ids matters: gold tags are read straight from the data file, so a gold tag the model
 never saw in training still counts as a missed entity instead of silently vanishing from the denominator.
 
@@ -20,77 +21,13 @@ import torch
 import torchmetrics
 from torch import Tensor
 
-__all__ = [
-    "OTHER_TYPE",
-    "SentenceAccuracy",
-    "SpanF1",
-    "entity_types_from_tags",
-    "extract_spans",
-    "report_from_confusion",
-]
+from chatft.core.tags import bio_chunks, entity_types
+
+__all__ = ["OTHER_TYPE", "SentenceAccuracy", "SpanF1", "report_from_confusion"]
 
 #: Row name in :meth:`SpanF1.per_type` for entity types missing from ``entity_types`` (e.g. a gold type never
 #: seen in training, or the type ``"unk>"`` that conlleval derives from a predicted ``"<unk>"`` tag).
 OTHER_TYPE = "<other>"
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    """(prefix char, type) exactly as seqeval parses a tag: 'B-x' -> ('B','x'), 'O' -> ('O','_'),
-    '<unk>' -> ('<','unk>'), 'B-x-y' -> ('B','x-y'). An empty type becomes '_'."""
-    if not isinstance(tag, str):
-        raise TypeError(f"tags must be str, got {type(tag).__name__}: {tag!r}")
-    if not tag:
-        raise ValueError("empty tag string")  # seqeval would crash with an IndexError
-    return tag[0], tag[1:].split("-", maxsplit=1)[-1] or "_"
-
-
-def extract_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Entity spans ``(type, start, end_exclusive)`` of one sentence, chunked exactly like seqeval's default mode.
-
-    This is a line-for-line port of ``seqeval.metrics.sequence_labeling.get_entities`` /
-    ``start_of_chunk`` / ``end_of_chunk`` (conlleval rules) on a flat list, with the end made exclusive.
-    Consequences worth knowing, all inherited on purpose so that scores match published ones:
-
-    * Malformed BIO is repaired, not rejected: ``I-x`` after ``O`` or after another type starts a new entity;
-      ``B-x I-x I-y`` is two entities.
-    * IOBES prefixes ``E-``/``S-`` are understood; a bare ``B``/``I`` has type ``"_"``.
-    * Anything else is split as (first char, rest after the first '-'): ``"<unk>"`` is an entity of type
-      ``"unk>"``, so a predicted ``<unk>`` costs precision. ``O``-prefixed tags (``"O"``, ``"O-x"``) are outside.
-    * ``.``-prefixed tags and single foreign characters (``"X"``) can yield odd, even overlapping, spans -- the
-      same odd spans seqeval yields.
-    """
-    chunks: list[tuple[str, int, int]] = []
-    prev_tag, prev_type = "O", ""
-    begin = 0
-    n = len(tags)
-    for i in range(n + 1):
-        tag, type_ = _split_tag(tags[i]) if i < n else ("O", "_")
-        # end_of_chunk(prev_tag, tag, prev_type, type_)
-        if (
-            prev_tag in ("E", "S")
-            or (prev_tag in ("B", "I") and tag in ("B", "S", "O"))
-            or (prev_tag not in ("O", ".") and prev_type != type_)
-        ):
-            chunks.append((prev_type, begin, i))
-        # start_of_chunk(prev_tag, tag, prev_type, type_)
-        if (
-            tag in ("B", "S")
-            or (prev_tag in ("E", "S", "O") and tag in ("E", "I"))
-            or (tag not in ("O", ".") and prev_type != type_)
-        ):
-            begin = i
-        prev_tag, prev_type = tag, type_
-    return chunks
-
-
-def entity_types_from_tags(tags: Iterable[str]) -> list[str]:
-    """Sorted unique entity types of a tag vocabulary (``["O", "B-x", "I-x", "B-y"] -> ["x", "y"]``).
-
-    Only ``B-``/``I-``/``E-``/``S-`` tags contribute; ``O`` and specials such as ``<pad>`` do not, because they
-    are not entity types of the data set (if predicted, they land in the ``<other>`` bucket of :class:`SpanF1`).
-    """
-    types = {tag[2:] or "_" for tag in tags if tag[:2] in ("B-", "I-", "E-", "S-")}
-    return sorted(types)
 
 
 def _prf(tp: float, n_pred: float, n_gold: float) -> tuple[float, float, float]:
@@ -147,12 +84,10 @@ class SpanF1(torchmetrics.Metric):
         for name in ("type_tp", "type_pred", "type_gold"):
             self.add_state(name, default=torch.zeros(k, dtype=torch.long), dist_reduce_fx="sum")
 
-    entity_types_from_tags = staticmethod(entity_types_from_tags)
-
     @classmethod
     def from_tags(cls, tags: Iterable[str], **kwargs) -> SpanF1:
         """Build from a BIO tag vocabulary, e.g. the model's label list."""
-        return cls(entity_types_from_tags(tags), **kwargs)
+        return cls(entity_types(tags), **kwargs)
 
     def update(self, preds: list[list[str]], target: list[list[str]]) -> None:
         """Count spans of a batch of sentences (predicted and gold tag strings, one per original word)."""
@@ -168,8 +103,8 @@ class SpanF1(torchmetrics.Metric):
                 raise ValueError(
                     f"sentence {i} of the batch: {len(pred)} predicted tags but {len(gold)} gold tags"
                 )
-            pred_spans = extract_spans(pred)
-            gold_spans = extract_spans(gold)
+            pred_spans = bio_chunks(pred)
+            gold_spans = bio_chunks(gold)
             # Spans of one sentence end at distinct positions, so lists have no duplicates: set ops are exact.
             for t, _, _ in pred_spans:
                 type_pred[self._type_index.get(t, other)] += 1

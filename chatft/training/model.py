@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from chatft.training.crf import CRF, bio_allowed_transitions, viterbi_decode
+from chatft.core.tags import decoding_transitions, exclude_unk
+from chatft.training.crf import CRF, viterbi_decode
 
 
 class JointModel(nn.Module):
@@ -43,10 +44,8 @@ class JointModel(nn.Module):
         self.bio_constrained = bio_constrained
         allowed_start = allowed_trans = None
         if self.num_slot_tags:
-            allowed_start, allowed_trans = bio_allowed_transitions(list(slot_tags))
-            # <unk> (index 0) is never a valid prediction.
-            allowed_start[0] = False
-            allowed_trans[:, 0] = False
+            start, trans = decoding_transitions(list(slot_tags))  # BIO rule; <unk> never predicted
+            allowed_start, allowed_trans = torch.from_numpy(start), torch.from_numpy(trans)
         self.crf = CRF(self.num_slot_tags, allowed_start, allowed_trans) if self.use_crf else None
         self.register_buffer("allowed_start", allowed_start, persistent=False)
         self.register_buffer("allowed_trans", allowed_trans, persistent=False)
@@ -94,10 +93,7 @@ class JointModel(nn.Module):
         self, intent_logits: Tensor, slot_logits: Tensor | None, word_mask: Tensor
     ) -> tuple[Tensor, Tensor, list[list[int]]]:
         """(intent ids, intent probabilities, per-utterance slot tag ids over its kept words)."""
-        masked = intent_logits.float().clone()
-        if masked.size(-1) > 1:
-            masked[:, 0] = float("-inf")
-        probs = masked.softmax(-1)
+        probs = exclude_unk(intent_logits.float().clone()).softmax(-1)
         intents = probs.argmax(-1)
         if slot_logits is None:
             return intents, probs, [[] for _ in range(intent_logits.size(0))]
@@ -109,8 +105,7 @@ class JointModel(nn.Module):
                 log_probs, word_mask, allowed_start=self.allowed_start, allowed_trans=self.allowed_trans
             )
         else:
-            log_probs[..., 0] = float("-inf")
-            best = log_probs.argmax(-1).tolist()
+            best = exclude_unk(log_probs).argmax(-1).tolist()
             lengths = word_mask.sum(-1).tolist()
             paths = [row[:n] for row, n in zip(best, lengths, strict=True)]
         return intents, probs, paths

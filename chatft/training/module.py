@@ -130,7 +130,7 @@ class IntentSlotModule(L.LightningModule):
             "confusion": MulticlassConfusionMatrix(n_intents),
         }
         if self.has_slots:
-            parts["slot"] = SpanF1(SpanF1.entity_types_from_tags(self.slot_vocab.labels))
+            parts["slot"] = SpanF1.from_tags(self.slot_vocab.labels)
         return nn.ModuleDict(parts)
 
     # ---- steps -------------------------------------------------------------------------------------
