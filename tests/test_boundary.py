@@ -22,6 +22,11 @@ TORCH_FREE = [
     "chatft.core",
     *CORE,
     "chatft.serving.onnx_predictor",
+    "chatft.serving.server",
+    "chatft.serving.batcher",
+    "chatft.serving.sessions",
+    "chatft.serving.rasa",
+    "chatft.serving.metrics",
     "chatft.dialogue",
     "chatft.dialogue.tracker",
 ]

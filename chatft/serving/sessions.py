@@ -1,0 +1,111 @@
+"""Dialogue sessions for ``POST /chat/{session_id}``: a small store interface and its SQLite implementation.
+
+A session is a JSON object (the tracker's ``{"intent", "frame"}`` plus the turn count). The server needs three
+operations, so the interface is three methods plus housekeeping:
+
+* ``update(session_id, fn)``: read the session (``None`` when new or expired), compute the new one with ``fn``
+  and write it, **atomically** (two workers answering turns of one session never lose a turn);
+* ``delete(session_id)``: reset one dialogue;
+* ``purge_expired()`` and ``close()`` (flush everything to disk).
+
+:class:`SQLiteSessionStore` keeps sessions in one file with the standard library's ``sqlite3`` in WAL mode, so
+several worker processes on one machine share it and a restarted server continues every dialogue. A session
+idle for longer than ``ttl_s`` is expired: it reads as new and is deleted by the next purge.
+
+Replacing it with Redis (several machines): implement the same four methods with one key per session,
+``SET chatft:session:<id> <json> EX <ttl_s>`` (Redis expires idle sessions itself, ``purge_expired`` returns 0),
+``update`` as ``WATCH`` / ``GET`` / ``MULTI`` / ``SET`` / ``EXEC`` retried on conflict (or a Lua script), and
+pass the instance to :func:`chatft.serving.server.create_app` instead of the SQLite store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["SessionStore", "SQLiteSessionStore"]
+
+
+class SessionStore(Protocol):
+    """What the server needs from a session store (see the module docstring)."""
+
+    def update(self, session_id: str, fn: Callable[[dict | None], dict]) -> dict: ...
+
+    def get(self, session_id: str) -> dict | None: ...
+
+    def delete(self, session_id: str) -> bool: ...
+
+    def purge_expired(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteSessionStore:
+    """Sessions in an SQLite file (WAL mode), shared by the worker processes of one machine.
+
+    Args:
+        path: The database file (created if missing).
+        ttl_s: Idle time after which a session expires (seconds).
+        clock: Wall-clock seconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self, path: str | Path, ttl_s: float = 1800.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.ttl_s = float(ttl_s)
+        self.clock = clock
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE takes the write lock before reading).
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed turn survives a killed process (not a power cut), without an fsync
+        # per turn.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL)"
+        )
+
+    def _live(self, row) -> dict | None:
+        if row is None or row[1] < self.clock() - self.ttl_s:
+            return None
+        return json.loads(row[0])
+
+    def get(self, session_id: str) -> dict | None:
+        row = self._db.execute("SELECT state, updated FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return self._live(row)
+
+    def update(self, session_id: str, fn: Callable[[dict | None], dict]) -> dict:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute(
+                "SELECT state, updated FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            new = fn(self._live(row))
+            self._db.execute(
+                "INSERT OR REPLACE INTO sessions (id, state, updated) VALUES (?, ?, ?)",
+                (session_id, json.dumps(new, ensure_ascii=False), self.clock()),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return new
+
+    def delete(self, session_id: str) -> bool:
+        return self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
+
+    def purge_expired(self) -> int:
+        cutoff = self.clock() - self.ttl_s
+        return self._db.execute("DELETE FROM sessions WHERE updated < ?", (cutoff,)).rowcount
+
+    def close(self) -> None:
+        """Fold the WAL into the database file and close it (nothing is left only in the log)."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()

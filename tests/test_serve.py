@@ -1,0 +1,537 @@
+"""The HTTP server as a real process on an ephemeral 127.0.0.1 port, called over real HTTP with httpx.
+
+One tiny model is trained once for the module (a few seconds) and exported to ONNX once; each test starts the
+server it needs (``python -m chatft.serving.server``) and stops it with SIGTERM, checking it exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chatft.cli import main as cli_main
+from chatft.serving.sessions import SQLiteSessionStore
+
+from .conftest import demo_subset
+
+REPO = Path(__file__).resolve().parents[1]
+LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+TEXTS = [
+    "book a flight from boston to denver tomorrow",
+    "what's the weather in paris",
+    "play some jazz",
+    "Book a flight from Boston to St. Louis, tomorrow?",
+    '"play abba" (now)!',
+    "set an alarm for 7 am",
+    " ".join(["please book a flight from boston to new york"] * 12),
+    "\u00e9t\u00e9 \u00e0 paris",
+]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_encoder, tmp_path_factory) -> dict:
+    """A tiny BERT trained 2 epochs on a demo slice, and its ONNX export."""
+    root = tmp_path_factory.mktemp("serve")
+    data = demo_subset(root / "data")
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs/demo.yaml"),
+            "--model.encoder",
+            tiny_encoder,
+            "--data.data_dir",
+            str(data),
+            "--data.batch_size",
+            "16",
+            "--model.head_learning_rate",
+            "3e-3",
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.default_root_dir",
+            str(root / "run"),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+        ]
+    )
+    ckpt = root / "run/lightning_logs/version_0/checkpoints/last.ckpt"
+    from chatft.serving.export import export_onnx
+
+    onnx = export_onnx(str(ckpt), str(root / "onnx"))
+    return {"root": root, "ckpt": str(ckpt), "onnx": str(onnx)}
+
+
+@pytest.fixture(scope="module")
+def predictor(model):
+    from chatft.serving.predictor import Predictor
+
+    return Predictor.from_checkpoint(model["ckpt"])
+
+
+class Server:
+    """``python -m chatft.serving.server`` in a subprocess; ``url`` once it listens, ``wait_ready()``."""
+
+    def __init__(self, *args: str, sessions: Path, env: dict | None = None) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "chatft.serving.server",
+            "--port",
+            "0",
+            "--sessions",
+            str(sessions),
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            cwd=str(REPO),
+        )
+        line = self.proc.stdout.readline()
+        match = LISTENING.search(line)
+        if not match:
+            self.proc.kill()
+            raise AssertionError(f"server did not start: {line!r} {self.proc.stderr.read()}")
+        self.url = match.group(1)
+
+    def wait_ready(self, timeout: float = 60.0) -> Server:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.stderr.read()
+            try:
+                if httpx.get(f"{self.url}/ready").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("server not ready in time")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def start(tmp_path):
+    """Start servers; any still running at the end of the test is killed."""
+    servers: list[Server] = []
+
+    def _start(
+        *args: str, sessions: Path | None = None, ready: bool = True, env: dict | None = None
+    ) -> Server:
+        server = Server(*args, sessions=sessions or tmp_path / "sessions.sqlite", env=env)
+        servers.append(server)
+        return server.wait_ready() if ready else server
+
+    yield _start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def served(model, tmp_path_factory):
+    """One PyTorch server (default batching) shared by the read-only tests of this module."""
+    sessions = tmp_path_factory.mktemp("served") / "sessions.sqlite"
+    limits = ("--max_text_chars", "1000", "--max_batch_texts", "16")
+    server = Server("--ckpt_path", model["ckpt"], *limits, sessions=sessions).wait_ready()
+    yield server
+    assert server.stop() == 0
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    """``{sample name with labels: value}`` from Prometheus text output."""
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(chatft_\S+) (\S+)$", text, re.MULTILINE)}
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-5
+
+
+def same_prediction(got: dict, want: dict) -> None:
+    """Labels and offsets exactly; probabilities to 1e-5 (a batch pads differently from a single text)."""
+    assert {k: got[k] for k in ("text", "words", "tags", "intent", "truncated")} == {
+        k: want[k] for k in ("text", "words", "tags", "intent", "truncated")
+    }
+    assert close(got["intent_confidence"], want["intent_confidence"])
+    assert [n for n, _ in got["intents_top_k"]] == [n for n, _ in want["intents_top_k"]]
+    assert all(
+        close(a, b) for (_, a), (_, b) in zip(got["intents_top_k"], want["intents_top_k"], strict=True)
+    )
+    strip = [{k: s[k] for k in ("label", "value", "start", "end")} for s in got["slots"]]
+    assert strip == [{k: s[k] for k in ("label", "value", "start", "end")} for s in want["slots"]]
+    assert all(
+        close(a["confidence"], b["confidence"]) for a, b in zip(got["slots"], want["slots"], strict=True)
+    )
+
+
+# --------------------------------------------------------------------------------------------- endpoints
+def test_model_parse_is_rasa_format_with_offsets_into_the_text_sent(served, predictor):
+    for text in TEXTS:
+        r = httpx.post(f"{served.url}/model/parse", json={"text": text, "message_id": "m-1"})
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        got = r.json()
+        want = predictor(text)
+        assert set(got) == {"text", "intent", "intent_ranking", "entities"}
+        assert got["text"] == text
+        assert got["intent"]["name"] == want.intent and close(
+            got["intent"]["confidence"], want.intent_confidence
+        )
+        assert [i["name"] for i in got["intent_ranking"]] == [n for n, _ in want.intents_top_k]
+        assert all(set(i) == {"name", "confidence"} for i in got["intent_ranking"])
+        assert [(e["entity"], e["value"], e["start"], e["end"]) for e in got["entities"]] == [
+            (s.label, s.value, s.start, s.end) for s in want.slots
+        ]
+        for e in got["entities"]:
+            assert set(e) == {"entity", "value", "start", "end", "confidence_entity", "extractor"}
+            assert text[e["start"] : e["end"]] == e["value"] and e["extractor"] == "chatft"
+
+
+def test_parse_batch_equals_predictor(served, predictor):
+    r = httpx.post(f"{served.url}/parse", json={"texts": TEXTS + ["", "   "]})
+    assert r.status_code == 200
+    got = r.json()
+    want = [p.to_dict() for p in predictor.batch(TEXTS + ["", "   "])]
+    assert len(got) == len(want) == len(TEXTS) + 2
+    for g, w in zip(got, want, strict=True):
+        assert set(g) == set(w)
+        same_prediction(g, w)
+    assert got[-2]["words"] == [] and got[-2]["slots"] == [] and got[-1]["tags"] == []
+    assert httpx.post(f"{served.url}/parse", json={"texts": []}).json() == []
+
+
+def test_blank_text_is_the_empty_parse_not_an_error(served):
+    for text in ("", "  \t "):
+        r = httpx.post(f"{served.url}/model/parse", json={"text": text})
+        assert r.status_code == 200
+        assert r.json() == {
+            "text": text,
+            "intent": {"name": None, "confidence": 0.0},
+            "intent_ranking": [],
+            "entities": [],
+        }
+
+
+def test_64_concurrent_requests_equal_one_by_one_answers(served):
+    texts = [TEXTS[i % len(TEXTS)] + f" {i}" for i in range(64)]
+    one_by_one = [httpx.post(f"{served.url}/parse", json={"texts": [t]}).json()[0] for t in texts]
+
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            return await asyncio.gather(
+                *(client.post(f"{served.url}/model/parse", json={"text": t}) for t in texts),
+                *(client.post(f"{served.url}/parse", json={"texts": [t]}) for t in texts),
+            )
+
+    before = metric_samples(httpx.get(f"{served.url}/metrics").text)
+    responses = asyncio.run(burst())
+    after = metric_samples(httpx.get(f"{served.url}/metrics").text)
+    assert [r.status_code for r in responses] == [200] * 128
+    texts_run = after["chatft_predicted_texts_total"] - before["chatft_predicted_texts_total"]
+    passes = after["chatft_batch_size_count"] - before["chatft_batch_size_count"]
+    assert texts_run == 128 and passes < 128  # concurrent requests shared forward passes
+    for text, want, r in zip(texts, one_by_one, responses[:64], strict=True):
+        got = r.json()
+        assert got["text"] == text and got["intent"]["name"] == want["intent"]
+        assert [(e["entity"], e["start"], e["end"]) for e in got["entities"]] == [
+            (s["label"], s["start"], s["end"]) for s in want["slots"]
+        ]
+    for want, r in zip(one_by_one, responses[64:], strict=True):
+        same_prediction(r.json()[0], want)
+
+
+BAD = [
+    # (method, path, body bytes or JSON, status, error)
+    ("POST", "/model/parse", b"{not json", 400, "invalid JSON"),
+    ("POST", "/model/parse", b"\xff\xfe", 400, "invalid JSON"),
+    ("POST", "/model/parse", b"", 400, "empty body"),
+    ("POST", "/model/parse", [1, 2], 400, "invalid request"),
+    ("POST", "/model/parse", {"message_id": "x"}, 400, "missing text"),
+    ("POST", "/model/parse", {"text": 42}, 400, "invalid text"),
+    ("POST", "/model/parse", {"text": None}, 400, "invalid text"),
+    ("POST", "/model/parse", {"text": "a" * 1001}, 413, "text too long"),
+    ("POST", "/parse", {"text": "hi"}, 400, "invalid request"),
+    ("POST", "/parse", {"texts": ["ok", 3]}, 400, "invalid text"),
+    ("POST", "/parse", {"texts": ["a"] * 17}, 413, "batch too large"),
+    ("POST", "/parse", {"texts": ["ok", "b" * 1001]}, 413, "text too long"),
+    ("POST", "/chat/s1", {"txt": "hi"}, 400, "missing text"),
+    ("POST", "/chat/" + "s" * 300, {"text": "hi"}, 400, "invalid session id"),
+    ("GET", "/nowhere", None, 404, "not found"),
+    ("POST", "/model", {"text": "hi"}, 404, "not found"),
+    ("GET", "/model/parse", None, 405, "method not allowed"),
+    ("PUT", "/parse", {"texts": []}, 405, "method not allowed"),
+    ("DELETE", "/health", None, 405, "method not allowed"),
+]
+
+
+def test_bad_requests_get_4xx_json_and_the_next_request_is_served(served):
+    with httpx.Client(base_url=served.url) as client:
+        for method, path, body, status, error in BAD:
+            content = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+            r = client.request(method, path, content=content, headers={"content-type": "application/json"})
+            assert (r.status_code, r.json()["error"]) == (status, error), (method, path, body)
+            assert set(r.json()) == {"error", "detail"} and "\n" not in r.json()["detail"]
+            ok = client.post("/model/parse", json={"text": "book a flight"})
+            assert ok.status_code == 200 and ok.json()["text"] == "book a flight"
+        huge = b'{"text": "' + b"x" * (server_body_limit(1000, 16) + 10) + b'"}'
+        r = client.post("/model/parse", content=huge)
+        assert (r.status_code, r.json()["error"]) == (413, "request too large")
+        assert client.post("/parse", json={"texts": ["a" * 1000] * 16}).status_code == 200
+
+
+def server_body_limit(max_chars: int, max_texts: int) -> int:
+    from chatft.serving.server import ServeSettings
+
+    return ServeSettings(max_text_chars=max_chars, max_batch_texts=max_texts).max_body_bytes
+
+
+def test_health_ready_version_and_one_line_errors(model, start, tmp_path):
+    server = start("--onnx", model["onnx"])
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/ready").json() == {"status": "ready"}
+    version = httpx.get(f"{server.url}/version").json()
+    from chatft import __version__
+    from chatft.serving.onnx_predictor import OnnxPredictor
+
+    onnx = OnnxPredictor(model["onnx"])
+    assert version == {
+        "chatft": __version__,
+        "backend": "onnx",
+        "model": str(Path(model["onnx"])),
+        "fingerprint": version["fingerprint"],
+        "intents": len(onnx.intent_labels) - 1,
+        "slot_types": len({t[2:] for t in onnx.slot_labels if t[:2] in ("B-", "I-")}),
+        "max_length": onnx.max_length,
+    }
+    assert re.fullmatch(r"[0-9a-f]{16}", version["fingerprint"])
+    # --onnx: the server process never loaded torch.
+    maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    assert "libtorch" not in maps
+    got = httpx.post(f"{server.url}/parse", json={"texts": TEXTS}).json()
+    for g, w in zip(got, onnx.batch(TEXTS), strict=True):
+        same_prediction(g, w.to_dict())
+    assert server.stop() == 0
+    # A user mistake is one line and exit code 2, before anything listens.
+    bad = subprocess.run(
+        [sys.executable, "-m", "chatft.serving.server", "--onnx", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert bad.returncode == 2
+    assert (
+        bad.stderr
+        == f"chatft: error: {tmp_path}: no manifest.json (export a checkpoint with: python -m chatft export)\n"
+    )
+
+
+def test_ready_is_503_until_the_model_is_loaded(model, start):
+    server = start("--ckpt_path", model["ckpt"], ready=False)
+    statuses = []
+    while True:
+        try:
+            r = httpx.get(f"{server.url}/ready")
+        except httpx.TransportError:
+            continue
+        statuses.append(r.status_code)
+        if r.status_code == 200:
+            break
+        assert r.json()["error"] == "not ready"
+        assert httpx.post(f"{server.url}/model/parse", json={"text": "hi"}).status_code in (503, 200)
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    assert statuses[0] == 503 and statuses[-1] == 200
+    assert server.stop() == 0
+
+
+# ---------------------------------------------------------------------------------------------- dialogue
+DIALOGUE = ["book a flight from boston", "to denver", "tomorrow morning", "what's the weather in paris"]
+
+
+def expected_dialogue(predictor, requirements: str) -> list[dict]:
+    import io
+
+    from chatft.dialogue.chat import run_file
+    from chatft.dialogue.tracker import DialoguePolicy, DialogueTracker
+
+    out = io.StringIO()
+    run_file(predictor, DialogueTracker(DialoguePolicy.load(requirements)), DIALOGUE, out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_chat_dialogue_survives_a_killed_server(model, start, tmp_path):
+    from chatft.serving.onnx_predictor import OnnxPredictor
+
+    sessions = tmp_path / "dialogues.sqlite"
+    want = expected_dialogue(OnnxPredictor(model["onnx"]), "demo")
+    server = start("--onnx", model["onnx"], "--requirements", "demo", sessions=sessions)
+    got = [httpx.post(f"{server.url}/chat/alice", json={"text": t}).json() for t in DIALOGUE[:2]]
+    other = httpx.post(f"{server.url}/chat/bob", json={"text": DIALOGUE[0]}).json()
+    server.kill()  # SIGKILL: no shutdown code runs
+    server = start("--onnx", model["onnx"], "--requirements", "demo", sessions=sessions)
+    got += [httpx.post(f"{server.url}/chat/alice", json={"text": t}).json() for t in DIALOGUE[2:]]
+    assert [g["turn"] for g in got] == [1, 2, 3, 4]
+    for g, w in zip(got, want, strict=True):
+        assert {k: g[k] for k in ("text", "intent", "new_frame", "state", "missing", "response")} == {
+            k: w[k] for k in ("text", "intent", "new_frame", "state", "missing", "response")
+        }
+    assert other["turn"] == 1 and other["state"] == want[0]["state"]
+    # A blank turn changes nothing; DELETE starts the dialogue afresh.
+    blank = httpx.post(f"{server.url}/chat/alice", json={"text": " "}).json()
+    assert (blank["turn"], blank["state"], blank["intent"]) == (4, want[-1]["state"], None)
+    assert httpx.delete(f"{server.url}/chat/alice").json() == {"session_id": "alice", "deleted": True}
+    assert httpx.delete(f"{server.url}/chat/alice").json() == {"session_id": "alice", "deleted": False}
+    again = httpx.post(f"{server.url}/chat/alice", json={"text": DIALOGUE[0]}).json()
+    assert (again["turn"], again["new_frame"], again["state"]) == (1, True, want[0]["state"])
+    assert server.stop() == 0
+
+
+def test_session_store_expires_idle_sessions_and_is_atomic(tmp_path):
+    now = [1000.0]
+    store = SQLiteSessionStore(tmp_path / "s.sqlite", ttl_s=60, clock=lambda: now[0])
+    assert store.update("a", lambda old: {"turn": (old or {"turn": 0})["turn"] + 1}) == {"turn": 1}
+    now[0] += 59
+    assert store.update("a", lambda old: {"turn": (old or {"turn": 0})["turn"] + 1}) == {"turn": 2}
+    store.update("b", lambda old: {"turn": 1})
+    now[0] += 61  # "a" idle 61 s, "b" idle 61 s
+    assert store.get("a") is None and store.purge_expired() == 2
+    store.update("c", lambda old: {"turn": 1})
+
+    def boom(old):
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        store.update("c", boom)
+    assert store.get("c") == {"turn": 1}  # rolled back, nothing half-written
+    other = SQLiteSessionStore(tmp_path / "s.sqlite", ttl_s=60, clock=lambda: now[0])  # a second worker
+    assert other.get("c") == {"turn": 1}
+    store.close()
+    other.close()
+    assert not (tmp_path / "s.sqlite-wal").exists() or (tmp_path / "s.sqlite-wal").stat().st_size == 0
+
+
+# ---------------------------------------------------------------------------------- shutdown and failures
+def test_sigterm_finishes_requests_in_flight_flushes_sessions_and_exits_0(model, start, tmp_path):
+    sessions = tmp_path / "drain.sqlite"
+    # A long batching window keeps the requests queued (in flight) when SIGTERM arrives.
+    server = start(
+        "--onnx", model["onnx"], "--max_wait_ms", "1500", "--max_batch_size", "64", sessions=sessions
+    )
+    url = server.url
+
+    async def scenario() -> tuple[list, str]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            tasks = [asyncio.create_task(client.post(f"{url}/model/parse", json={"text": t})) for t in TEXTS]
+            tasks.append(asyncio.create_task(client.post(f"{url}/chat/carol", json={"text": DIALOGUE[0]})))
+            while "chatft_queue_depth 9.0" not in (await client.get(f"{url}/metrics")).text:
+                await asyncio.sleep(0.01)
+            server.proc.send_signal(signal.SIGTERM)
+            responses = await asyncio.gather(*tasks)
+            try:
+                await client.get(f"{url}/health")
+                after = "served"
+            except httpx.TransportError:
+                after = "refused"
+            return responses, after
+
+    responses, after = asyncio.run(scenario())
+    assert [r.status_code for r in responses] == [200] * (len(TEXTS) + 1)
+    assert [r.json()["text"] for r in responses] == TEXTS + [DIALOGUE[0]]
+    assert server.proc.wait(30) == 0
+    assert after == "refused"
+    store = SQLiteSessionStore(sessions)
+    assert store.get("carol")["turn"] == 1
+    store.close()
+
+
+def test_client_disconnect_does_not_break_the_batch(model, start):
+    server = start("--onnx", model["onnx"], "--max_wait_ms", "300")
+    host, port = server.url.removeprefix("http://").split(":")
+    body = json.dumps({"text": "book a flight"}).encode()
+
+    async def scenario() -> list:
+        async with httpx.AsyncClient(timeout=30) as client:
+            tasks = [
+                asyncio.create_task(client.post(f"{server.url}/model/parse", json={"text": t})) for t in TEXTS
+            ]
+            for _ in range(4):  # clients that send a request and go away while it waits for its batch
+                s = socket.create_connection((host, int(port)))
+                s.sendall(
+                    b"POST /model/parse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                s.close()
+            return await asyncio.gather(*tasks)
+
+    responses = asyncio.run(scenario())
+    assert [r.status_code for r in responses] == [200] * len(TEXTS)
+    assert [r.json()["text"] for r in responses] == TEXTS
+    assert httpx.post(f"{server.url}/model/parse", json={"text": "hi"}).status_code == 200
+    assert server.stop() == 0
+
+
+def test_metrics_count_what_was_sent(model, start):
+    server = start("--onnx", model["onnx"], "--max_batch_size", "1")
+    with httpx.Client(base_url=server.url) as client:
+        for text in TEXTS[:5]:
+            assert client.post("/model/parse", json={"text": text}).status_code == 200
+        assert client.post("/parse", json={"texts": TEXTS[:3]}).status_code == 200
+        assert client.post("/model/parse", content=b"{").status_code == 400
+        assert client.get("/nope").status_code == 404
+        text = client.get("/metrics").text
+    samples = dict(
+        (m.group(1), float(m.group(2))) for m in re.finditer(r"^(chatft_\S+) (\S+)$", text, re.MULTILINE)
+    )
+    assert samples['chatft_requests_total{endpoint="/model/parse",status="200"}'] == 5
+    assert samples['chatft_requests_total{endpoint="/model/parse",status="400"}'] == 1
+    assert samples['chatft_requests_total{endpoint="/parse",status="200"}'] == 1
+    assert samples['chatft_requests_total{endpoint="other",status="404"}'] == 1
+    assert samples['chatft_request_latency_seconds_count{endpoint="/model/parse"}'] == 6
+    # Batching off: 8 texts, 8 forward passes of one text (warm-up runs outside the batcher).
+    assert samples["chatft_batch_size_count"] == 8 and samples["chatft_batch_size_sum"] == 8
+    assert samples["chatft_predicted_texts_total"] == 8
+    assert samples["chatft_queue_depth"] == 0
+    info = [k for k in samples if k.startswith("chatft_model_info{")]
+    assert len(info) == 1 and 'backend="onnx"' in info[0] and samples[info[0]] == 1
+    assert server.stop() == 0
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_port_and_the_sessions(model, start, tmp_path):
+    server = start("--onnx", model["onnx"], "--workers", "2")
+    with httpx.Client(base_url=server.url) as client:
+        turns = [
+            client.post("/chat/dave", json={"text": t}, headers={"connection": "close"}).json()
+            for t in DIALOGUE
+        ]
+        assert [t["turn"] for t in turns] == [1, 2, 3, 4]
+        for _ in range(8):
+            assert (
+                client.post("/model/parse", json={"text": "hi"}, headers={"connection": "close"}).status_code
+                == 200
+            )
+        text = client.get("/metrics").text
+    assert 'chatft_requests_total{endpoint="/chat/{session_id}",status="200"} 4.0' in text
+    assert server.stop() == 0
