@@ -1,228 +1,259 @@
-"""ChatftCLI: LightningCLI with chatft's links, defaults and one-line errors.
+"""One CLI for every chatft command: ``python -m chatft COMMAND [--config FILE] [OPTIONS]``.
 
-Run ``python -m chatft --help``. Labels are linked from the data to the model when both are
-instantiated (``apply_on="instantiate"``) so they land in ``hparams.yaml`` and the checkpoint; the
-tokenizer is linked from ``model.encoder`` so the two can never disagree.
+This module imports neither torch, Lightning nor transformers. It knows each command's name, its one-line
+summary and where its code lives, and imports that code only once it knows which command runs: so
+``python -m chatft chat --onnx DIR`` runs on a machine with onnxruntime and no torch
+(``tests/test_inference.py`` runs it with torch, Lightning and transformers made unimportable).
+
+Every command takes ``--config FILE`` (YAML, repeatable, later files win, command-line options win over
+files), ``--print_config`` and ``--help`` the same way. ``fit``/``validate``/``test``/``predict`` are
+LightningCLI's (:mod:`chatft.training.lightning_cli`); the others are plain typed functions parsed by
+jsonargparse from their signature and docstring.
+
+Adding a command
+----------------
+1. Write a typed function with a docstring; the first paragraph is the ``--help`` description and the
+   ``Args:`` section the help of each option::
+
+       def serve(ckpt_path: str | None = None, onnx: str | None = None, host: str = "127.0.0.1",
+                 port: int = 8000) -> None:
+           \"\"\"Serve predictions over HTTP.
+
+           Args:
+               ckpt_path: checkpoint written by fit (.ckpt)
+               onnx: folder written by export (runs with onnxruntime, without torch)
+               host: address to listen on
+               port: TCP port
+           \"\"\"
+
+   Every parameter becomes ``--name`` (parameters without a default are required options, never
+   positional), and ``--config cfg.yaml`` may give any of them (``port: 8080``). Import heavy packages
+   (torch, transformers, Lightning) inside the function, or in modules only it imports: never at the top of
+   the module named in ``COMMANDS``. Raise :mod:`chatft.core.errors` classes for mistakes a user can make:
+   :func:`main` prints them as one ``chatft: error: ...`` line and exits 2.
+2. Register it in :data:`COMMANDS`: ``"serve": Command("one line for python -m chatft --help",
+   "chatft.serving.server:serve")``.
+3. A group of subcommands (``python -m chatft data convert|stats|check|audit``) is a :class:`Group` of
+   commands: ``"data": Group("one line", {"convert": Command(...), "stats": Command(...), ...})``.
+4. A command that needs fit's own options (``--config configs/demo.yaml --data.* --model.*``, as
+   ``data audit`` does) sets ``raw=True``: its target is called as ``target(argv, prog)`` with the rest of
+   the command line, and builds its parser with :func:`chatft.training.lightning_cli.lightning_cli`
+   (``run=False``, a :class:`~chatft.training.lightning_cli.ChatftCLI` subclass adding its own options in
+   ``add_arguments_to_parser``), which gives it exactly fit's ``--data.*``/``--model.*``/``--trainer.*``
+   and shipped configs.
+
+``tests/test_cli_entry.py`` checks that every registered command has a one-line summary, that
+``--help`` works for each, and that ``python -m chatft --help`` lists them all.
 """
 
 from __future__ import annotations
 
-import logging
+import difflib
+import importlib
+import re
 import sys
-import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-from chatft.serving.writer import JsonlPredictionWriter
-from chatft.training.checkpoint import (
-    AtomicCheckpointIO,
-    CheckpointError,
-    check_labels_match,
-    load_checkpoint,
-)
-from chatft.training.datamodule import IntentSlotDataModule
-from chatft.training.module import IntentSlotModule
-from chatft.training.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
-
-MONITOR = "val/sent_acc"
-
-log = logging.getLogger(__name__)
-
-
-class ChatftCLI(LightningCLI):
-    """``fit``/``validate``/``test``/``predict`` for :class:`IntentSlotModule` on :class:`IntentSlotDataModule`."""
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.intent_labels", "model.intent_labels", apply_on="instantiate")
-        parser.link_arguments("data.slot_labels", "model.slot_labels", apply_on="instantiate")
-        parser.link_arguments("model.encoder", "data.tokenizer")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        # --autosave.every_n_train_steps / --autosave.on_sigterm: keep last.ckpt fresh for --ckpt_path last.
-        parser.add_lightning_class_args(AutoSave, "autosave")
-        # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
-        parser.add_lightning_class_args(JsonlPredictionWriter, "predictions")
-        parser.set_defaults(
-            {
-                # Sentence accuracy is the strictest joint metric (intent and every slot right), so the
-                # checkpoint kept is the one that gets whole frames right most often on dev.
-                "checkpoint.monitor": MONITOR,
-                "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
-                "checkpoint.filename": "best-epoch{epoch:02d}-step{step}",
-                "checkpoint.auto_insert_metric_name": False,
-                # Our samplers shard data per rank themselves (no repeated samples in evaluation).
-                "trainer.use_distributed_sampler": False,
-                "trainer.callbacks": [
-                    {
-                        "class_path": "lightning.pytorch.callbacks.LearningRateMonitor",
-                        "init_args": {"logging_interval": "step"},
-                    },
-                    {"class_path": "chatft.training.callbacks.MetricsFile"},
-                ],
-            }
-        )
-
-    def before_instantiate_classes(self) -> None:
-        """Without ``--data.data_dir``, take the label lists from ``--ckpt_path`` (predict on raw text)."""
-        config = self.config.get(self.subcommand) if self.subcommand else self.config
-        if config is None:
-            return
-        data = config.get("data")
-        ckpt_path = config.get("ckpt_path")
-        if data is not None and ckpt_path and not data.get("data_dir") and not data.get("labels_from"):
-            data["labels_from"] = ckpt_path
-
-    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        """Parse, then check ``--ckpt_path`` before anything loads it (and resolve ``last`` for ``fit``)."""
-        super().parse_arguments(parser, args)
-        self._ckpt_hparams: dict | None = None
-        subcommand = self.config.get("subcommand")
-        config = self.config.get(subcommand) if subcommand else None
-        ckpt_path = config.get("ckpt_path") if config is not None else None
-        if not ckpt_path:
-            return
-        if ckpt_path == "last":
-            ckpt_path = self._resolve_last(subcommand, config)
-            if ckpt_path is None:
-                return
-        if ckpt_path in ("last", "best", "hpc") or (
-            "://" in ckpt_path and not ckpt_path.startswith("file://")
-        ):
-            return
-        # weights_only + chatft checks, before Lightning's own hparams parsing or restore reads the file.
-        self._ckpt_hparams = dict(load_checkpoint(ckpt_path, mmap=True)["hyper_parameters"])
-
-    def _resolve_last(self, subcommand: str, config) -> str | None:
-        """``--ckpt_path last``: the newest last.ckpt under the run's root; ``fit`` also logs into its folder.
-
-        (Lightning alone looks only in the new run's own, empty ``version_N+1`` folder: ``fit`` would silently
-        start from scratch and ``test`` would silently test an untrained model.)
-        """
-        trainer = config.get("trainer")
-        checkpoint = config.get("checkpoint")
-        root = trainer.get("default_root_dir")
-        path, logger = resolve_resume(
-            root, checkpoint.get("dirpath") if checkpoint else None, trainer.get("logger")
-        )
-        if path is None and subcommand != "fit":
-            raise CheckpointError(
-                f"--ckpt_path last: no last.ckpt under {root or '.'}/lightning_logs/version_*/checkpoints "
-                "(set --trainer.default_root_dir to the training run's root, or give the checkpoint's path)"
-            )
-        if path is None:
-            log.warning("--ckpt_path last: no last.ckpt found for this run's root: starting a new run")
-        update: dict = {"ckpt_path": path}
-        if logger is not None and subcommand == "fit":
-            update["trainer"] = {"logger": logger}
-        self.config = self.parser.parse_object({subcommand: update}, self.config)
-        return path
-
-    def instantiate_classes(self) -> None:
-        """Instantiate, then refuse what would fail or mislead later: a checkpoint trained on other labels,
-        a split the stage needs but the data lacks."""
-        super().instantiate_classes()
-        dm = self.datamodule
-        if not isinstance(dm, IntentSlotDataModule) or dm.data_dir is None:
-            return
-        if self._ckpt_hparams is not None:
-            ckpt_path = self.config[self.subcommand]["ckpt_path"] if self.subcommand else ""
-            check_labels_match(self._ckpt_hparams, dm.intent_labels, dm.slot_labels, ckpt_path, dm.data_dir)
-        if self.subcommand in ("fit", "validate", "test"):
-            dm.check_splits(self.subcommand, validating=self.trainer.limit_val_batches != 0)
-
-    def instantiate_trainer(self, **kwargs):
-        """The trainer, with :class:`AtomicCheckpointIO` unless a checkpoint plugin was configured."""
-        plugins = kwargs.get("plugins", self._get(self.config_init, "trainer", default={}).get("plugins"))
-        plugins = (
-            [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
-        )
-        if not any(isinstance(p, CheckpointIO) for p in plugins):
-            kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
-        return super().instantiate_trainer(**kwargs)
-
-    def after_fit(self) -> None:
-        ckpt = self.trainer.checkpoint_callback
-        if self.trainer.is_global_zero and isinstance(ckpt, ModelCheckpoint):
-            score = ckpt.best_model_score
-            shown = f" ({ckpt.monitor}={float(score):.4f})" if score is not None else ""
-            print(f"best checkpoint: {ckpt.best_model_path or '(none saved)'}{shown}", flush=True)
-            if ckpt.last_model_path:
-                print(f"last checkpoint: {ckpt.last_model_path}", flush=True)
-
-
-
-
-def _export(argv: list[str]) -> None:
-    from chatft.serving.export import main as export_main
-
-    export_main(argv)
-
-
-def _chat(argv: list[str]) -> None:
-    from chatft.dialogue.chat import main as chat_main
-
-    chat_main(argv)
-
-
-#: Commands that are not Trainer methods, dispatched before LightningCLI (each has its own ``--help``).
-EXTRA_COMMANDS = {"export": _export, "chat": _chat}
-EPILOG = (
-    "more commands: export (ONNX model + labels + tokenizer for onnxruntime), "
-    "chat (interactive or --input file, with dialogue state); see python -m chatft export --help"
+PROG = "python -m chatft"
+DESCRIPTION = (
+    "Fine-tune BERT-family encoders for joint intent detection and slot filling, then evaluate, "
+    "export, serve and chat with the models."
 )
 
 
-def run_cli(args: ArgsType = None) -> ChatftCLI:
-    """Build and run the CLI (``args`` is a list for tests; None reads ``sys.argv``)."""
-    return ChatftCLI(
-        IntentSlotModule,
-        IntentSlotDataModule,
-        args=args,
-        seed_everything_default=0,
-        auto_configure_optimizers=False,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_env": False, "epilog": EPILOG},
+@dataclass(frozen=True)
+class Command:
+    """A command: its one-line summary and ``"module:function"``, imported only when the command runs.
+
+    ``raw=False``: the function's signature is the command's options (parsed by jsonargparse, with
+    ``--config``/``--print_config``/``--help``). ``raw=True``: the function is ``fn(argv, prog)`` and parses
+    ``argv`` itself (LightningCLI's commands).
+    """
+
+    summary: str
+    target: str
+    raw: bool = False
+
+
+@dataclass(frozen=True)
+class Group:
+    """Commands under one name: ``python -m chatft data convert ...``."""
+
+    summary: str
+    commands: dict[str, Command | Group] = field(default_factory=dict)
+
+
+_LIGHTNING = "chatft.training.lightning_cli"
+
+#: Every command, in the order ``--help`` lists them.
+COMMANDS: dict[str, Command | Group] = {
+    "fit": Command(
+        "train a model on a data folder; keeps the checkpoint with the best dev sentence accuracy",
+        f"{_LIGHTNING}:fit",
+        raw=True,
+    ),
+    "validate": Command("score a checkpoint on the dev split", f"{_LIGHTNING}:validate", raw=True),
+    "test": Command(
+        "score a checkpoint on the test split and write a per-class report", f"{_LIGHTNING}:test", raw=True
+    ),
+    "predict": Command(
+        "label a text file (one utterance per line) with a checkpoint; writes JSON Lines",
+        f"{_LIGHTNING}:predict",
+        raw=True,
+    ),
+    "export": Command(
+        "write a checkpoint as an ONNX model + labels + tokenizer for onnxruntime (no torch needed)",
+        "chatft.serving.export:export",
+    ),
+    "chat": Command(
+        "talk to a model with dialogue state: interactive, or one JSON line per turn with --input",
+        "chatft.dialogue.chat:chat",
+    ),
+}
+
+
+class UsageError(SystemExit):
+    """A command line that cannot run; :func:`main` has already printed the one line that says why."""
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    """The closest of ``choices`` to ``word`` (a typo), or None when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def one_line_usage_error(message: str, options: Sequence[str], prog: str) -> str:
+    """A parser error as one line: what is wrong, the closest valid option for a typo, where help is.
+
+    ``options`` are the parser's option strings (``--model.learning_rate``, ...).
+    """
+    text = " ".join(message.split())
+    found = re.match(r"(?i)unrecognized arguments: (.*)", text)
+    if found:
+        unknown = [t.split("=", 1)[0] for t in found.group(1).split() if t.startswith("-")]
+        parts = []
+        for option in unknown or found.group(1).split()[:1]:
+            close = suggest(option, options) if option.startswith("-") else None
+            parts.append(f"{option}: did you mean {close}?" if close else option)
+        text = "unrecognized option " + "; ".join(parts) if unknown else f"unexpected argument {parts[0]}"
+    else:
+        # Config-file keys: 'Group "model" does not accept nested key "learning_rte"' and the like.
+        keys = re.findall(r'key "([\w.]+)"', text)
+        for key in keys:
+            close = suggest(f"--{key}", options)
+            if close and close != f"--{key}":
+                text += f" (did you mean {close[2:]}?)"
+                break
+    return f"{text} (options: {prog} --help)"
+
+
+class OneLineErrors:
+    """Mixin for a jsonargparse parser: errors print one line on stderr and exit 2, not the whole usage."""
+
+    def error(self, message: str, ex: Exception | None = None):
+        from jsonargparse._common import debug_mode_active
+
+        if not self.exit_on_error or debug_mode_active():
+            return super().error(message, ex)  # jsonargparse parses in parts and catches its own errors
+        parser = getattr(ex, "subcommand_parser", None) or self
+        options = [o for o in parser._option_string_actions if o.startswith("--")]
+        prog = parser.prog.replace(" [options]", "")
+        print(f"chatft: error: {one_line_usage_error(message, options, prog)}", file=sys.stderr, flush=True)
+        raise UsageError(2)
+
+
+def _parser_class():
+    from jsonargparse import ArgumentParser
+
+    class ChatftArgumentParser(OneLineErrors, ArgumentParser):
+        """jsonargparse's parser with chatft's one-line errors."""
+
+    return ChatftArgumentParser
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_function(fn: Callable[..., Any], argv: list[str], prog: str, summary: str) -> Any:
+    """Parse ``argv`` against ``fn``'s signature (``--config``, ``--print_config``, ``--help``) and call it."""
+    import inspect
+
+    from jsonargparse import auto_cli
+
+    doc = (inspect.getdoc(fn) or "").split("\n\nArgs:")[0].strip()
+    return auto_cli(
+        fn,
+        args=argv,
+        as_positional=False,
+        parser_class=_parser_class(),
+        prog=prog,
+        description=doc or summary,
+        config_help="YAML file with any of the options below (repeatable; later files and options win)",
+        default_env=False,
     )
 
 
-def close_process_group() -> None:
-    """Destroy the default process group, if any, before the interpreter exits.
+def help_text(commands: dict[str, Command | Group], prog: str, description: str) -> str:
+    """``python -m chatft --help``: usage, what chatft is, one line per command, how to get more."""
+    width = max(len(name) for name in commands) + 2
+    lines = [f"usage: {prog} COMMAND [--config FILE] [OPTIONS]", "", description, "", "commands:"]
+    lines += [f"  {name:<{width}}{entry.summary}" for name, entry in commands.items()]
+    example = next(iter(commands))
+    lines += [
+        "",
+        "Every command takes --config FILE (YAML), --print_config and --help, e.g.",
+        f"  {prog} {example} --help",
+    ]
+    return "\n".join(lines)
 
-    Lightning leaves it alive after fit/test; a gloo group torn down by interpreter shutdown can abort the
-    process ("terminate called without an active exception", exit -6) after a run that succeeded.
+
+def dispatch(commands: dict[str, Command | Group], argv: list[str], prog: str, description: str) -> Any:
+    """Run the command named by ``argv[0]`` with the rest of ``argv``; help and unknown names end here."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print(help_text(commands, prog, description), flush=True)
+        if not argv:
+            raise UsageError(2)
+        return None
+    if prog == PROG and argv[0] == "--version":
+        from chatft import __version__
+
+        print(f"chatft {__version__}")
+        return None
+    name, rest = argv[0], argv[1:]
+    entry = commands.get(name)
+    if entry is None:
+        close = suggest(name, list(commands))
+        hint = f": did you mean {close}?" if close else ""
+        what = "option" if name.startswith("-") else "command"
+        print(
+            f"chatft: error: unknown {what} {name!r}{hint} (commands: {prog} --help)",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise UsageError(2)
+    if isinstance(entry, Group):
+        return dispatch(entry.commands, rest, f"{prog} {name}", entry.summary[:1].upper() + entry.summary[1:])
+    fn = _load(entry.target)
+    if entry.raw:
+        return fn(rest, f"{prog} {name}")
+    return run_function(fn, rest, f"{prog} {name}", entry.summary)
+
+
+def main(args: Sequence[str] | None = None) -> Any:
+    """``python -m chatft``: user mistakes end in one line on stderr and exit code 2, not a traceback.
+
+    ``args`` is a list for tests (None reads ``sys.argv``); returns what the command returns (the
+    :class:`~chatft.training.lightning_cli.ChatftCLI` for LightningCLI's commands).
     """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def main(args: ArgsType = None) -> None:
-    """Entry point: user mistakes end in one line on stderr and exit code 2, not a traceback."""
     from chatft.core.errors import USER_ERRORS
 
-    argv = sys.argv[1:] if args is None else args
-    # Epoch metrics are torchmetrics values already reduced across ranks; Lightning still suggests
-    # sync_dist=True for them under DDP, which would only average identical numbers (not bit-exactly).
-    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+    argv = list(sys.argv[1:] if args is None else args)
     try:
-        if isinstance(argv, list) and argv and argv[0] in EXTRA_COMMANDS:
-            EXTRA_COMMANDS[argv[0]](list(argv[1:]))
-            return
-        run_cli(args)
-        close_process_group()
+        return dispatch(COMMANDS, argv, PROG, DESCRIPTION)
     except USER_ERRORS as err:
-        print(f"chatft: error: {err}", file=sys.stderr)
+        print(f"chatft: error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
-    except SIGTERMException as err:
-        saved = getattr(err, "checkpoint_path", None)
-        what = (
-            f"saved {saved}; resume with the same command plus --ckpt_path last"
-            if saved
-            else "no checkpoint saved"
-        )
-        print(f"chatft: stopped by SIGTERM ({what})", file=sys.stderr)
-        raise SystemExit(SIGTERM_EXIT_CODE) from None

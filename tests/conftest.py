@@ -13,6 +13,36 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "chatft" / "resources" / "demo"
 ATIS = REPO.parent / "shared" / "data" / "atis"
+DEMO_CONFIG = REPO / "configs" / "demo.yaml"
+#: No progress bar, no model summary: what every CLI test passes so its output is only chatft's lines.
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def cli_args(
+    encoder: str | Path | None = None,
+    data: str | Path | None = None,
+    root: str | Path | None = None,
+    *,
+    config: str | Path | None = DEMO_CONFIG,
+    quiet: bool = True,
+    **options: object,
+) -> list[str]:
+    """The options a CLI test passes, after the command: the demo recipe, a (tiny) encoder, a data folder,
+    the run's root, then ``options`` (``data__batch_size=16`` is ``--data.batch_size 16``) and :data:`QUIET`.
+
+    ``main(["fit", *cli_args(tiny_encoder, data, tmp_path / "run", trainer__max_epochs=1)])``
+    """
+    args = ["--config", str(config)] if config else []
+    for flag, value in (
+        ("--model.encoder", encoder),
+        ("--data.data_dir", data),
+        ("--trainer.default_root_dir", root),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    for key, value in options.items():
+        args += [f"--{key.replace('__', '.')}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return [*args, *QUIET] if quiet else args
 
 
 def _vocab_words() -> list[str]:

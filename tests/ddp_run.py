@@ -16,14 +16,10 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    from chatft.cli import ChatftCLI, close_process_group
-    from chatft.training.datamodule import IntentSlotDataModule
-    from chatft.training.module import IntentSlotModule
+    from chatft.training.lightning_cli import close_process_group, lightning_cli
 
     out, args = Path(argv[0]), argv[1:]
-    cli = ChatftCLI(
-        IntentSlotModule, IntentSlotDataModule, args=args, run=False, auto_configure_optimizers=False
-    )
+    cli = lightning_cli(args, run=False)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     trainer.fit(model, datamodule=data)
     last = trainer.checkpoint_callback.last_model_path

@@ -29,15 +29,15 @@ TORCH_FREE = [
     "chatft.serving.metrics",
     "chatft.dialogue",
     "chatft.dialogue.tracker",
+    "chatft.dialogue.chat",
+    "chatft.cli",
+    "chatft.__main__",
 ]
 
 
 def heavy_modules_after_import(module: str) -> list[str]:
     """The heavy packages present in ``sys.modules`` after importing ``module`` in a fresh interpreter."""
-    code = (
-        f"import sys, {module}\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
+    code = f"import sys, {module}\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return [m for m in out.stdout.strip().split(",") if m]
 

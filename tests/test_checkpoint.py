@@ -18,7 +18,7 @@ from chatft.training.checkpoint import (
     load_checkpoint,
 )
 
-from .conftest import REPO, demo_subset
+from .conftest import REPO, cli_args, demo_subset
 
 
 class _Payload:
@@ -172,16 +172,8 @@ def test_a_temporary_file_left_by_a_kill_is_never_taken_for_last(tmp_path):
 
 
 def test_cli_trainer_uses_the_atomic_checkpoint_plugin(tiny_encoder, tmp_path):
-    from chatft.cli import ChatftCLI
-    from chatft.training.datamodule import IntentSlotDataModule
-    from chatft.training.module import IntentSlotModule
+    from chatft.training.lightning_cli import lightning_cli
 
     data = demo_subset(tmp_path / "data", n_train=8, n_eval=4)
-    cli = ChatftCLI(
-        IntentSlotModule,
-        IntentSlotDataModule,
-        args=["--model.encoder", tiny_encoder, "--data.data_dir", str(data)],
-        run=False,
-        auto_configure_optimizers=False,
-    )
+    cli = lightning_cli(cli_args(tiny_encoder, data, config=None), run=False)
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)

@@ -9,34 +9,16 @@ import pytest
 import yaml
 
 from chatft.cli import main
+from chatft.training.lightning_cli import lightning_cli
+
+from .conftest import cli_args
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 
 def _fit(encoder: str, data: Path, root: Path, *extra: str) -> None:
-    main(
-        [
-            "fit",
-            "--config",
-            str(REPO / "configs/demo.yaml"),
-            "--model.encoder",
-            encoder,
-            "--data.data_dir",
-            str(data),
-            "--trainer.max_epochs",
-            "2",
-            "--trainer.default_root_dir",
-            str(root),
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
-            "--data.batch_size",
-            "16",
-            *extra,
-        ]
-    )
+    main(["fit", *cli_args(encoder, data, root, trainer__max_epochs=2, data__batch_size=16), *extra])
 
 
 def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsys):
@@ -117,23 +99,8 @@ def test_intent_only_tsv_trains_without_slot_metrics(tiny_encoder, tmp_path, cap
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_every_shipped_config_parses(config, tiny_encoder, demo_small):
-    from chatft.cli import ChatftCLI
-    from chatft.training.datamodule import IntentSlotDataModule
-    from chatft.training.module import IntentSlotModule
-
-    args = [
-        "--config",
-        str(config),
-        "--model.encoder",
-        tiny_encoder,
-        "--data.data_dir",
-        str(demo_small),
-        "--trainer.accelerator",
-        "cpu",
-    ]
-    cli = ChatftCLI(
-        IntentSlotModule, IntentSlotDataModule, args=args, run=False, auto_configure_optimizers=False
-    )
+    args = cli_args(tiny_encoder, demo_small, config=config, trainer__accelerator="cpu")
+    cli = lightning_cli(args, run=False)
     assert cli.model.intent_vocab.labels == tuple(cli.datamodule.intent_labels)
 
 

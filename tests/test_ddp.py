@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, demo_subset
+from tests.conftest import REPO, cli_args, demo_subset
 
 N_TRAIN, N_EVAL, EPOCHS, BATCH, EVAL_BATCH = 160, 17, 8, 4, 4
 
@@ -28,19 +28,16 @@ N_TRAIN, N_EVAL, EPOCHS, BATCH, EVAL_BATCH = 160, 17, 8, 4, 4
 def _options(encoder: str, data: Path, root: Path) -> list[str]:
     # A learning rate large enough that the tiny random BERT learns something in 8 short epochs, so the
     # compared metrics are neither 0 nor 1 (a model that predicts one intent would agree trivially).
-    return [
-        "--config", str(REPO / "configs/demo.yaml"),
-        "--model.encoder", encoder,
-        "--data.data_dir", str(data),
-        "--data.batch_size", str(BATCH),
-        "--data.eval_batch_size", str(EVAL_BATCH),
-        "--model.learning_rate", "1e-2",
-        "--model.head_learning_rate", "1e-2",
-        "--trainer.max_epochs", str(EPOCHS),
-        "--trainer.default_root_dir", str(root),
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-    ]  # fmt: skip
+    return cli_args(
+        encoder,
+        data,
+        root,
+        data__batch_size=BATCH,
+        data__eval_batch_size=EVAL_BATCH,
+        model__learning_rate="1e-2",
+        model__head_learning_rate="1e-2",
+        trainer__max_epochs=EPOCHS,
+    )
 
 
 def clean_env() -> dict[str, str]:
@@ -72,14 +69,10 @@ def ddp_run(tiny_encoder, tmp_path_factory) -> tuple[dict, Path, str]:
 
 
 def _one_process(encoder: str, data: Path, root: Path, ckpt: str) -> tuple[dict, dict, Path]:
-    from chatft.cli import ChatftCLI
-    from chatft.training.datamodule import IntentSlotDataModule
-    from chatft.training.module import IntentSlotModule
+    from chatft.training.lightning_cli import lightning_cli
 
     args = [*_options(encoder, data, root), "--trainer.devices", "1", "--trainer.accelerator", "cpu"]
-    cli = ChatftCLI(
-        IntentSlotModule, IntentSlotDataModule, args=args, run=False, auto_configure_optimizers=False
-    )
+    cli = lightning_cli(args, run=False)
     (val,) = cli.trainer.validate(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, verbose=False)
     (test,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, verbose=False)
     return val, test, Path(cli.trainer.log_dir)

@@ -18,7 +18,7 @@ from chatft.cli import main
 from chatft.core.text import split_words
 from chatft.dialogue.tracker import DialoguePolicy
 
-from .conftest import demo_subset
+from .conftest import QUIET, cli_args, demo_subset
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ["text", "words", "tags", "intent", "intent_confidence", "intents_top_k", "slots", "truncated"]
@@ -27,32 +27,15 @@ EXTRA = ["", "Book a flight from Boston to St. Louis, tomorrow?", '"play abba" (
 
 
 def _run(*args: str) -> None:
-    main([*args, "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
+    main([*args, *QUIET])
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_encoder, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("inference")
     data = demo_subset(root / "data")
-    _run(
-        "fit",
-        "--config",
-        str(REPO / "configs/demo.yaml"),
-        "--model.encoder",
-        tiny_encoder,
-        "--data.data_dir",
-        str(data),
-        "--data.batch_size",
-        "16",
-        "--model.learning_rate",
-        "3e-4",
-        "--model.head_learning_rate",
-        "3e-3",
-        "--trainer.max_epochs",
-        "6",
-        "--trainer.default_root_dir",
-        str(root / "run"),
-    )
+    args = dict(data__batch_size=16, model__learning_rate="3e-4", model__head_learning_rate="3e-3")
+    main(["fit", *cli_args(tiny_encoder, data, root / "run", trainer__max_epochs=6, **args)])
     ckpt = root / "run/lightning_logs/version_0/checkpoints/last.ckpt"
     inputs = root / "inputs.txt"
     lines = (data / "test/seq.in").read_text(encoding="utf-8").splitlines()[:8] + EXTRA
@@ -366,3 +349,51 @@ def test_chat_file_mode_with_a_real_checkpoint(trained, tmp_path, capsys):
         last = {aliases.get(s["label"], s["label"]): s["value"] for s in r["slots"]}
         assert all(r["state"]["frame"][k] == v for k, v in last.items())
         assert isinstance(r["response"], str) and r["response"]
+
+
+# ---- the CLI without torch -----------------------------------------------------------------------------------
+#: ``python -c BLOCKED args...`` runs ``python -m chatft args...`` in an interpreter where torch, Lightning and
+#: transformers cannot be imported (``sys.modules[name] = None`` makes ``import name`` raise ImportError), as on
+#: a machine that has only onnxruntime, tokenizers and numpy.
+BLOCKED = (
+    "import runpy, sys\n"
+    "for name in ('torch', 'lightning', 'pytorch_lightning', 'lightning_fabric', 'transformers', 'torchmetrics'):\n"
+    "    sys.modules[name] = None\n"
+    "sys.argv = ['chatft', *sys.argv[1:]]\n"
+    "runpy.run_module('chatft', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def _without_torch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCKED, *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_export_and_chat_take_config_files_and_chat_onnx_runs_without_torch(trained, tmp_path, capsys):
+    import io
+
+    from chatft.dialogue.chat import run_file
+    from chatft.dialogue.tracker import DialogueTracker
+    from chatft.serving.onnx_predictor import OnnxPredictor
+
+    out = tmp_path / "onnx"
+    export_config = tmp_path / "export.yaml"
+    export_config.write_text(f"ckpt_path: {trained['ckpt']}\noutput: {out}\n", encoding="utf-8")
+    main(["export", "--config", str(export_config)])
+    assert capsys.readouterr().out.startswith(f"exported: {out} ")
+    turns = tmp_path / "turns.txt"
+    turns.write_text("i want to fly from boston to denver\non friday\n\nhello\n", encoding="utf-8")
+    chat_config = tmp_path / "chat.yaml"
+    chat_config.write_text(f"onnx: {out}\nrequirements: demo\ninput: {turns}\n", encoding="utf-8")
+
+    proc = _without_torch("chat", "--config", str(chat_config))
+    assert proc.returncode == 0, proc.stderr
+    want = io.StringIO()
+    lines = turns.read_text(encoding="utf-8").splitlines()
+    run_file(OnnxPredictor(out), DialogueTracker(DialoguePolicy.load("demo")), lines, want)
+    assert proc.stdout == want.getvalue() and len(proc.stdout.splitlines()) == 3
+
+    help_ = _without_torch("--help")
+    assert help_.returncode == 0 and help_.stdout.startswith("usage: python -m chatft COMMAND")
+    # The shim does block torch: a command that needs it fails to import.
+    blocked = _without_torch("export", "--help")
+    assert blocked.returncode == 1 and "ModuleNotFoundError: import of torch halted" in blocked.stderr

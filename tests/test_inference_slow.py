@@ -17,11 +17,10 @@ import pytest
 
 from chatft.cli import main
 
-from .conftest import ATIS, demo_subset
+from .conftest import ATIS, QUIET, cli_args, demo_subset
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
 @pytest.mark.skipif(not (ATIS / "test" / "seq.in").is_file(), reason=f"ATIS not found at {ATIS}")
@@ -62,8 +61,7 @@ def test_atis_predict_tags_score_exactly_like_test(tiny_encoder, tmp_path):
 def test_predict_under_ddp_writes_the_same_file_in_input_order(tiny_encoder, tmp_path):
     """Two CPU processes (gloo) each predict a shard; the file equals the one-process file, line for line."""
     data = demo_subset(tmp_path / "data", n_train=32, n_eval=23)
-    main(["fit", "--config", str(REPO / "configs/demo.yaml"), "--model.encoder", tiny_encoder, "--data.data_dir",
-          str(data), "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "fit"), *QUIET])  # fmt: skip
+    main(["fit", *cli_args(tiny_encoder, data, tmp_path / "fit", trainer__max_epochs=1)])
     ckpt = tmp_path / "fit/lightning_logs/version_0/checkpoints/last.ckpt"
     outputs = {}
     for devices in ("1", "2"):

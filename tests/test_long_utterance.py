@@ -7,7 +7,7 @@ import json
 from chatft.cli import main
 from chatft.core.tags import bio_chunks
 
-from .conftest import DEMO, REPO, write_jointbert
+from .conftest import DEMO, cli_args, write_jointbert
 
 N_REPEAT = 334  # 1002 words; with max_length 32 fewer than 30 of them fit
 LONG_WORDS = ["fly", "to", "boston"] * N_REPEAT
@@ -26,20 +26,7 @@ def test_utterance_longer_than_max_length_fits_tests_and_predicts(tiny_encoder, 
     long_row = (" ".join(LONG_WORDS), " ".join(LONG_TAGS), "flight")
     splits = {split: [*_rows(split, 12), long_row] for split in ("train", "dev", "test")}
     data = write_jointbert(tmp_path / "data", splits)
-    common = [
-        "--config",
-        str(REPO / "configs/demo.yaml"),
-        "--model.encoder",
-        tiny_encoder,
-        "--data.data_dir",
-        str(data),
-        "--data.max_length",
-        "32",
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.enable_model_summary",
-        "false",
-    ]
+    common = cli_args(tiny_encoder, data, data__max_length=32)
     main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "fit")])
     ckpt = tmp_path / "fit/lightning_logs/version_0/checkpoints/last.ckpt"
     assert ckpt.is_file()

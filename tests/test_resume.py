@@ -20,7 +20,7 @@ from chatft.cli import main
 from chatft.training.resume import SIGTERM_EXIT_CODE, ResumableBatchSampler
 from chatft.training.samplers import BucketBatchSampler
 
-from .conftest import REPO, demo_subset
+from .conftest import REPO, cli_args, demo_subset
 from .helpers import Crash, read_records
 
 STEPS_PER_EPOCH = 4  # 32 training utterances, batch size 8
@@ -30,22 +30,7 @@ EPOCHS = 2
 def _args(encoder: str, data: Path, root: Path, record: Path, *extra: str) -> list[str]:
     return [
         "fit",
-        "--config",
-        str(REPO / "configs/demo.yaml"),
-        "--model.encoder",
-        encoder,
-        "--data.data_dir",
-        str(data),
-        "--data.batch_size",
-        "8",
-        "--trainer.max_epochs",
-        str(EPOCHS),
-        "--trainer.default_root_dir",
-        str(root),
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.enable_model_summary",
-        "false",
+        *cli_args(encoder, data, root, data__batch_size=8, trainer__max_epochs=EPOCHS),
         "--trainer.log_every_n_steps",
         "1",
         "--trainer.callbacks+=tests.helpers.BatchRecorder",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, demo_subset
+from tests.conftest import REPO, cli_args, demo_subset
 
 JOB_FILES = sorted((REPO / "slurm").glob("*.sbatch"))
 N_TRAIN, N_EVAL, BATCH = 64, 17, 8
@@ -135,17 +135,9 @@ def _submit(
 
 
 def _fit_args(encoder: str, data: Path, root: Path, epochs: int) -> list[str]:
-    return [
-        "--config", "configs/demo.yaml",
-        "--model.encoder", encoder,
-        "--data.data_dir", str(data),
-        "--data.batch_size", str(BATCH),
-        "--trainer.max_epochs", str(epochs),
-        "--trainer.accelerator", "cpu",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.default_root_dir", str(root),
-    ]  # fmt: skip
+    return cli_args(
+        encoder, data, root, data__batch_size=BATCH, trainer__max_epochs=epochs, trainer__accelerator="cpu"
+    )
 
 
 def _finished(cluster, job: str, timeout: float) -> tuple[dict, str]:

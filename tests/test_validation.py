@@ -17,7 +17,7 @@ from chatft.cli import main
 from chatft.core.formats import read_split
 from chatft.training.datamodule import IntentSlotDataModule
 
-from .conftest import REPO, write_jointbert
+from .conftest import cli_args, write_jointbert
 
 GOOD = [
     ("book a table", "O O B-thing", "book"),
@@ -46,16 +46,7 @@ def _fail(capsys, *args: str, stage: str = "fit") -> str:
 
 
 def _fit_fails(capsys, data: Path, tmp_path: Path, *extra: str) -> str:
-    return _fail(
-        capsys,
-        "--config",
-        str(REPO / "configs/demo.yaml"),
-        "--data.data_dir",
-        str(data),
-        "--trainer.default_root_dir",
-        str(tmp_path / "runs"),
-        *extra,
-    )
+    return _fail(capsys, *cli_args(data=data, root=tmp_path / "runs", quiet=False), *extra)
 
 
 def test_missing_dev_split_for_fit(capsys, tmp_path):

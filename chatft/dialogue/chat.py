@@ -1,7 +1,7 @@
 """``python -m chatft chat``: talk to a trained model, with dialogue state tracking.
 
-    python -m chatft chat --ckpt_path runs/atis/.../best.ckpt --requirements atis
-    python -m chatft chat --ckpt_path runs/demo/.../last.ckpt --requirements demo --input turns.txt
+    python -m chatft chat --ckpt_path model.ckpt --requirements atis
+    python -m chatft chat --onnx onnx-folder --requirements demo --input turns.txt
 
 Interactive (default): each turn prints the intent and its confidence, the slots, the dialogue state after
 the turn and a short response; ``/reset`` starts a new dialogue, ``/quit`` (or end of input) ends.
@@ -17,11 +17,11 @@ exported model instead of a checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import TextIO
 
+from chatft.core.errors import ConfigError
 from chatft.core.prediction import Prediction
 from chatft.dialogue.tracker import DialoguePolicy, DialogueTracker
 
@@ -85,45 +85,48 @@ def run_interactive(predictor, tracker: DialogueTracker, out: TextIO) -> None:
         _show(pred, tracker.update(pred), out)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m chatft chat",
-        description="Chat with a trained model: intent, slots, dialogue state and a templated response per turn.",
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--ckpt_path", help="checkpoint written by fit (.ckpt)")
-    source.add_argument("--onnx", help="folder written by `python -m chatft export` (runs with onnxruntime)")
-    parser.add_argument(
-        "--requirements",
-        default=None,
-        help="dialogue policy YAML (required slots, questions, templates per intent), or a shipped one: "
-        "atis, demo (default: no required slots)",
-    )
-    parser.add_argument(
-        "--input", default=None, help="file with one user turn per line; JSON Lines to stdout"
-    )
-    parser.add_argument("--device", default="cpu", help="torch device for --ckpt_path (default cpu)")
-    args = parser.parse_args(argv)
+def chat(
+    ckpt_path: str | None = None,
+    onnx: str | None = None,
+    requirements: str | None = None,
+    input: str | None = None,
+    device: str = "cpu",
+) -> None:
+    """Chat with a trained model: intent, slots, dialogue state and a templated response per turn.
 
-    policy = DialoguePolicy.load(args.requirements)
-    if args.onnx:
+    Give exactly one of --ckpt_path and --onnx. Interactive by default (/reset starts a new dialogue, /quit
+    ends); with --input FILE, one user turn per line (a blank line starts a new dialogue) and one JSON object
+    per turn on standard output.
+
+    Args:
+        ckpt_path: checkpoint written by fit (.ckpt)
+        onnx: folder written by `python -m chatft export` (runs with onnxruntime, without torch)
+        requirements: dialogue policy YAML (required slots, questions, templates per intent), or a shipped
+            one: atis, demo (default: no required slots)
+        input: file with one user turn per line; JSON Lines to stdout
+        device: torch device for --ckpt_path
+    """
+    if (ckpt_path is None) == (onnx is None):
+        raise ConfigError("chat: give exactly one of --ckpt_path CKPT and --onnx DIR")
+    policy = DialoguePolicy.load(requirements)
+    if onnx:
         from chatft.serving.onnx_predictor import OnnxPredictor
 
-        predictor = OnnxPredictor(args.onnx)
+        predictor = OnnxPredictor(onnx)
     else:
         from chatft.serving.predictor import Predictor
 
-        predictor = Predictor.from_checkpoint(args.ckpt_path, device=args.device)
+        predictor = Predictor.from_checkpoint(ckpt_path, device=device)
     unknown = policy.unknown_labels(predictor.intent_labels, predictor.slot_labels)
-    if unknown and args.requirements:
+    if unknown and requirements:
         print(
-            f"chatft: warning: {args.requirements} names labels this model never predicts: {', '.join(unknown)}",
+            f"chatft: warning: {requirements} names labels this model never predicts: {', '.join(unknown)}",
             file=sys.stderr,
         )
     tracker = DialogueTracker(policy)
-    if args.input is not None:
+    if input is not None:
         from chatft.core.text import read_utterances
 
-        run_file(predictor, tracker, read_utterances(args.input), sys.stdout)
+        run_file(predictor, tracker, read_utterances(input), sys.stdout)
     else:
         run_interactive(predictor, tracker, sys.stdout)

@@ -15,12 +15,11 @@
 * ``manifest.json``: what is where, shapes, the source checkpoint, ``max_length``, and the largest
   difference between ONNX and PyTorch logits measured at export on a padded sample batch.
 
-Needs the ``onnx`` extra: ``pip install 'chatft[onnx]'``.
+Needs the ``onnx`` extra: ``pip install -e '.[onnx]'`` in a clone.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import warnings
 from pathlib import Path
@@ -62,7 +61,7 @@ def _require_onnx() -> None:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as err:
-        raise ConfigError(f"export needs onnx and onnxruntime ({err}): pip install 'chatft[onnx]'") from None
+        raise ConfigError(f"export needs onnx and onnxruntime ({err}): pip install -e '.[onnx]'") from None
 
 
 def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length: int | None = None) -> Path:
@@ -153,24 +152,20 @@ def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m chatft export``: parse arguments, export, print the folder."""
-    parser = argparse.ArgumentParser(
-        prog="python -m chatft export",
-        description="Export a checkpoint to ONNX (+ labels, tokenizer, decoding, manifest) for onnxruntime.",
-    )
-    parser.add_argument("--ckpt_path", required=True, help="checkpoint written by fit (.ckpt)")
-    parser.add_argument("--output", required=True, help="folder to write (created if missing)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
-    parser.add_argument(
-        "--max_length",
-        type=int,
-        default=None,
-        help="max sub-word tokens per utterance at inference (default: the training value)",
-    )
-    args = parser.parse_args(argv)
-    out = export_onnx(args.ckpt_path, args.output, opset=args.opset, max_length=args.max_length)
+def export(ckpt_path: str, output: str, opset: int = 17, max_length: int | None = None) -> Path:
+    """Export a checkpoint to ONNX (+ labels, tokenizer, decoding, manifest) for onnxruntime.
+
+    The folder runs with ``python -m chatft chat --onnx DIR`` or ``OnnxPredictor(DIR)``, without torch.
+
+    Args:
+        ckpt_path: checkpoint written by fit (.ckpt)
+        output: folder to write (created if missing)
+        opset: ONNX opset version
+        max_length: max sub-word tokens per utterance at inference (default: the training value)
+    """
+    out = export_onnx(ckpt_path, output, opset=opset, max_length=max_length)
     diff = json.loads((out / MANIFEST).read_text())["check"]["max_abs_logit_diff_vs_pytorch"]
     print(
         f"exported: {out} (max |ONNX - PyTorch| logit difference on a sample batch: {diff:.2e})", flush=True
     )
+    return out
