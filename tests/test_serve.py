@@ -431,6 +431,62 @@ def test_session_store_expires_idle_sessions_and_is_atomic(tmp_path):
     assert not (tmp_path / "s.sqlite-wal").exists() or (tmp_path / "s.sqlite-wal").stat().st_size == 0
 
 
+# ------------------------------------------------------------------------------------------- the batcher
+class FakePredictor:
+    """Records the texts of each call; answers each text with its upper-case form."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.batch_sizes: list[int] = []
+
+    def batch(self, texts, batch_size=32):
+        self.calls.append(list(texts))
+        self.batch_sizes.append(batch_size)
+        return [t.upper() for t in texts]
+
+
+def run_batcher(scenario, **kwargs) -> FakePredictor:
+    from chatft.serving.batcher import DynamicBatcher
+
+    fake = FakePredictor()
+
+    async def main() -> None:
+        batcher = DynamicBatcher(fake.batch, **kwargs)
+        batcher.start()
+        await scenario(batcher)
+        await batcher.close()
+
+    asyncio.run(main())
+    return fake
+
+
+def test_batcher_groups_concurrent_texts_and_never_holds_a_lone_one():
+    async def scenario(b):
+        assert await b.submit(["alone"]) == ["ALONE"]  # no concurrent load: not held for max_wait
+        got = await asyncio.gather(*(b.submit([f"t{i}"]) for i in range(10)), b.submit(["x", "y"]))
+        assert got == [[f"T{i}"] for i in range(10)] + [["X", "Y"]]
+
+    start = time.monotonic()
+    fake = run_batcher(scenario, max_batch_size=4, max_wait_ms=2000)
+    assert time.monotonic() - start < 1.0  # full batches never wait for the window
+    assert fake.calls[0] == ["alone"]
+    # The 12 texts queued together form one round; predictor.batch sorts them by length into passes of 4.
+    assert fake.calls[1] == [f"t{i}" for i in range(10)] + ["x", "y"] and fake.batch_sizes == [4, 4]
+    assert len(fake.calls) == 2
+
+
+def test_batcher_off_runs_one_text_per_pass_and_skips_cancelled_requests():
+    async def scenario(b):
+        waiting = asyncio.ensure_future(b.submit(["gone"]))
+        got = asyncio.gather(*(b.submit([t]) for t in "abc"))
+        waiting.cancel()  # its client disconnected before the model got to it
+        assert await got == [["A"], ["B"], ["C"]]
+
+    fake = run_batcher(scenario, max_batch_size=1, max_wait_ms=50)
+    assert fake.calls[0] == ["gone"] or fake.calls == [["a"], ["b"], ["c"]]
+    assert [c for c in fake.calls if c != ["gone"]] == [["a"], ["b"], ["c"]]
+
+
 # ---------------------------------------------------------------------------------- shutdown and failures
 def test_sigterm_finishes_requests_in_flight_flushes_sessions_and_exits_0(model, start, tmp_path):
     sessions = tmp_path / "drain.sqlite"
@@ -442,6 +498,7 @@ def test_sigterm_finishes_requests_in_flight_flushes_sessions_and_exits_0(model,
 
     async def scenario() -> tuple[list, str]:
         async with httpx.AsyncClient(timeout=30) as client:
+            await client.post(f"{url}/parse", json={"texts": ["hi", "ho"]})  # a shared pass: "under load"
             tasks = [asyncio.create_task(client.post(f"{url}/model/parse", json={"text": t})) for t in TEXTS]
             tasks.append(asyncio.create_task(client.post(f"{url}/chat/carol", json={"text": DIALOGUE[0]})))
             while "chatft_queue_depth 9.0" not in (await client.get(f"{url}/metrics")).text:
@@ -472,6 +529,7 @@ def test_client_disconnect_does_not_break_the_batch(model, start):
 
     async def scenario() -> list:
         async with httpx.AsyncClient(timeout=30) as client:
+            await client.post(f"{server.url}/parse", json={"texts": ["hi", "ho"]})  # "under load" from now on
             tasks = [
                 asyncio.create_task(client.post(f"{server.url}/model/parse", json={"text": t})) for t in TEXTS
             ]

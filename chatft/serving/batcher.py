@@ -3,7 +3,9 @@
 Each HTTP request submits its texts and awaits one future per text. One background task takes the queue:
 it waits for the first text, then up to ``max_wait_ms`` for more, until ``max_batch_size`` texts are queued,
 and runs the predictor on them in a single model thread, so the event loop keeps accepting requests while
-the model computes. When more than one forward pass is already queued (a backlog under load), it takes up to
+the model computes. The wait applies only under concurrent load (the previous forward pass was shared by
+several texts, or texts are still queued): a lone request is never held back, so a client alone pays no
+batching delay, and under load the texts that arrive while the model computes form the next batch anyway. When more than one forward pass is already queued (a backlog under load), it takes up to
 ``GROUP_PASSES * max_batch_size`` texts at once and lets ``predictor.batch`` sort them by length into passes
 of ``max_batch_size``: similar lengths share a pass (less padding), as in ``Predictor.batch``.
 ``max_batch_size=1`` turns batching off: one text per forward pass, in arrival order.
@@ -58,6 +60,7 @@ class DynamicBatcher:
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatft-model")
         self._task: asyncio.Task | None = None
+        self._last_round = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="chatft-batcher")
@@ -123,12 +126,14 @@ class DynamicBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self.max_batch_size > 1 and self.max_wait_s > 0:
+            under_load = self._last_round > 1 or len(self._queue) > 1
+            if self.max_batch_size > 1 and self.max_wait_s > 0 and under_load:
                 await self._gather_more()
             items = self._take()
             if not items:
                 continue
             texts = [t for t, _ in items]
+            self._last_round = len(texts)
             self.on_batch(len(texts))
             try:
                 results = await loop.run_in_executor(
