@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     import onnxruntime
     import torch
 
-    print(
-        f"{len(texts)} utterances from {text_path}; {args.duration} s per level; wrk closed loop, 1 thread"
-    )
+    print(f"{len(texts)} utterances from {text_path}; {args.duration} s per level; wrk closed loop, 1 thread")
     print(
         f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} logical CPUs, python {platform.python_version()}, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}; "
