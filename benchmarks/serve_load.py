@@ -109,7 +109,7 @@ def run_server(args, backend: str, batching: bool, script: Path, tmp: Path) -> l
 
     model = ["--ckpt_path", args.ckpt] if backend == "PyTorch" else ["--onnx", args.onnx]
     batch = ["--max_batch_size", "32", "--max_wait_ms", "5"] if batching else ["--max_batch_size", "1"]
-    cmd = [sys.executable, "-m", "chatft.serving.server", *model, *batch, "--port", "0"]
+    cmd = [sys.executable, "-m", "chatft", "serve", *model, *batch, "--port", "0"]
     cmd += ["--sessions", str(tmp / "sessions.sqlite")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)

@@ -111,6 +111,10 @@ COMMANDS: dict[str, Command | Group] = {
         "talk to a model with dialogue state: interactive, or one JSON line per turn with --input",
         "chatft.dialogue.chat:chat",
     ),
+    "serve": Command(
+        "serve a model over HTTP: Rasa-compatible /model/parse, batch /parse, /chat sessions, /metrics",
+        "chatft.serving.server:serve",
+    ),
 }
 
 

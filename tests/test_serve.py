@@ -1,7 +1,7 @@
 """The HTTP server as a real process on an ephemeral 127.0.0.1 port, called over real HTTP with httpx.
 
 One tiny model is trained once for the module (a few seconds) and exported to ONNX once; each test starts the
-server it needs (``python -m chatft.serving.server``) and stops it with SIGTERM, checking it exits 0.
+server it needs (``python -m chatft serve``) and stops it with SIGTERM, checking it exits 0.
 """
 
 from __future__ import annotations
@@ -82,13 +82,14 @@ def predictor(model):
 
 
 class Server:
-    """``python -m chatft.serving.server`` in a subprocess; ``url`` once it listens, ``wait_ready()``."""
+    """``python -m chatft serve`` in a subprocess; ``url`` once it listens, ``wait_ready()``."""
 
     def __init__(self, *args: str, sessions: Path, env: dict | None = None) -> None:
         cmd = [
             sys.executable,
             "-m",
-            "chatft.serving.server",
+            "chatft",
+            "serve",
             "--port",
             "0",
             "--sessions",
@@ -335,7 +336,7 @@ def test_health_ready_version_and_one_line_errors(model, start, tmp_path):
     assert server.stop() == 0
     # A user mistake is one line and exit code 2, before anything listens.
     bad = subprocess.run(
-        [sys.executable, "-m", "chatft.serving.server", "--onnx", str(tmp_path)],
+        [sys.executable, "-m", "chatft", "serve", "--onnx", str(tmp_path)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},

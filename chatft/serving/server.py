@@ -548,8 +548,11 @@ def serve(
     threads: int | None = None,
     graceful_timeout_s: float = 30.0,
     log_level: str = "warning",
-) -> int:
-    """Serve a trained model over HTTP (see README "Serving"); returns the exit code (0 after SIGTERM).
+) -> None:
+    """Serve a trained model over HTTP (README "Serving"): Rasa's /model/parse, /parse, /chat, /metrics.
+
+    Runs until SIGTERM or Ctrl-C, then finishes the requests in flight and exits 0 (1 if the model could
+    not be loaded).
 
     Args:
         ckpt_path: Checkpoint written by fit (.ckpt), served with PyTorch.
@@ -620,23 +623,16 @@ def serve(
         f"max_batch_size {max_batch_size}); GET /ready answers 200 once the model is loaded",
         flush=True,
     )
-    if workers == 1:
-        return run_worker(settings, sock)
-    return _supervise(settings, sock, workers)
+    code = run_worker(settings, sock) if workers == 1 else _supervise(settings, sock, workers)
+    if code:
+        raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m chatft.serving.server --ckpt_path ...`` (also ``--config serve.yaml``, ``--help``)."""
-    from jsonargparse import auto_cli
+    """``python -m chatft.serving.server ...`` is ``python -m chatft serve ...``."""
+    from chatft.cli import main as cli_main
 
-    from chatft.core.errors import USER_ERRORS
-
-    try:
-        code = auto_cli(serve, args=argv, as_positional=False)
-    except USER_ERRORS as err:
-        print(f"chatft: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-    raise SystemExit(code)
+    cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
