@@ -115,6 +115,16 @@ COMMANDS: dict[str, Command | Group] = {
         "serve a model over HTTP: Rasa-compatible /model/parse, batch /parse, /chat sessions, /metrics",
         "chatft.serving.server:serve",
     ),
+    "data": Group(
+        "work on a dataset: find likely annotation errors (audit)",
+        {
+            "audit": Command(
+                "rank likely annotation errors in train by K-fold cross-validation (fit's options)",
+                "chatft.training.audit:main",
+                raw=True,
+            ),
+        },
+    ),
 }
 
 
