@@ -52,7 +52,7 @@ def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) 
     subprocess.run([sys.executable, "-m", "chatft", "test", *fit_args, "--ckpt_path", best,
                     "--trainer.default_root_dir", str(test_root), "--trainer.enable_progress_bar", "false"],
                    check=True, capture_output=True, text=True)
-    report = json.loads(next(test_root.glob("lightning_logs/version_*/test_report.json")).read_text())
+    report = json.loads((test_root / "test_report.json").read_text())  # test writes into the folder named
     result["test"] = {k: report["metrics"][f"test/{k}"] for k in KEYS if f"test/{k}" in report["metrics"]}
     return result
 

@@ -62,7 +62,7 @@ def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsy
     out = capsys.readouterr().out
     for name in ("intent_acc", "intent_f1", "slot_f1", "slot_precision", "slot_recall", "sent_acc"):
         assert f"test/{name}" in out
-    report_dir = test_root / "lightning_logs" / "version_0"
+    report_dir = test_root  # --trainer.default_root_dir names the evaluation's folder: no version_N in it
     report = json.loads((report_dir / "test_report.json").read_text())
     assert set(report) == {"metrics", "intents", "slots"}
     assert sum(row["support"] for row in report["intents"]) == 23
@@ -78,21 +78,7 @@ def test_intent_only_tsv_trains_without_slot_metrics(tiny_encoder, tmp_path, cap
         (data / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     _fit(tiny_encoder, data, tmp_path / "run", "--trainer.max_epochs", "1")
     capsys.readouterr()
-    main(
-        [
-            "test",
-            "--config",
-            str(REPO / "configs/demo.yaml"),
-            "--model.encoder",
-            tiny_encoder,
-            "--data.data_dir",
-            str(data),
-            "--trainer.default_root_dir",
-            str(tmp_path / "t"),
-            "--trainer.enable_progress_bar",
-            "false",
-        ]
-    )
+    main(["test", *cli_args(tiny_encoder, data, tmp_path / "run"), "--ckpt_path", "last"])
     out = capsys.readouterr().out
     assert "test/intent_acc" in out and "test/sent_acc" in out and "slot_f1" not in out
 

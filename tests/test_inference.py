@@ -60,7 +60,7 @@ def cli_predictions(trained) -> tuple[list[dict], str]:
             "--trainer.default_root_dir",
             str(trained["root"] / "pred"),
         )
-    path = trained["root"] / "pred/lightning_logs/version_0/predictions.jsonl"
+    path = trained["root"] / "pred/predictions.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return rows, out.getvalue()
 
@@ -68,8 +68,8 @@ def cli_predictions(trained) -> tuple[list[dict], str]:
 # ---- predict ---------------------------------------------------------------------------------------------
 def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained, cli_predictions):
     rows, stdout = cli_predictions
-    path = trained["root"] / "pred/lightning_logs/version_0/predictions.jsonl"
-    assert stdout.strip().splitlines()[-1] == f"predictions: {path}"
+    path = trained["root"] / "pred/predictions.jsonl"
+    assert stdout.strip().splitlines()[-2:] == [f"predictions: {path}", f"wrote: {path.parent}/config.yaml"]
     assert [r["text"] for r in rows] == trained["lines"]
     labels = torch.load(trained["ckpt"], weights_only=True)["hyper_parameters"]["intent_labels"]
     for row in rows:
@@ -95,7 +95,7 @@ def test_predict_tags_score_like_test(trained, tmp_path):
     data, ckpt = trained["data"], str(trained["ckpt"])
     common = ["--config", str(REPO / "configs/demo.yaml"), "--ckpt_path", ckpt, "--data.data_dir", str(data)]
     _run("test", *common, "--trainer.default_root_dir", str(tmp_path / "t"))
-    metrics = json.loads((tmp_path / "t/lightning_logs/version_0/test_report.json").read_text())["metrics"]
+    metrics = json.loads((tmp_path / "t/test_report.json").read_text())["metrics"]
     out = tmp_path / "p.jsonl"
     _run(
         "predict",

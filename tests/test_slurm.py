@@ -183,7 +183,7 @@ def test_fit_job_trains_as_one_ddp_group_and_test_job_reports_metrics(
     _assert_one_ddp_group(output)
     for name in ("intent_acc", "intent_f1", "slot_f1", "slot_precision", "slot_recall", "sent_acc"):
         assert re.search(rf"test/{name}\s.*\d\.\d+", output), name
-    report = json.loads((test_root / "lightning_logs" / f"version_{job}" / "test_report.json").read_text())
+    report = json.loads((test_root / "test_report.json").read_text())
     assert sum(row["support"] for row in report["intents"]) == N_EVAL  # 8 + 9 utterances, none repeated
 
 

@@ -25,6 +25,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from chatft.core.errors import CheckpointError
+from chatft.core.labels import UNK
 
 
 def _is_local(path: str | Path) -> bool:
@@ -101,8 +102,10 @@ def check_labels_match(
             if only_ckpt or only_data
             else "same labels in another order"
         )
+        # <unk> is a placeholder every vocabulary starts with, not an intent or tag: it is not counted.
+        n_theirs, n_ours = (sum(label != UNK for label in labels) for labels in (theirs, ours))
         raise CheckpointError(
-            f"{ckpt_path}: trained on {len(theirs)} {kind} but {data_dir}'s train split gives {len(ours)} "
+            f"{ckpt_path}: trained on {n_theirs} {kind} but {data_dir}'s train split gives {n_ours} "
             f"({detail}); use the data the model was trained on, or start a new fit without --ckpt_path"
         )
 

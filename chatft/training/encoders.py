@@ -10,8 +10,6 @@ DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_ENCODER, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
 
 
-
-
 def resolve_encoder(name: str) -> str:
     """Local path for ``name`` when one exists, else ``name`` unchanged (a hub name).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from pathlib import Path
 
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -18,6 +19,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from chatft.cli import PROG, OneLineErrors
+from chatft.core.errors import ConfigError
 from chatft.serving.writer import JsonlPredictionWriter
 from chatft.training.checkpoint import (
     AtomicCheckpointIO,
@@ -30,8 +32,94 @@ from chatft.training.module import IntentSlotModule
 from chatft.training.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
 
 MONITOR = "val/sent_acc"
+EVAL_COMMANDS = ("validate", "test", "predict")
+#: ``--data.data_dir demo`` (as in configs/demo.yaml): the demo data shipped in the package, from any directory.
+DEMO_ALIAS = "demo"
+DEMO_DATA = Path(__file__).resolve().parents[1] / "resources" / "demo"
+#: Lightning's INFO lines that say nothing about this run (the device used is printed by chatft instead).
+NOISE = (
+    "GPU available:",
+    "TPU available:",
+    "HPU available:",
+    "💡 Tip:",
+    "LOCAL_RANK:",
+    "Seed set to",
+    "Loading `train_dataloader` to estimate",
+)
 
 log = logging.getLogger(__name__)
+
+
+def default_run_root(data_dir: str | None) -> str | None:
+    """``runs/<data folder name>``: runs on different datasets never share a folder (``runs/atis``)."""
+    if not data_dir:
+        return None
+    return str(Path("runs") / (Path(data_dir).expanduser().resolve().name or "data"))
+
+
+def eval_dir_of(ckpt_path: str) -> Path:
+    """Where an evaluation of ``ckpt_path`` writes: ``eval/`` in the run folder that holds it
+    (``.../version_0/checkpoints/best.ckpt`` -> ``.../version_0/eval``), never a new TensorBoard version."""
+    folder = Path(ckpt_path).expanduser().parent
+    return (folder.parent if folder.name == "checkpoints" else folder) / "eval"
+
+
+def best_checkpoint_next_to(last: str) -> str | None:
+    """The best checkpoint of the run whose ``last.ckpt`` is ``last``: the one ``best-*.ckpt`` beside it, or,
+    when there are several (``checkpoint.save_top_k`` > 1), the best path recorded in ``last.ckpt``."""
+    found = sorted(Path(last).parent.glob("best-*.ckpt"))
+    if len(found) == 1:
+        return str(found[0])
+    if not found:
+        return None
+    for key, state in load_checkpoint(last, mmap=True).get("callbacks", {}).items():
+        if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
+            return str(state["best_model_path"])
+    return str(found[-1])
+
+
+def _is_local(ckpt_path: str) -> bool:
+    return ckpt_path != "hpc" and ("://" not in ckpt_path or ckpt_path.startswith("file://"))
+
+
+def check_accelerator(accelerator: object) -> None:
+    """A GPU preset on a machine without one: one line, not Lightning's 48-line traceback."""
+    if str(accelerator).lower() not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "no GPU found: use a CPU preset (configs/debug.yaml, configs/ddp-cpu.yaml) or --trainer.accelerator cpu"
+        )
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.getMessage())
+        if message.startswith("[rank"):  # "[rank: 1] Seed set to 0"
+            message = message.split("] ", 1)[-1]
+        return not message.startswith(NOISE)
+
+
+def quiet_libraries() -> None:
+    """Silence what comes before chatft's first useful line: transformers' weight-loading bar and LOAD
+    REPORT (a pooler the task does not use), Lightning's GPU/TPU availability lines and advert, deprecation
+    warnings. Kept: warnings and errors, the model summary (parameter counts), chatft's own lines."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.fabric.utilities.seed",
+    ):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in logger.filters):
+            logger.addFilter(_DropNoise())
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
 
 
 class ChatftArgumentParser(OneLineErrors, LightningArgumentParser):
@@ -40,6 +128,22 @@ class ChatftArgumentParser(OneLineErrors, LightningArgumentParser):
 
 class ChatftCLI(LightningCLI):
     """``fit``/``validate``/``test``/``predict`` for :class:`IntentSlotModule` on :class:`IntentSlotDataModule`."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's, without ``Trainer.validate/test(verbose=...)``: ``--verbose`` is chatft's (show the
+        libraries' messages), and the results table is always chatft's (see :meth:`_report`)."""
+        return {
+            name: skip | {"verbose"} if name in ("validate", "test") else skip
+            for name, skip in LightningCLI.subcommands().items()
+        }
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        # Lightning's own results table prints float32 noise (0.800000011920929); _report prints ours.
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if subcommand in ("validate", "test"):
+            kwargs["verbose"] = False
+        return kwargs
 
     def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
         """Lightning's parsers, each subcommand's named ``python -m chatft fit`` (jsonargparse would say
@@ -57,6 +161,11 @@ class ChatftCLI(LightningCLI):
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
         parser.add_lightning_class_args(JsonlPredictionWriter, "predictions")
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show the libraries' own messages too (weight loading, GPU/TPU availability, deprecations)",
+        )
         parser.set_defaults(
             {
                 # Sentence accuracy is the strictest joint metric (intent and every slot right), so the
@@ -89,48 +198,92 @@ class ChatftCLI(LightningCLI):
             data["labels_from"] = ckpt_path
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        """Parse, then check ``--ckpt_path`` before anything loads it (and resolve ``last`` for ``fit``)."""
+        """Parse, then settle what the run reads and writes before anything is loaded.
+
+        The data folder (``demo``: the packaged demo data), the run root (default ``runs/<data folder
+        name>``), the checkpoint (``last``/``best`` resolved under the root; validate/test/predict refuse to
+        run without one unless told ``none``), where an evaluation writes, that a GPU exists when one is
+        asked for; and the libraries' noise is silenced unless ``--verbose``.
+        """
         super().parse_arguments(parser, args)
         self._ckpt_hparams: dict | None = None
+        self._existing: dict[Path, int] = {}
+        self._print_metrics = False
         subcommand = self.config.get("subcommand")
-        config = self.config.get(subcommand) if subcommand else None
-        ckpt_path = config.get("ckpt_path") if config is not None else None
-        if not ckpt_path:
-            return
-        if ckpt_path == "last":
-            ckpt_path = self._resolve_last(subcommand, config)
+        config = self.config.get(subcommand) if subcommand else self.config
+        if not config.get("verbose"):
+            quiet_libraries()
+        data, trainer = config.get("data"), config.get("trainer")
+        if data is not None and data.get("data_dir") == DEMO_ALIAS and not Path(DEMO_ALIAS).is_dir():
+            data["data_dir"] = str(DEMO_DATA)
+        check_accelerator(trainer.get("accelerator"))
+        given_root = trainer.get("default_root_dir")
+        root = given_root or default_run_root(data.get("data_dir") if data is not None else None)
+        ckpt_path = config.get("ckpt_path") if subcommand else None
+        if subcommand not in EVAL_COMMANDS:
+            if root:
+                trainer["default_root_dir"] = root
+            if ckpt_path in ("last", "best"):
+                ckpt_path = self._resolve(subcommand, config, root, ckpt_path)
+        else:
+            self._print_metrics = subcommand != "predict"
             if ckpt_path is None:
-                return
-        if ckpt_path in ("last", "best", "hpc") or (
-            "://" in ckpt_path and not ckpt_path.startswith("file://")
-        ):
-            return
-        # weights_only + chatft checks, before Lightning's own hparams parsing or restore reads the file.
-        self._ckpt_hparams = dict(load_checkpoint(ckpt_path, mmap=True)["hyper_parameters"])
+                where = f" (last/best: the newest run under {root})" if root else ""
+                raise ConfigError(
+                    f"{subcommand} needs a trained model: --ckpt_path PATH|last|best{where}; "
+                    "--ckpt_path none evaluates an untrained model as a baseline"
+                )
+            if ckpt_path.lower() == "none":
+                ckpt_path = config["ckpt_path"] = None
+            elif ckpt_path in ("last", "best"):
+                ckpt_path = self._resolve(subcommand, config, root, ckpt_path)
+            # Outputs go where the user says, else next to the checkpoint; no TensorBoard version_N for them.
+            if given_root:
+                out = Path(given_root)
+            elif ckpt_path and _is_local(ckpt_path):
+                out = eval_dir_of(ckpt_path)
+            else:
+                out = Path(root or "runs") / "untrained"
+            trainer["default_root_dir"] = str(out)
+            self._existing = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+            # The checkpoint's ModelCheckpoint state names the training folder; irrelevant to an evaluation.
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
+            if trainer.get("logger") in (None, True):
+                trainer["logger"] = False
+        if ckpt_path and _is_local(ckpt_path):
+            # weights_only + chatft checks, before Lightning's own hparams parsing or restore reads the file.
+            self._ckpt_hparams = dict(load_checkpoint(ckpt_path, mmap=True)["hyper_parameters"])
 
-    def _resolve_last(self, subcommand: str, config) -> str | None:
-        """``--ckpt_path last``: the newest last.ckpt under the run's root; ``fit`` also logs into its folder.
+    def _resolve(self, subcommand: str, config, root: str | None, which: str) -> str | None:
+        """``--ckpt_path last|best``: the newest run's last.ckpt (or its best checkpoint) under the run root;
+        ``fit`` from ``last`` also logs into that run's folder.
 
         (Lightning alone looks only in the new run's own, empty ``version_N+1`` folder: ``fit`` would silently
         start from scratch and ``test`` would silently test an untrained model.)
         """
         trainer = config.get("trainer")
         checkpoint = config.get("checkpoint")
-        root = trainer.get("default_root_dir")
-        path, logger = resolve_resume(
-            root, checkpoint.get("dirpath") if checkpoint else None, trainer.get("logger")
+        logger = trainer.get("logger")
+        path, run_logger = resolve_resume(
+            root,
+            checkpoint.get("dirpath") if checkpoint else None,
+            None if subcommand in EVAL_COMMANDS and logger in (None, True) else logger,
         )
-        if path is None and subcommand != "fit":
+        if path is not None and which == "best":
+            path = best_checkpoint_next_to(path)
+        if path is None and (subcommand != "fit" or which == "best"):
             raise CheckpointError(
-                f"--ckpt_path last: no last.ckpt under {root or '.'}/lightning_logs/version_*/checkpoints "
-                "(set --trainer.default_root_dir to the training run's root, or give the checkpoint's path)"
+                f"--ckpt_path {which}: no {'best-*' if which == 'best' else 'last'}.ckpt under "
+                f"{root or '.'}/lightning_logs/version_*/checkpoints (set --trainer.default_root_dir to the "
+                "training run's root, or give the checkpoint's path)"
             )
         if path is None:
             log.warning("--ckpt_path last: no last.ckpt found for this run's root: starting a new run")
-        update: dict = {"ckpt_path": path}
-        if logger is not None and subcommand == "fit":
-            update["trainer"] = {"logger": logger}
-        self.config = self.parser.parse_object({subcommand: update}, self.config)
+        config["ckpt_path"] = path
+        if run_logger is not None and subcommand == "fit" and which == "last":
+            self.config = self.parser.parse_object(
+                {subcommand: {"trainer": {"logger": run_logger}}}, self.config
+            )
         return path
 
     def instantiate_classes(self) -> None:
@@ -156,14 +309,73 @@ class ChatftCLI(LightningCLI):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         return super().instantiate_trainer(**kwargs)
 
+    def before_fit(self) -> None:
+        self._print_device()
+
+    def before_validate(self) -> None:
+        self._print_device()
+
+    def before_test(self) -> None:
+        self._print_device()
+
+    def before_predict(self) -> None:
+        self._print_device()
+
+    def _print_device(self) -> None:
+        """The device used, in one line (what Lightning's GPU/TPU availability lines were good for)."""
+        trainer = self.trainer
+        if trainer.is_global_zero:
+            kind = type(trainer.accelerator).__name__.replace("Accelerator", "").lower() or "cpu"
+            n = trainer.num_devices * trainer.num_nodes
+            print(
+                f"device: {kind} x {n}" + (f", {trainer.precision}" if trainer.precision != "32-true" else "")
+            )
+
+    def after_validate(self) -> None:
+        self._report("val/")
+
+    def after_test(self) -> None:
+        self._report("test/")
+
+    def after_predict(self) -> None:
+        self._report(None)
+
+    def _report(self, prefix: str | None) -> None:
+        """Every metric of the run with 6 decimals, then every file the evaluation wrote."""
+        trainer = self.trainer
+        if not trainer.is_global_zero:
+            return
+        if prefix and self._print_metrics:
+            print(
+                format_metrics(
+                    {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
+                )
+            )
+        out = Path(trainer.default_root_dir)
+        writers = [cb for cb in trainer.callbacks if isinstance(cb, JsonlPredictionWriter) and cb.path]
+        shown = writers[0].path if writers else None  # the writer printed its own line
+        written = [p for p in out.rglob("*") if p.is_file() and self._existing.get(p) != p.stat().st_mtime_ns]
+        for path in sorted(written):
+            if shown is None or path.resolve() != Path(shown).resolve():
+                print(f"wrote: {path}", flush=True)
+
     def after_fit(self) -> None:
         ckpt = self.trainer.checkpoint_callback
+        if self.trainer.is_global_zero and self.trainer.log_dir:
+            print(f"run folder: {self.trainer.log_dir}", flush=True)
         if self.trainer.is_global_zero and isinstance(ckpt, ModelCheckpoint):
             score = ckpt.best_model_score
             shown = f" ({ckpt.monitor}={float(score):.4f})" if score is not None else ""
             print(f"best checkpoint: {ckpt.best_model_path or '(none saved)'}{shown}", flush=True)
             if ckpt.last_model_path:
                 print(f"last checkpoint: {ckpt.last_model_path}", flush=True)
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """The metrics table: ``name  value`` rows, every value with 6 decimals (enough to compare with
+    seqeval to 1e-6), names in the order logged."""
+    width = max((len(k) for k in metrics), default=0) + 2
+    return "\n".join(f"{name:<{width}}{value:.6f}" for name, value in metrics.items())
 
 
 def lightning_cli(
@@ -210,6 +422,8 @@ def run_subcommand(subcommand: str, argv: list[str]) -> ChatftCLI:
     # Epoch metrics are torchmetrics values already reduced across ranks; Lightning still suggests
     # sync_dist=True for them under DDP, which would only average identical numbers (not bit-exactly).
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+    # chatft.cli hands LightningCLI the arguments after the command name; sys.argv still has them all.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     try:
         cli = lightning_cli([subcommand, *argv])
         close_process_group()

@@ -23,7 +23,7 @@ from torchmetrics.classification import (
 )
 
 from chatft.core.errors import ConfigError
-from chatft.core.labels import LabelVocab
+from chatft.core.labels import UNK, LabelVocab
 from chatft.training.encoders import DEFAULT_ENCODER, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1, report_from_confusion
 from chatft.training.model import JointModel
@@ -250,7 +250,12 @@ class IntentSlotModule(L.LightningModule):
         confmat = self.metrics["test"]["confusion"].compute().cpu()
         report = {
             "metrics": {k: float(v) for k, v in values.items()},
-            "intents": report_from_confusion(confmat, self.intent_vocab.labels),
+            # <unk> is never predicted; its row is shown only if gold data carries it (a label unseen in train)
+            "intents": [
+                row
+                for row in report_from_confusion(confmat, self.intent_vocab.labels)
+                if row["label"] != UNK or row["support"]
+            ],
         }
         if self.has_slots:
             report["slots"] = self.metrics["test"]["slot"].per_type()
@@ -312,14 +317,14 @@ def _adamw(params: list[dict], lr: float) -> torch.optim.AdamW:
 def format_report(report: dict) -> str:
     """Plain-text tables of the per-intent and per-slot-type report."""
     lines = ["metrics:"]
-    lines += [f"  {k:28s} {v:.4f}" for k, v in report["metrics"].items()]
+    lines += [f"  {k:28s} {v:.6f}" for k, v in report["metrics"].items()]
     for key, name in (("intents", "label"), ("slots", "type")):
         if key not in report:
             continue
         lines += ["", f"{key}:", f"  {'':40s} {'precision':>9s} {'recall':>9s} {'f1':>9s} {'support':>8s}"]
         for row in report[key]:
             lines.append(
-                f"  {row[name]:40s} {row['precision']:9.4f} {row['recall']:9.4f} {row['f1']:9.4f} {row['support']:8d}"
+                f"  {row[name]:40s} {row['precision']:9.6f} {row['recall']:9.6f} {row['f1']:9.6f} {row['support']:8d}"
             )
     return "\n".join(lines) + "\n"
 
