@@ -92,7 +92,7 @@ def test_test_best_writes_next_to_the_checkpoint_and_prints_every_metric_and_pat
     assert lines[0] == "device: cpu x 1"
     table = lines[1:-4]
     # Every metric with 6 decimals, in the `name  value` layout; the loss is logged but not in the report.
-    assert re.fullmatch(r"test/loss {18}\d+\.\d{6}", table[0])
+    assert table[0].startswith("test/loss".ljust(width)) and re.fullmatch(r"\d+\.\d{6}", table[0][width:])
     assert table[1:] == [f"{name:<{width}}{value:.6f}" for name, value in metrics.items()]
     assert lines[-4:] == [
         f"wrote: {version}/eval/{name}"
@@ -186,4 +186,8 @@ def test_no_library_noise_before_the_first_useful_line_unless_verbose(verbose, i
     else:
         assert [n for n in NOISE if n in output] == []
         assert proc.stdout.splitlines()[0] == "device: cpu x 1"
-        assert proc.stderr == ""
+        best = next(Path("runs/mydata/lightning_logs/version_0/checkpoints").glob("best-*.ckpt"))
+        assert proc.stderr.splitlines() == [  # what was evaluated: kept
+            f"Restoring states from the checkpoint path at {best}",
+            f"Loaded model weights from the checkpoint at {best}",
+        ]
