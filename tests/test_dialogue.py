@@ -7,6 +7,7 @@ A stand-in predictor returns fixed predictions per utterance, so these tests che
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -194,3 +195,120 @@ def test_aliases_rename_slot_types_for_the_frames_intent():
     assert other.update(pred("next friday please", "set_alarm", 0.9, {"date": "next friday"}))["state"][
         "frame"
     ] == {"date": "next friday"}
+
+
+PIZZA_YAML = """\
+slots:
+  topping:
+    multiple: true
+  drink:
+    synonyms:
+      coca-cola: [coke, coca cola]
+intents:
+  order_pizza:
+    required: [size]
+    ask:
+      size: What size[ for your {topping} pizza]?
+    confirm:
+      - A {size} pizza[ with {topping}][ and a {drink}].
+  order_drink:
+    confirm:
+      - Adding {drink} to your {size} pizza.
+      - Adding {drink}.
+"""
+
+
+def slots_pred(text: str, intent: str, slots: list[tuple[str, str]]) -> Prediction:
+    """A confident Prediction with possibly several slots of one type, located in ``text`` in order."""
+    found, at = [], 0
+    for label, value in slots:
+        start = text.index(value, at)
+        at = start + len(value)
+        found.append(Slot(label, value, start, at, 0.9))
+    words = [w for w, _, _ in split_words(text)]
+    return Prediction(text, words, ["O"] * len(words), intent, 0.95, [(intent, 0.95)], found)
+
+
+def test_pizza_policy_lists_synonyms_and_optional_template_parts(monkeypatch, tmp_path, capsys):
+    """Acceptance (chat --input): "ham and pineapple" keeps both, Coke is coca-cola, no blank placeholders."""
+    import chatft.serving.predictor
+
+    turns = [
+        slots_pred(
+            "a pizza with ham and pineapple", "order_pizza", [("topping", "ham"), ("topping", "pineapple")]
+        ),
+        slots_pred(
+            "large please and add ham and olives",
+            "order_pizza",
+            [("size", "large"), ("topping", "ham"), ("topping", "olives")],
+        ),
+        slots_pred("and a Coke", "order_pizza", [("drink", "Coke")]),
+        slots_pred("a coca  cola", "order_drink", [("drink", "coca  cola")]),
+        slots_pred("a small pizza", "order_pizza", [("size", "small")]),
+    ]
+    by_text = {p.text: p for p in turns}
+
+    class Scripted:
+        intent_labels = ("<unk>", "order_pizza", "order_drink")
+        slot_labels = ("<unk>", "O", "B-topping", "B-size", "B-drink")
+
+        def __call__(self, text: str) -> Prediction:
+            return by_text[text]
+
+    monkeypatch.setattr(
+        chatft.serving.predictor.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: Scripted())
+    )
+    policy = tmp_path / "pizza.yaml"
+    policy.write_text(PIZZA_YAML, encoding="utf-8")
+    script = tmp_path / "turns.txt"
+    script.write_text("\n".join(p.text for p in turns[:4]) + "\n\n" + turns[4].text + "\n", encoding="utf-8")
+    main(["chat", "--ckpt_path", "unused.ckpt", "--requirements", str(policy), "--input", str(script)])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["state"]["frame"] for r in records] == [
+        {"topping": ["ham", "pineapple"]},
+        {"topping": ["ham", "pineapple", "olives"], "size": "large"},
+        {"topping": ["ham", "pineapple", "olives"], "size": "large", "drink": "coca-cola"},
+        {"drink": "coca-cola"},
+        {"size": "small"},
+    ]
+    assert [r["response"] for r in records] == [
+        "What size for your ham and pineapple pizza?",
+        "A large pizza with ham, pineapple and olives.",
+        "A large pizza with ham, pineapple and olives and a coca-cola.",
+        "Adding coca-cola.",
+        "A small pizza.",
+    ]
+
+
+def test_template_with_no_fitting_alternative_falls_back_to_the_generic_sentence():
+    policy = DialoguePolicy.from_dict({"intents": {"order": {"confirm": "Adding {food} and {drink}."}}})
+    tracker = DialogueTracker(policy)
+    out = tracker.update(slots_pred("some coke", "order", [("drink", "coke")]))
+    assert out["response"] == "OK: order with drink coke."
+
+
+def test_policy_yaml_error_keeps_line_and_column(tmp_path, capsys):
+    policy = tmp_path / "p.yaml"
+    policy.write_text("intents:\n  order:\n    confirm: Adding {food}\n     ask: [x\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["chat", "--ckpt_path", "x.ckpt", "--requirements", str(policy), "--input", str(policy)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f"chatft: error: {policy}:4:9: not valid YAML: mapping values are not allowed here\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"slots": {"drink": {"many": True}}}, "slot 'drink': unknown keys ['many'] (multiple, synonyms)"),
+        ({"slots": {"drink": {"synonyms": ["coke"]}}}, "slot 'drink': synonyms must map a canonical value"),
+        ({"intents": {"o": {"confirm": "Adding [{food}."}}}, "intent 'o': confirm: unbalanced or nested [ ]"),
+        ({"intents": {"o": {"confirm": [1]}}}, "intent 'o': confirm: expected a template string or a list"),
+    ],
+)
+def test_bad_slot_and_template_specs_are_one_line_errors(spec, message):
+    from chatft.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(f"policy: {message}")):
+        DialoguePolicy.from_dict(spec)

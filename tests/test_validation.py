@@ -259,3 +259,60 @@ def test_ckpt_path_last_without_a_checkpoint_for_test(capsys, tmp_path):
         stage="test",
     )
     assert line.startswith(f"chatft: error: --ckpt_path last: no last.ckpt under {root}/lightning_logs/")
+
+
+SENTIMENT = [(f"review number {i} was {'great' if i % 2 else 'awful'}", str(i % 2)) for i in range(24)]
+
+
+def _tsv(tmp_path: Path, rows: list[tuple[str, str]], header: str | None = None) -> Path:
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"{a}\t{b}\n" for a, b in rows)
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.tsv").write_text(body, encoding="utf-8")
+    if header is not None:
+        (data / "train.tsv").write_text(header + "\n" + body, encoding="utf-8")
+    return data
+
+
+def test_tsv_header_row_is_refused_with_the_fix(capsys, tmp_path):
+    data = _tsv(tmp_path, SENTIMENT, header="text\tlabel")
+    line = _fit_fails(capsys, data, tmp_path)
+    assert line == (
+        f"chatft: error: {data / 'train.tsv'}:1: looks like a header row ('text', label 'label' never occurs "
+        "again): remove it (every line is text<TAB>label, no header)"
+    )
+
+
+def test_tsv_swapped_columns_are_refused_with_the_fix(capsys, tmp_path):
+    data = _tsv(tmp_path, [(label, text) for text, label in SENTIMENT])
+    line = _fit_fails(capsys, data, tmp_path)
+    assert line == (
+        f"chatft: error: {data / 'train.tsv'}: labels are nearly all unique (24 classes in 24 utterances): "
+        "are the columns swapped? expected text<TAB>label"
+    )
+
+
+def test_jsonl_intent_holding_the_text_is_refused(capsys, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"words": [label], "intent": text} for text, label in SENTIMENT]
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    line = _fit_fails(capsys, data, tmp_path)
+    assert line == (
+        f"chatft: error: {data / 'train.jsonl'}: labels are nearly all unique (24 classes in 24 utterances): "
+        "is the intent column holding the text? every class needs several examples"
+    )
+
+
+def test_label_checks_leave_small_and_legit_data_alone(tmp_path):
+    # Fewer than 20 utterances with one class each, a first label that recurs, a dev split with one
+    # utterance per intent (single-word intent names), and the shipped demo data: all read as before.
+    few = _tsv(tmp_path / "few", [(f"text {i}", f"intent{i}") for i in range(19)])
+    assert len(read_split(few, "train")) == 19
+    recurring = _tsv(tmp_path / "rec", [("label", "label"), ("text", "label")] + SENTIMENT)
+    assert read_split(recurring, "train")[0].intent == "label"
+    one_each = _tsv(tmp_path / "one", [(f"please do thing {i}", f"do_{i}") for i in range(30)])
+    assert len(read_split(one_each, "dev")) == 30
+    demo = REPO / "chatft" / "resources" / "demo"
+    assert [len(read_split(demo, s)) for s in ("train", "dev", "test")] == [1200, 200, 300]

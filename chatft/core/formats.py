@@ -25,6 +25,15 @@ from chatft.core.tags import is_bio_tag, orphan_positions
 SPLITS = ("train", "dev", "test")
 FORMATS = ("jointbert", "tsv", "jsonl")
 MAX_REPORTED = 5
+#: Below this many utterances a split is too small to judge its label column (tiny test and demo data).
+MIN_FOR_LABEL_CHECK = 20
+#: Words a header row puts in the label column or the text column.
+HEADER_LABELS = frozenset(
+    {"label", "labels", "intent", "intents", "class", "category", "target", "y", "sentiment"}
+)
+HEADER_TEXTS = frozenset(
+    {"text", "texts", "sentence", "utterance", "query", "input", "x", "review", "question"}
+)
 
 
 @dataclass(frozen=True)
@@ -77,12 +86,53 @@ def read_split(data_dir: str | Path, split: str, fmt: str | None = None) -> list
     fmt = fmt or detect_format(data_dir)
     path = split_path(data_dir, split, fmt)
     if fmt == "jointbert":
-        return read_jointbert(path)
-    if fmt == "jsonl":
-        return read_jsonl(path)
-    if fmt == "tsv":
-        return read_tsv(path)
-    raise DataFormatError(f"unknown data format {fmt!r}; expected one of {FORMATS}")
+        examples = read_jointbert(path)
+    elif fmt == "jsonl":
+        examples = read_jsonl(path)
+    elif fmt == "tsv":
+        examples = read_tsv(path)
+    else:
+        raise DataFormatError(f"unknown data format {fmt!r}; expected one of {FORMATS}")
+    check_intent_column(examples, path / "label" if fmt == "jointbert" else path, fmt, split)
+    return examples
+
+
+def check_intent_column(examples: list[Example], path: str | Path, fmt: str, split: str = "train") -> None:
+    """Refuse a label column that cannot be one: a header row, or labels that are nearly all unique.
+
+    Both read without any format error and then train nonsense silently: a header ``text<TAB>label`` adds a
+    class named ``label``; swapped TSV columns (``1<TAB>I love this movie.``) make every sentence a class,
+    and the run ends with a sentence accuracy of 0. The uniqueness check needs
+    :data:`MIN_FOR_LABEL_CHECK` utterances, so tiny hand-written data (tests, a first try) never trips it;
+    with more classes than half the utterances, most classes have one example and nothing can be learnt.
+    A dev or test split may legitimately hold one utterance per intent, so there the labels must also be
+    nearly all unique (90 %) and mostly several words long, as sentences are and intent names are not.
+    """
+    if fmt == "tsv" and len(examples) > 1:
+        first = examples[0]
+        text = " ".join(first.words)
+        looks_like_header = first.intent.lower() in HEADER_LABELS or text.lower() in HEADER_TEXTS
+        if looks_like_header and all(ex.intent != first.intent for ex in examples[1:]):
+            raise DataFormatError(
+                f"{path}:1: looks like a header row ({text!r}, label {first.intent!r} never occurs again): "
+                "remove it (every line is text<TAB>label, no header)"
+            )
+    n = len(examples)
+    classes = len({ex.intent for ex in examples})
+    if split == "train":
+        suspicious = classes > n / 2
+    else:
+        wordy = sum(len(ex.intent.split()) > 1 for ex in examples)
+        suspicious = classes >= 0.9 * n and wordy > n / 2
+    if n >= MIN_FOR_LABEL_CHECK and suspicious:
+        what = (
+            "are the columns swapped? expected text<TAB>label"
+            if fmt == "tsv"
+            else "is the intent column holding the text? every class needs several examples"
+        )
+        raise DataFormatError(
+            f"{path}: labels are nearly all unique ({classes} classes in {n} utterances): {what}"
+        )
 
 
 def decode_utf8(raw: bytes, path: str | Path) -> str:
