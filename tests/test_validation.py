@@ -17,7 +17,7 @@ from chatft.cli import main
 from chatft.core.formats import read_split
 from chatft.training.datamodule import IntentSlotDataModule
 
-from .conftest import cli_args, write_jointbert
+from .conftest import DEMO, cli_args, write_jointbert
 
 GOOD = [
     ("book a table", "O O B-thing", "book"),
@@ -314,5 +314,4 @@ def test_label_checks_leave_small_and_legit_data_alone(tmp_path):
     assert read_split(recurring, "train")[0].intent == "label"
     one_each = _tsv(tmp_path / "one", [(f"please do thing {i}", f"do_{i}") for i in range(30)])
     assert len(read_split(one_each, "dev")) == 30
-    demo = REPO / "chatft" / "resources" / "demo"
-    assert [len(read_split(demo, s)) for s in ("train", "dev", "test")] == [1200, 200, 300]
+    assert [len(read_split(DEMO, s)) for s in ("train", "dev", "test")] == [1200, 200, 300]

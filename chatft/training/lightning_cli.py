@@ -14,13 +14,14 @@ import warnings
 from pathlib import Path
 
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from chatft.cli import PROG, OneLineErrors
 from chatft.core.errors import ConfigError
 from chatft.serving.writer import JsonlPredictionWriter
+from chatft.training.best_checkpoint import BestCheckpoint
 from chatft.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointError,
@@ -29,6 +30,7 @@ from chatft.training.checkpoint import (
 )
 from chatft.training.datamodule import IntentSlotDataModule
 from chatft.training.module import IntentSlotModule
+from chatft.training.progress import ChatftProgressBar
 from chatft.training.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
 
 MONITOR = "val/sent_acc"
@@ -73,7 +75,7 @@ def best_checkpoint_next_to(last: str) -> str | None:
     if not found:
         return None
     for key, state in load_checkpoint(last, mmap=True).get("callbacks", {}).items():
-        if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
+        if key.startswith(("ModelCheckpoint", "BestCheckpoint")) and state.get("best_model_path"):
             return str(state["best_model_path"])
     return str(found[-1])
 
@@ -122,6 +124,10 @@ def quiet_libraries() -> None:
         warnings.filterwarnings("ignore", category=category)
 
 
+def _as_list(value) -> list:
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 class ChatftArgumentParser(OneLineErrors, LightningArgumentParser):
     """LightningCLI's parser with chatft's one-line errors (closest valid option for a typo)."""
 
@@ -156,7 +162,8 @@ class ChatftCLI(LightningCLI):
         parser.link_arguments("data.intent_labels", "model.intent_labels", apply_on="instantiate")
         parser.link_arguments("data.slot_labels", "model.slot_labels", apply_on="instantiate")
         parser.link_arguments("model.encoder", "data.tokenizer")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # --checkpoint.*: Lightning's ModelCheckpoint; ties keep the later epoch, optimizer state only in last.ckpt.
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         # --autosave.every_n_train_steps / --autosave.on_sigterm: keep last.ckpt fresh for --ckpt_path last.
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
@@ -175,6 +182,8 @@ class ChatftCLI(LightningCLI):
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "best-epoch{epoch:02d}-step{step}",
                 "checkpoint.auto_insert_metric_name": False,
+                # best-*.ckpt: weights, hyper-parameters and inference assets; last.ckpt: also the optimizer.
+                "checkpoint.save_weights_only": True,
                 # Our samplers shard data per rank themselves (no repeated samples in evaluation).
                 "trainer.use_distributed_sampler": False,
                 "trainer.callbacks": [
@@ -252,7 +261,13 @@ class ChatftCLI(LightningCLI):
                 trainer["logger"] = False
         if ckpt_path and _is_local(ckpt_path):
             # weights_only + chatft checks, before Lightning's own hparams parsing or restore reads the file.
-            self._ckpt_hparams = dict(load_checkpoint(ckpt_path, mmap=True)["hyper_parameters"])
+            ckpt = load_checkpoint(ckpt_path, mmap=True)
+            if subcommand == "fit" and "optimizer_states" not in ckpt:
+                raise CheckpointError(
+                    f"{ckpt_path}: holds model weights only, no optimizer state (best-*.ckpt files do, to save "
+                    "space): resume from last.ckpt (--ckpt_path last), or start a new fit without --ckpt_path"
+                )
+            self._ckpt_hparams = dict(ckpt["hyper_parameters"])
 
     def _resolve(self, subcommand: str, config, root: str | None, which: str) -> str | None:
         """``--ckpt_path last|best``: the newest run's last.ckpt (or its best checkpoint) under the run root;
@@ -300,13 +315,18 @@ class ChatftCLI(LightningCLI):
             dm.check_splits(self.subcommand, validating=self.trainer.limit_val_batches != 0)
 
     def instantiate_trainer(self, **kwargs):
-        """The trainer, with :class:`AtomicCheckpointIO` unless a checkpoint plugin was configured."""
-        plugins = kwargs.get("plugins", self._get(self.config_init, "trainer", default={}).get("plugins"))
-        plugins = (
-            [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
-        )
+        """The trainer, with :class:`AtomicCheckpointIO` unless a checkpoint plugin was configured, and
+        :class:`ChatftProgressBar` unless the progress bar is off or another one was configured."""
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        plugins = _as_list(config.get("plugins"))
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
+        callbacks = _as_list(config.get("callbacks"))
+        if config.get("enable_progress_bar") is not False and not any(
+            isinstance(c, ProgressBar) for c in callbacks
+        ):
+            # Lightning would add its own bar, which leaves a single line in a log file.
+            kwargs["callbacks"] = [*callbacks, ChatftProgressBar()]
         return super().instantiate_trainer(**kwargs)
 
     def before_fit(self) -> None:

@@ -1,0 +1,99 @@
+"""The checkpoint fit keeps: later epoch on ties of the monitored metric; optimizer state only in last.ckpt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.demos.boring_classes import BoringModel
+
+from chatft.cli import main
+from chatft.training.artifacts import ASSETS_KEY
+from chatft.training.best_checkpoint import BestCheckpoint
+
+from .conftest import QUIET, cli_args
+
+
+class ScriptedScore(BoringModel):
+    """Logs a scripted ``val/sent_acc`` per epoch."""
+
+    def __init__(self, scores: list[float]) -> None:
+        super().__init__()
+        self.scores = scores
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/sent_acc", self.scores[self.current_epoch])
+
+
+def _kept(callback_class, tmp_path, scores: list[float]) -> str:
+    ckpt = callback_class(
+        dirpath=tmp_path / callback_class.__name__,
+        monitor="val/sent_acc",
+        mode="max",
+        filename="best-epoch{epoch:02d}",
+        auto_insert_metric_name=False,
+    )
+    trainer = L.Trainer(
+        max_epochs=len(scores),
+        limit_train_batches=2,
+        limit_val_batches=1,
+        callbacks=[ckpt],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(ScriptedScore(scores))
+    files = sorted(p.name for p in Path(ckpt.dirpath).iterdir())
+    assert files == [Path(ckpt.best_model_path).name]
+    return files[0]
+
+
+def test_ties_keep_the_later_checkpoint(tmp_path):
+    scores = [0.5, 0.8, 0.8, 0.7]
+    assert _kept(ModelCheckpoint, tmp_path, scores) == "best-epoch01.ckpt"  # Lightning: the earliest
+    assert _kept(BestCheckpoint, tmp_path, scores) == "best-epoch02.ckpt"
+
+
+def test_best_holds_weights_last_holds_optimizer_and_both_serve(tiny_encoder, demo_small, tmp_path, capsys):
+    root = tmp_path / "run"
+    main(["fit", *cli_args(tiny_encoder, demo_small, root, trainer__max_epochs=2, data__batch_size=16)])
+    folder = root / "lightning_logs/version_0/checkpoints"
+    best = next(folder.glob("best-*.ckpt"))
+    last = folder / "last.ckpt"
+    b = torch.load(best, weights_only=True, map_location="cpu")
+    a = torch.load(last, weights_only=True, map_location="cpu")
+    assert "optimizer_states" not in b and "lr_schedulers" not in b and "callbacks" not in b
+    assert {"state_dict", "hyper_parameters", ASSETS_KEY} <= set(b)
+    assert len(a["optimizer_states"]) == 1 and "callbacks" in a
+    assert best.stat().st_size < 0.5 * last.stat().st_size
+    capsys.readouterr()
+
+    # test, predict, export and Predictor all take the best checkpoint.
+    main(["test", *cli_args(tiny_encoder, demo_small, tmp_path / "t"), "--ckpt_path", str(best)])
+    assert "test/sent_acc" in capsys.readouterr().out
+    text = tmp_path / "in.txt"
+    text.write_text("book a flight to boston\n", encoding="utf-8")
+    out = tmp_path / "p.jsonl"
+    main(["predict", "--ckpt_path", str(best), "--data.predict_file", str(text), "--predictions.output", str(out),
+          "--trainer.default_root_dir", str(tmp_path / "p"), *QUIET])
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+    main(["export", "--ckpt_path", str(best), "--output", str(tmp_path / "onnx")])
+    assert json.loads((tmp_path / "onnx/manifest.json").read_text())["max_length"] == 64
+    from chatft.serving.predictor import Predictor
+
+    assert Predictor.from_checkpoint(str(best))("book a flight to boston").words == ["book", "a", "flight", "to", "boston"]
+
+    # Resuming needs the optimizer: a best checkpoint is refused in one line.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", *cli_args(tiny_encoder, demo_small, root), "--ckpt_path", str(best)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"chatft: error: {best}: holds model weights only, no optimizer state (best-*.ckpt files do, to save "
+        "space): resume from last.ckpt (--ckpt_path last), or start a new fit without --ckpt_path"
+    )
