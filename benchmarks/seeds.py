@@ -22,10 +22,10 @@ KEYS = ("intent_acc", "slot_f1", "sent_acc")
 
 
 def best_dev_row(log_dir: Path, monitor: str = "val/sent_acc") -> dict:
-    """The validation row ModelCheckpoint kept: the first epoch with the highest monitored value."""
+    """The validation row the checkpoint callback kept: the highest monitored value, the later epoch on ties."""
     rows = [json.loads(line) for line in (log_dir / "val_metrics.jsonl").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if monitor in r]
-    return max(rows, key=lambda r: (r[monitor], -r["epoch"]))
+    return max(rows, key=lambda r: (r[monitor], r["epoch"]))
 
 
 def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) -> dict:
