@@ -32,6 +32,7 @@ from chatft.training.datamodule import IntentSlotDataModule
 from chatft.training.module import IntentSlotModule
 from chatft.training.progress import ChatftProgressBar
 from chatft.training.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
+from chatft.training.schedule import SmallDataSchedule
 
 MONITOR = "val/sent_acc"
 EVAL_COMMANDS = ("validate", "test", "predict")
@@ -164,6 +165,10 @@ class ChatftCLI(LightningCLI):
         parser.link_arguments("model.encoder", "data.tokenizer")
         # --checkpoint.*: Lightning's ModelCheckpoint; ties keep the later epoch, optimizer state only in last.ckpt.
         parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
+        # --schedule.min_steps / --schedule.patience: more epochs on small data, then early stopping on dev.
+        parser.add_lightning_class_args(SmallDataSchedule, "schedule")
+        parser.link_arguments("checkpoint.monitor", "schedule.monitor")
+        parser.link_arguments("checkpoint.mode", "schedule.mode")
         # --autosave.every_n_train_steps / --autosave.on_sigterm: keep last.ckpt fresh for --ckpt_path last.
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
@@ -214,6 +219,12 @@ class ChatftCLI(LightningCLI):
         run without one unless told ``none``), where an evaluation writes, that a GPU exists when one is
         asked for; and the libraries' noise is silenced unless ``--verbose``.
         """
+        argv = sys.argv[1:] if args is None else args if isinstance(args, list) else []
+        # An epoch or step count typed on the command line is the user's, not the recipe's: it wins over
+        # SmallDataSchedule's minimum (a config file's max_epochs is the recipe and may be raised).
+        self._explicit_length = any(
+            str(a).split("=")[0] in ("--trainer.max_epochs", "--trainer.max_steps") for a in argv
+        )
         super().parse_arguments(parser, args)
         self._ckpt_hparams: dict | None = None
         self._existing: dict[Path, int] = {}
@@ -305,6 +316,9 @@ class ChatftCLI(LightningCLI):
         """Instantiate, then refuse what would fail or mislead later: a checkpoint trained on other labels,
         a split the stage needs but the data lacks."""
         super().instantiate_classes()
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, SmallDataSchedule):
+                callback.explicit_length = self._explicit_length
         dm = self.datamodule
         if not isinstance(dm, IntentSlotDataModule) or dm.data_dir is None:
             return

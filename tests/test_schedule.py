@@ -1,0 +1,57 @@
+"""Small data: at least schedule.min_steps optimizer steps, early stopping only on stretched runs."""
+
+from __future__ import annotations
+
+import json
+
+from chatft.training.lightning_cli import lightning_cli
+from chatft.training.schedule import default_patience, stretched_epochs
+
+from .conftest import cli_args
+
+
+def test_stretching_rule_leaves_recipe_sized_data_alone():
+    assert stretched_epochs(12, 4, 300) == 75  # 100 utterances, batch 32, configs/atis.yaml
+    assert stretched_epochs(12, 3, 300) == 100  # 75 utterances
+    assert stretched_epochs(12, 140, 300) == 12  # ATIS: 4478 utterances
+    assert stretched_epochs(8, 38, 300) == 8  # the demo data: 1200 utterances, configs/demo.yaml
+    assert [default_patience(e) for e in (12, 75, 100)] == [10, 19, 25]
+
+
+def _epochs_run(root) -> list[int]:
+    rows = (root / "lightning_logs/version_0/val_metrics.jsonl").read_text().splitlines()
+    return [json.loads(r)["epoch"] for r in rows]
+
+
+def test_small_data_trains_at_least_min_steps(tiny_encoder, demo_small, tmp_path, capsys):
+    # 64 utterances in batches of 16: 4 steps an epoch; demo.yaml's 8 epochs would be 32 steps.
+    root = tmp_path / "run"
+    cli = lightning_cli(
+        ["fit", *cli_args(tiny_encoder, demo_small, root, data__batch_size=16, schedule__min_steps=40)]
+    )
+    assert cli.trainer.max_epochs == 10 and cli.trainer.global_step == 40
+    assert _epochs_run(root) == list(range(10))
+    assert cli.trainer.log_every_n_steps == 4  # min(demo.yaml's 10, batches per epoch)
+    assert (
+        "small training set: 4 steps per epoch, so 8 epochs would be 32 steps; training up to 10 epochs "
+        "(40 steps, --schedule.min_steps 40), stopping early once val/sent_acc has not improved for 10 epochs; "
+        "--trainer.max_epochs N trains exactly N"
+    ) in capsys.readouterr().err
+
+
+def test_explicit_max_epochs_wins(tiny_encoder, demo_small, tmp_path):
+    root = tmp_path / "run"
+    cli = lightning_cli(
+        ["fit", *cli_args(tiny_encoder, demo_small, root, data__batch_size=16, trainer__max_epochs=2)]
+    )
+    assert cli.trainer.max_epochs == 2 and cli.trainer.global_step == 8
+
+
+def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_small, tmp_path):
+    # Learning rates 0: dev metrics never change, so patience 2 stops after epochs 0, 1, 2.
+    root = tmp_path / "run"
+    args = dict(data__batch_size=16, schedule__min_steps=400, schedule__patience=2)
+    args.update(model__learning_rate=0.0, model__head_learning_rate=0.0)
+    cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
+    assert cli.trainer.max_epochs == 100
+    assert _epochs_run(root) == [0, 1, 2] and cli.trainer.global_step == 12
