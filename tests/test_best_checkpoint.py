@@ -79,14 +79,32 @@ def test_best_holds_weights_last_holds_optimizer_and_both_serve(tiny_encoder, de
     text = tmp_path / "in.txt"
     text.write_text("book a flight to boston\n", encoding="utf-8")
     out = tmp_path / "p.jsonl"
-    main(["predict", "--ckpt_path", str(best), "--data.predict_file", str(text), "--predictions.output", str(out),
-          "--trainer.default_root_dir", str(tmp_path / "p"), *QUIET])
+    main(
+        [
+            "predict",
+            "--ckpt_path",
+            str(best),
+            "--data.predict_file",
+            str(text),
+            "--predictions.output",
+            str(out),
+            "--trainer.default_root_dir",
+            str(tmp_path / "p"),
+            *QUIET,
+        ]
+    )
     assert len(out.read_text(encoding="utf-8").splitlines()) == 1
     main(["export", "--ckpt_path", str(best), "--output", str(tmp_path / "onnx")])
     assert json.loads((tmp_path / "onnx/manifest.json").read_text())["max_length"] == 64
     from chatft.serving.predictor import Predictor
 
-    assert Predictor.from_checkpoint(str(best))("book a flight to boston").words == ["book", "a", "flight", "to", "boston"]
+    assert Predictor.from_checkpoint(str(best))("book a flight to boston").words == [
+        "book",
+        "a",
+        "flight",
+        "to",
+        "boston",
+    ]
 
     # Resuming needs the optimizer: a best checkpoint is refused in one line.
     capsys.readouterr()

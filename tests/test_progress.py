@@ -26,7 +26,9 @@ VAL_KEYS = [
 ]
 
 
-def test_fit_with_stdout_not_a_terminal_prints_plain_progress_lines(tiny_encoder, demo_small, tmp_path, capsys):
+def test_fit_with_stdout_not_a_terminal_prints_plain_progress_lines(
+    tiny_encoder, demo_small, tmp_path, capsys
+):
     # 64 training utterances, batch 16: 4 batches per epoch, so a line after every batch (>= every 10 %).
     main(
         [
@@ -66,9 +68,17 @@ def test_terminal_bar_shows_dev_sentence_accuracy_and_slot_f1():
     trainer = SimpleNamespace(
         loggers=[],
         progress_bar_metrics={"train/loss": 0.5},
-        callback_metrics={"val/sent_acc": torch.tensor(0.81404), "val/slot_f1": torch.tensor(0.9), "val/loss": 1.0},
+        callback_metrics={
+            "val/sent_acc": torch.tensor(0.81404),
+            "val/slot_f1": torch.tensor(0.9),
+            "val/loss": 1.0,
+        },
     )
-    assert bar.get_metrics(trainer, None) == {"train/loss": 0.5, "val/sent_acc": "0.8140", "val/slot_f1": "0.9000"}
+    assert bar.get_metrics(trainer, None) == {
+        "train/loss": 0.5,
+        "val/sent_acc": "0.8140",
+        "val/slot_f1": "0.9000",
+    }
 
 
 def test_format_duration():

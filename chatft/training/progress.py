@@ -44,7 +44,9 @@ def format_duration(seconds: float) -> str:
 
 def batch_size_of(batch: Any) -> int:
     """Utterances in a batch: the first dimension of its first tensor (0 when there is none)."""
-    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else [batch]
+    values = (
+        batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else [batch]
+    )
     for v in values:
         if isinstance(v, Tensor) and v.ndim > 0:
             return int(v.shape[0])
