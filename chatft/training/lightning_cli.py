@@ -197,6 +197,7 @@ class ChatftCLI(LightningCLI):
                         "init_args": {"logging_interval": "step"},
                     },
                     {"class_path": "chatft.training.callbacks.MetricsFile"},
+                    {"class_path": "chatft.training.callbacks.ErrorsFile"},
                 ],
             }
         )

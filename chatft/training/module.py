@@ -173,7 +173,8 @@ class IntentSlotModule(L.LightningModule):
                 tags.append(words + ["O"] * (n - len(words)))
         return intents, probs, tags
 
-    def _eval_step(self, batch: dict, split: str) -> None:
+    def _eval_step(self, batch: dict, split: str) -> dict:
+        """Update the split's metrics; return the decoded batch (``index``, ``intents``, ``tags``) for callbacks."""
         loss, _, _, intent_logits, slot_logits = self.model_step(batch)
         size = batch["input_ids"].size(0)
         self.log(f"{split}/loss", loss, batch_size=size, sync_dist=True)
@@ -188,12 +189,13 @@ class IntentSlotModule(L.LightningModule):
             metrics["sent"].update(correct, pred_tags, gold)
         else:
             metrics["sent"].update(correct, [[] for _ in range(size)], [[] for _ in range(size)])
+        return {"index": batch["index"], "intents": intents, "tags": pred_tags}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._eval_step(batch, "test")
 
     def _eval_epoch_end(self, split: str) -> dict[str, float]:
         metrics = self.metrics[split]
