@@ -23,7 +23,7 @@ def _epochs_run(root) -> list[int]:
     return [json.loads(r)["epoch"] for r in rows]
 
 
-def test_small_data_trains_at_least_min_steps(tiny_encoder, demo_small, tmp_path, capsys):
+def test_small_data_trains_at_least_min_steps(tiny_encoder, demo_small, tmp_path, caplog):
     # 64 utterances in batches of 16: 4 steps an epoch; demo.yaml's 8 epochs would be 32 steps.
     root = tmp_path / "run"
     cli = lightning_cli(
@@ -36,7 +36,7 @@ def test_small_data_trains_at_least_min_steps(tiny_encoder, demo_small, tmp_path
         "small training set: 4 steps per epoch, so 8 epochs would be 32 steps; training up to 10 epochs "
         "(40 steps, --schedule.min_steps 40), stopping early once val/sent_acc has not improved for 10 epochs; "
         "--trainer.max_epochs N trains exactly N"
-    ) in capsys.readouterr().err
+    ) in caplog.messages
 
 
 def test_explicit_max_epochs_wins(tiny_encoder, demo_small, tmp_path):
