@@ -2,6 +2,8 @@
 
 ``from chatft import Predictor, OnnxPredictor`` works, but each is imported only when first used
 (PEP 562), so ``import chatft`` stays light and ``OnnxPredictor`` pulls in neither torch nor Lightning.
+``from chatft import split_words`` is the word splitter ``predict`` uses: prepare JSON Lines data with it so
+training sees the words inference will see.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ _LAZY = {
     "OnnxPredictor": "chatft.serving.onnx_predictor",
     "Prediction": "chatft.core.prediction",
     "Slot": "chatft.core.prediction",
+    "split_words": "chatft.core.text",
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -62,6 +62,122 @@ def test_offsets_are_exact_ordered_and_cover_all_non_space(text):
     assert "".join(w for w, _, _ in spans) == "".join(text.split())
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "我想订一张去北京的机票",
+            [
+                ("我", 0, 1),
+                ("想", 1, 2),
+                ("订", 2, 3),
+                ("一", 3, 4),
+                ("张", 4, 5),
+                ("去", 5, 6),
+                ("北", 6, 7),
+                ("京", 7, 8),
+                ("的", 8, 9),
+                ("机", 9, 10),
+                ("票", 10, 11),
+            ],
+        ),
+        (
+            "帮我订2张明天的票，谢谢！",
+            [
+                ("帮", 0, 1),
+                ("我", 1, 2),
+                ("订", 2, 3),
+                ("2", 3, 4),
+                ("张", 4, 5),
+                ("明", 5, 6),
+                ("天", 6, 7),
+                ("的", 7, 8),
+                ("票", 8, 9),
+                ("，", 9, 10),
+                ("谢", 10, 11),
+                ("谢", 11, 12),
+                ("！", 12, 13),
+            ],
+        ),
+        (
+            "iPhone12多少钱? 连接Wi-Fi要3.5秒",
+            [
+                ("iPhone12", 0, 8),
+                ("多", 8, 9),
+                ("少", 9, 10),
+                ("钱", 10, 11),
+                ("?", 11, 12),
+                ("连", 13, 14),
+                ("接", 14, 15),
+                ("Wi-Fi", 15, 20),
+                ("要", 20, 21),
+                ("3.5", 21, 24),
+                ("秒", 24, 25),
+            ],
+        ),
+        (
+            "東京から大阪までの新幹線",
+            [
+                ("東", 0, 1),
+                ("京", 1, 2),
+                ("か", 2, 3),
+                ("ら", 3, 4),
+                ("大", 4, 5),
+                ("阪", 5, 6),
+                ("ま", 6, 7),
+                ("で", 7, 8),
+                ("の", 8, 9),
+                ("新", 9, 10),
+                ("幹", 10, 11),
+                ("線", 11, 12),
+            ],
+        ),
+        (
+            "２０２４年に ＡＮＡ便でコーヒー",
+            [
+                ("２０２４", 0, 4),
+                ("年", 4, 5),
+                ("に", 5, 6),
+                ("ＡＮＡ", 7, 10),
+                ("便", 10, 11),
+                ("で", 11, 12),
+                ("コ", 12, 13),
+                ("ー", 13, 14),
+                ("ヒ", 14, 15),
+                ("ー", 15, 16),
+            ],
+        ),
+        (
+            "서울에서 부산까지 가는 기차",
+            [("서울에서", 0, 4), ("부산까지", 5, 9), ("가는", 10, 12), ("기차", 13, 15)],
+        ),
+        (
+            "book 北京 flights.",
+            [("book", 0, 4), ("北", 5, 6), ("京", 6, 7), ("flights", 8, 15), (".", 15, 16)],
+        ),
+    ],
+)
+def test_scripts_without_spaces_split_per_character(text, expected):
+    """Han and Kana one word per character; letter/digit runs one word; Korean keeps its spaces."""
+    assert split_words(text) == expected
+    assert all(text[s:e] == w for w, s, e in expected)
+
+
+def test_split_words_is_exported_from_the_package():
+    import chatft
+
+    assert chatft.split_words("去北京") == [("去", 0, 1), ("北", 1, 2), ("京", 2, 3)]
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab1 .,?北京のカ２Ｚ，。-'")), max_size=40))
+def test_offsets_are_exact_with_scripts_without_spaces(text):
+    spans = split_words(text)
+    assert all(text[s:e] == w and w and not any(c.isspace() for c in w) for w, s, e in spans)
+    assert all(e1 <= s2 for (_, _, e1), (_, s2, _) in itertools.pairwise(spans))
+    assert "".join(w for w, _, _ in spans) == "".join(text.split())
+    assert all(len(w) == 1 for w, _, _ in spans if any(c in "北京のカ" for c in w))
+
+
 def _lines(folder):
     for split in ("train", "dev", "test"):
         yield from (folder / split / "seq.in").read_text(encoding="utf-8").splitlines()

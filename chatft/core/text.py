@@ -11,6 +11,11 @@ way. The rules, applied to each whitespace-separated chunk:
    (``st.``, ``dr.``, ``mr.``…). ATIS writes ``st. louis``.
 4. Everything else stays inside the word: apostrophes (``i'd``, ``o'clock``, ``o'``), hyphens, ``$``, ``%``,
    digits with ``,`` ``:`` ``.`` inside (``1,000``, ``6:30``, ``7.5``).
+5. Scripts written without spaces: a chunk that holds a Han ideograph, Hiragana or Katakana character is split
+   into one word per such character (the convention of Chinese slot-filling and NER corpora, and what BERT's
+   Chinese tokenizer does); inside it, a run of letters and digits of other scripts (ASCII or full-width:
+   ``iPhone``, ``CA1234``, ``２０２４``, ``3.5``) is one word, and any other character (``，`` ``。`` ``？``)
+   is a word of its own. Scripts that put spaces between words, Korean among them, follow rules 1-4.
 
 Case is kept (the tokenizer lowercases when its model is uncased), so ``text[start:end] == word`` always.
 ATIS-style text (lowercase, space-separated, no sentence punctuation) splits exactly as ``str.split()`` does;
@@ -33,6 +38,16 @@ ABBREVIATIONS = frozenset(
 )
 
 _CHUNK = re.compile(r"\S+")
+
+#: Han ideographs (unified, extensions A-F, compatibility), Hiragana, Katakana (with its phonetic extensions
+#: and the half-width forms): one word per character.
+_CJK = re.compile(
+    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3040-\u309f\u30a0-\u30ff"
+    "\u31f0-\u31ff\uff66-\uff9f]"
+)
+#: Characters that stay inside a letter/digit run when they sit between two of its characters (``3.5``,
+#: ``1,000``, ``6:30``, ``Wi-Fi``, ``don't``).
+_JOINERS = frozenset(".,:'-")
 
 
 def _is_abbreviation(core: str) -> bool:
@@ -69,15 +84,37 @@ def _split_chunk(chunk: str, offset: int) -> list[tuple[str, int, int]]:
     return head + middle + tail[::-1]
 
 
+def _is_run_char(c: str) -> bool:
+    return c.isalnum() and not _CJK.match(c)
+
+
+def _split_cjk_chunk(chunk: str, offset: int) -> list[tuple[str, int, int]]:
+    """Rule 5: one word per Han/Kana character, per letter/digit run, per other character."""
+    words, i, n = [], 0, len(chunk)
+    while i < n:
+        j = i + 1
+        if _is_run_char(chunk[i]):
+            while j < n and (
+                _is_run_char(chunk[j]) or (chunk[j] in _JOINERS and j + 1 < n and _is_run_char(chunk[j + 1]))
+            ):
+                j += 1
+        words.append((chunk[i:j], offset + i, offset + j))
+        i = j
+    return words
+
+
 def split_words(text: str) -> list[tuple[str, int, int]]:
     """Split raw ``text`` into ``(word, start, end)`` triples with ``text[start:end] == word``.
 
     See the module docstring for the rules; ``"book a flight to boston"`` gives the five space-separated
-    words, ``"Flights to St. Louis?"`` gives ``Flights, to, St., Louis, ?``.
+    words, ``"Flights to St. Louis?"`` gives ``Flights, to, St., Louis, ?``, ``"订2张去北京的票"`` gives
+    ``订, 2, 张, 去, 北, 京, 的, 票``.
     """
     words: list[tuple[str, int, int]] = []
     for m in _CHUNK.finditer(text):
-        words.extend(_split_chunk(m.group(), m.start()))
+        chunk = m.group()
+        split = _split_cjk_chunk if _CJK.search(chunk) else _split_chunk
+        words.extend(split(chunk, m.start()))
     return words
 
 
