@@ -309,6 +309,31 @@ def orphan_inside(examples: list[Example]) -> list[tuple[int, int]]:
     return [(e, w) for e, ex in enumerate(examples) for w in orphan_positions(ex.tags or ())]
 
 
+def check_same_kind(data_dir: str | Path, split: str, fmt: str, examples: list[Example], has_slots: bool) -> None:
+    """Slot tags in every split or in none (a model trained with slots needs gold tags to score)."""
+    for i, ex in enumerate(examples):
+        if (ex.tags is not None) != has_slots:
+            where = example_location(data_dir, split, fmt, i)
+            train_has = "has" if has_slots else "has no"
+            raise DataFormatError(
+                f"{where}: this split {'has no' if has_slots else 'has'} slot tags but train {train_has} "
+                "(give tags in every split or in none)"
+            )
+
+
+def orphan_warning(data_dir: str | Path, split: str, fmt: str, examples: list[Example]) -> str | None:
+    """The warning for ``I-x`` tags that follow neither ``B-x`` nor ``I-x`` in a split, or None."""
+    orphans = orphan_inside(examples)
+    if not orphans:
+        return None
+    e, w = orphans[0]
+    return (
+        f"{split}: {len(orphans)} I- tags follow neither B- nor I- of their type (first: "
+        f"{example_location(data_dir, split, fmt, e)}, word {w + 1}); accepted and scored as seqeval does "
+        "(as the start of an entity)"
+    )
+
+
 def example_location(data_dir: str | Path, split: str, fmt: str, example: int) -> str:
     """``file:line`` of the ``example``-th utterance (0-based) of a split that read without errors."""
     path = split_path(data_dir, split, fmt)

@@ -16,13 +16,12 @@ from chatft.core.errors import ConfigError
 from chatft.core.features import Features, tokenize_examples
 from chatft.core.formats import (
     SPLITS,
-    DataFormatError,
     Example,
+    check_same_kind,
     detect_format,
-    example_location,
     has_split,
     missing_split_error,
-    orphan_inside,
+    orphan_warning,
     read_split,
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
@@ -121,7 +120,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             # Check every split now, before any training, not when a stage first needs it (reading is cheap).
             for split in SPLITS[1:]:
                 if has_split(data_dir, split, self.format):
-                    self._check_same_kind(split, self._read(split), has_slots)
+                    check_same_kind(data_dir, split, self.format, self._read(split), has_slots)
         self.predict_file = predict_file
         self.labels_from = labels_from
         #: ``(text, [(word, start, end), ...])`` of each predict input, in input order (set in ``setup``).
@@ -154,30 +153,10 @@ class IntentSlotDataModule(L.LightningDataModule):
             if not has_split(self.data_dir, split, self.format):
                 raise missing_split_error(self.data_dir, split, self.format)
             self.examples[split] = read_split(self.data_dir, split, self.format)
-            orphans = orphan_inside(self.examples[split])
-            if orphans:
-                e, w = orphans[0]
-                where = example_location(self.data_dir, split, self.format, e)
-                log.warning(
-                    "%s: %d I- tags follow neither B- nor I- of their type (first: %s, word %d); accepted "
-                    "and scored as seqeval does (as the start of an entity)",
-                    split,
-                    len(orphans),
-                    where,
-                    w + 1,
-                )
+            warning = orphan_warning(self.data_dir, split, self.format, self.examples[split])
+            if warning:
+                log.warning(warning)
         return self.examples[split]
-
-    def _check_same_kind(self, split: str, examples: list[Example], has_slots: bool) -> None:
-        """Slot tags in every split or in none (a model trained with slots needs gold tags to score)."""
-        for i, ex in enumerate(examples):
-            if (ex.tags is not None) != has_slots:
-                where = example_location(self.data_dir, split, self.format, i)
-                train_has = "has" if has_slots else "has no"
-                raise DataFormatError(
-                    f"{where}: this split {'has no' if has_slots else 'has'} slot tags but train {train_has} "
-                    "(give tags in every split or in none)"
-                )
 
     def check_splits(self, stage: str, validating: bool = True) -> None:
         """Fail now, before any training, when a split that ``stage`` needs is missing.

@@ -1,0 +1,228 @@
+"""``python -m chatft data convert``: other formats -> chatft's JSON Lines layout ``DIR/{train,dev,test}.jsonl``.
+
+Inputs come as ``--input PATH...`` (every split carved from them, or taken from the file for formats that
+carry splits, like CLINC150) or per split as ``--train PATH... [--dev PATH...] [--test PATH...]``; a split
+not given is carved from train, stratified by intent (:mod:`chatft.data_tools.carve`). Every example lands
+in exactly one split, in input order; only texts that are empty after stripping are dropped (and counted).
+Example::
+
+    python -m chatft data convert --from rasa-yaml --input data/nlu.yml --output data/chatft
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from chatft.core.errors import ConfigError
+from chatft.core.formats import SPLITS, Example
+from chatft.core.tags import bio_chunks
+from chatft.data_tools import brackets, clinc, csv_table, rasa_json, rasa_yaml, spans_jsonl
+from chatft.data_tools.carve import carve, parse_fractions
+from chatft.data_tools.records import Record, SpanReport, to_example
+
+#: ``--from`` values and what each reads (the README section "Your own data" shows each).
+FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc")
+
+
+@dataclass
+class ConvertResult:
+    """What ``convert`` wrote: the examples of each split, the span report and the readers' notes."""
+
+    splits: dict[str, list[Example]]
+    report: SpanReport
+    notes: Counter
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _reader(fmt: str, options: dict) -> Callable[[Path, Counter], list[Record]]:
+    """The reader of ``fmt`` with the options it takes (an option it does not take is a one-line error)."""
+    takes = {
+        "rasa-yaml": (rasa_yaml.read, ("roles",)),
+        "rasa-json": (rasa_json.read, ("roles",)),
+        "brackets": (brackets.read, ("column", "intent_column", "intent")),
+        "spans-jsonl": (spans_jsonl.read, ("column", "intent_column", "intent")),
+        "csv": (csv_table.read, ("text_column", "label_column", "delimiter")),
+        "clinc": (clinc.read, ()),
+    }
+    if fmt not in takes:
+        raise ConfigError(f"--from {fmt!r}: unknown format; expected one of {', '.join(FORMATS)}")
+    read, allowed = takes[fmt]
+    given = {k: v for k, v in options.items() if v is not None}
+    extra = sorted(set(given) - set(allowed))
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        raise ConfigError(f"{flags}: not an option of --from {fmt}")
+    return partial(read, **given)
+
+
+def _read_all(read, paths: list[str] | None, notes: Counter) -> list[Record]:
+    return [r for p in paths or [] for r in read(Path(p).expanduser(), notes)]
+
+
+def _default_fractions(carved: list[str]) -> str:
+    return "0.8,0.1,0.1" if len(carved) == 2 else "0.9,0.1"
+
+
+def _slot_types(examples: list[Example]) -> set[str]:
+    return {typ for ex in examples for typ, _, _ in bio_chunks(ex.tags or ())}
+
+
+def write_jsonl(path: Path, examples: list[Example]) -> None:
+    """One ``{"words", "tags", "intent"}`` object per line (``tags`` left out for intent-only data)."""
+    with path.open("w", encoding="utf-8", newline="\n") as f:
+        for ex in examples:
+            obj = {"words": list(ex.words)}
+            if ex.tags is not None:
+                obj["tags"] = list(ex.tags)
+            obj["intent"] = ex.intent
+            f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def convert(
+    from_: str,
+    output: str,
+    input: list[str] | None = None,
+    train: list[str] | None = None,
+    dev: list[str] | None = None,
+    test: list[str] | None = None,
+    split: str | None = None,
+    seed: int = 0,
+    strict_spans: bool = False,
+    roles: str | None = None,
+    column: str | None = None,
+    intent_column: str | None = None,
+    intent: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    delimiter: str | None = None,
+    quiet: bool = False,
+) -> ConvertResult:
+    """Convert annotated data to ``output/{train,dev,test}.jsonl`` and print a summary.
+
+    Args:
+        from_: Input format: rasa-yaml, rasa-json, brackets, spans-jsonl (doccano, Label Studio), csv, clinc.
+        output: Folder to write ``train.jsonl``, ``dev.jsonl``, ``test.jsonl`` into (made if missing).
+        input: Files or folders to carve every split from (or that carry their own splits, like CLINC150).
+        train: Files or folders of the training split (instead of ``input``).
+        dev: Files or folders of the dev split (carved from train when not given).
+        test: Files or folders of the test split (carved from train when not given).
+        split: Fractions for carving, train first: ``0.8,0.1,0.1`` when dev and test are carved, ``0.9,0.1``
+            when only one is.
+        seed: Seed of the carving (same seed, same splits).
+        strict_spans: Make a span that does not fall on word boundaries an error instead of snapping it to
+            the words it overlaps.
+        roles: rasa-yaml/rasa-json: ``drop`` (default) or ``keep`` entity roles (kept as ``entity.role``).
+        column: brackets: the annotated text's column or key; spans-jsonl: the text's key.
+        intent_column: brackets/spans-jsonl: the intent's column or key.
+        intent: brackets/spans-jsonl: a fixed intent for every utterance (when the input has none).
+        text_column: csv: the text column's name (or 1-based number).
+        label_column: csv: the label column's name (or 1-based number).
+        delimiter: csv: the delimiter (sniffed when not given; ``tab`` for a tab).
+        quiet: Print nothing (the result is returned).
+    """
+    read = _reader(
+        from_,
+        {
+            "roles": roles,
+            "column": column,
+            "intent_column": intent_column,
+            "intent": intent,
+            "text_column": text_column,
+            "label_column": label_column,
+            "delimiter": delimiter,
+        },
+    )
+    if input and (train or dev or test):
+        raise ConfigError("give --input (all splits from it) or --train/--dev/--test, not both")
+    if not input and not train:
+        raise ConfigError("nothing to convert: give --input PATH... or --train PATH...")
+    notes: Counter = Counter()
+    if input:
+        records = _read_all(read, input, notes)
+        own = [r for r in records if r.split is not None]
+        sources = {s: [r for r in own if r.split == s] for s in SPLITS} if own else {"train": records}
+    else:
+        if from_ == "clinc":
+            raise ConfigError("--from clinc reads its own splits: give --input data_full.json")
+        sources = {
+            s: _read_all(read, paths, notes)
+            for s, paths in zip(SPLITS, (train, dev, test), strict=True)
+            if paths
+        }
+    report = SpanReport()
+    examples = {
+        s: [ex for ex in (to_example(r, report, strict_spans) for r in recs) if ex is not None]
+        for s, recs in sources.items()
+    }
+    if not examples.get("train"):
+        raise ConfigError("no training examples: the train input has no utterances")
+    carved = [s for s in SPLITS[1:] if s not in sources]
+    if carved:
+        names = ["train", *carved]
+        fractions = parse_fractions(split or _default_fractions(carved), names)
+        pool = examples["train"]
+        parts = carve([ex.intent for ex in pool], fractions, seed)
+        for name, idx in zip(names, parts, strict=True):
+            examples[name] = [pool[i] for i in idx]
+    elif split is not None:
+        raise ConfigError("--split: every split was given, so there is nothing to carve")
+    # Slot tags everywhere or nowhere: data without a single slot annotation is written intent-only.
+    if all(ex.tags is not None for exs in examples.values() for ex in exs) and not any(
+        _slot_types(exs) for exs in examples.values()
+    ):
+        examples = {s: [Example(ex.words, None, ex.intent) for ex in exs] for s, exs in examples.items()}
+        if from_ not in ("csv", "clinc"):
+            notes["no slot annotations anywhere: written intent-only (no tags)"] += 1
+    out = Path(output).expanduser()
+    if (out / "train" / "seq.in").exists() or (out / "train.tsv").exists():
+        raise ConfigError(
+            f"{out}: already holds data in another layout (train/seq.in or train.tsv); choose a new folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    result = ConvertResult(examples, report, notes)
+    for s in SPLITS:
+        path = out / f"{s}.jsonl"
+        if examples.get(s):
+            write_jsonl(path, examples[s])
+            result.files[s] = path
+        elif path.exists():
+            path.unlink()  # a stale split from an earlier run would be read as this data's
+    if not quiet:
+        print_summary(result, sys.stdout)
+    return result
+
+
+def print_summary(result: ConvertResult, stream) -> None:
+    """One line per split, then what happened to spans and texts, and the readers' notes."""
+    for s in SPLITS:
+        exs = result.splits.get(s, [])
+        where = f" -> {result.files[s]}" if s in result.files else " (empty: not written)"
+        print(
+            f"{s}: {len(exs)} examples, {len({ex.intent for ex in exs})} intents, "
+            f"{len(_slot_types(exs))} slot types{where}",
+            file=stream,
+        )
+    rep = result.report
+    skipped = sum(rep.skipped.values())
+    why = "".join(f"; {n} {reason}" for reason, n in rep.skipped.items())
+    print(
+        f"spans: {rep.kept} kept ({rep.snapped} snapped to word boundaries), {skipped} skipped{why}",
+        file=stream,
+    )
+    if rep.empty_texts:
+        print(f"dropped: {rep.empty_texts} empty texts", file=stream)
+    for note, n in sorted(result.notes.items()):
+        print(f"note: {note}: {n}", file=stream)
+    for kind, shown in rep.examples.items():
+        total = rep.snapped if kind == "snapped" else rep.skipped[kind]
+        label = "spans snapped to word boundaries" if kind == "snapped" else f"spans skipped ({kind})"
+        print(
+            f"warning: {total} {label} (--strict-spans makes this an error); first: " + "; ".join(shown),
+            file=stream,
+        )

@@ -1,0 +1,60 @@
+"""Reading a chatft data folder the way ``fit`` does, for ``check`` and ``stats`` (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatft.core.formats import (
+    SPLITS,
+    Example,
+    check_same_kind,
+    detect_format,
+    example_location,
+    has_split,
+    missing_split_error,
+    orphan_warning,
+    read_split,
+)
+
+
+@dataclass
+class Dataset:
+    """The splits found in ``data_dir`` (train always), its format, and the warnings reading gave."""
+
+    data_dir: Path
+    format: str
+    splits: dict[str, list[Example]]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def has_slots(self) -> bool:
+        return self.splits["train"][0].tags is not None
+
+    def where(self, split: str, index: int) -> str:
+        """``file:line`` of the ``index``-th example of ``split``."""
+        return example_location(self.data_dir, split, self.format, index)
+
+
+def read_dataset(data_dir: str | Path) -> Dataset:
+    """Every split of ``data_dir``, validated as ``fit`` validates it (one-line errors with file:line)."""
+    root = Path(data_dir).expanduser()
+    fmt = detect_format(root)
+    if not has_split(root, "train", fmt):
+        raise missing_split_error(root, "train", fmt)
+    splits = {"train": read_split(root, "train", fmt)}
+    has_slots = splits["train"][0].tags is not None
+    warnings = []
+    for split in SPLITS[1:]:
+        if has_split(root, split, fmt):
+            splits[split] = read_split(root, split, fmt)
+            check_same_kind(root, split, fmt, splits[split], has_slots)
+        else:
+            warnings.append(
+                f"{split}: not found ({'fit validates on it' if split == 'dev' else 'test scores on it'})"
+            )
+    for split, examples in splits.items():
+        warning = orphan_warning(root, split, fmt, examples)
+        if warning:
+            warnings.append(warning)
+    return Dataset(root, fmt, splits, warnings)
