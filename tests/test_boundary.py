@@ -14,13 +14,17 @@ import sys
 import pytest
 
 import chatft.core
+import chatft.data_tools
 
 HEAVY = ("torch", "lightning", "transformers")
 CORE = sorted(f"chatft.core.{m.name}" for m in pkgutil.iter_modules(chatft.core.__path__))
+DATA_TOOLS = sorted(f"chatft.data_tools.{m.name}" for m in pkgutil.iter_modules(chatft.data_tools.__path__))
 TORCH_FREE = [
     "chatft",
     "chatft.core",
     *CORE,
+    "chatft.data_tools",
+    *DATA_TOOLS,
     "chatft.serving.onnx_predictor",
     "chatft.serving.server",
     "chatft.serving.batcher",
@@ -44,6 +48,9 @@ def heavy_modules_after_import(module: str) -> list[str]:
 
 def test_core_lists_every_module():
     assert {"chatft.core.tags", "chatft.core.formats", "chatft.core.text", "chatft.core.labels"} <= set(CORE)
+    assert {"chatft.data_tools.convert", "chatft.data_tools.stats", "chatft.data_tools.check"} <= set(
+        DATA_TOOLS
+    )
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)
