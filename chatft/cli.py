@@ -116,8 +116,23 @@ COMMANDS: dict[str, Command | Group] = {
         "chatft.serving.server:serve",
     ),
     "data": Group(
-        "work on a dataset: find likely annotation errors (audit)",
+        "bring your own data: convert to JSON Lines, stats and problems, check, audit annotations",
         {
+            "convert": Command(
+                "convert Rasa YAML/JSON, brackets, doccano/Label Studio, CSV or CLINC150 to DIR/*.jsonl",
+                "chatft.data_tools.cli:convert_command",
+                raw=True,
+            ),
+            "stats": Command(
+                "counts, lengths and problems: duplicates, leakage, contradictions, rare or unseen labels",
+                "chatft.data_tools.cli:stats_command",
+                raw=True,
+            ),
+            "check": Command(
+                "validate a data folder as fit does, without training (exit 0 or 2)",
+                "chatft.data_tools.cli:check_command",
+                raw=True,
+            ),
             "audit": Command(
                 "rank likely annotation errors in train by K-fold cross-validation (fit's options)",
                 "chatft.training.audit:main",

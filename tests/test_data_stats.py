@@ -89,7 +89,7 @@ def test_check_ok_and_warnings(data, capsys):
     (data / "test.jsonl").unlink()
     check(str(data))
     captured = capsys.readouterr()
-    assert captured.out == f"ok: {data} (jsonl): train 6, dev 2 examples; 3 intents, 1 slot tags in train\n"
+    assert captured.out == f"ok: {data} (jsonl): train 6, dev 2 examples; 3 intents, 1 slot types in train\n"
     assert captured.err == "warning: test: not found (test scores on it)\n"
 
 

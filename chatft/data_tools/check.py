@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from chatft.core.labels import slot_tag_vocab
+from chatft.core.tags import entity_types
 from chatft.data_tools.dataset import Dataset, read_dataset
 
 
@@ -25,7 +25,7 @@ def check(data_dir: str) -> Dataset:
     sizes = ", ".join(f"{s} {len(exs)}" for s, exs in data.splits.items())
     intents = len({ex.intent for ex in train})
     slots = (
-        f", {len(slot_tag_vocab(t for ex in train for t in ex.tags or ())) - 2} slot tags"
+        f", {len(entity_types(t for ex in train for t in ex.tags or ()))} slot types"
         if data.has_slots
         else ""
     )

@@ -211,10 +211,11 @@ def print_summary(result: ConvertResult, stream) -> None:
     rep = result.report
     skipped = sum(rep.skipped.values())
     why = "".join(f"; {n} {reason}" for reason, n in rep.skipped.items())
-    print(
-        f"spans: {rep.kept} kept ({rep.snapped} snapped to word boundaries), {skipped} skipped{why}",
-        file=stream,
-    )
+    if any(ex.tags is not None for exs in result.splits.values() for ex in exs):
+        print(
+            f"spans: {rep.kept} kept ({rep.snapped} snapped to word boundaries), {skipped} skipped{why}",
+            file=stream,
+        )
     if rep.empty_texts:
         print(f"dropped: {rep.empty_texts} empty texts", file=stream)
     for note, n in sorted(result.notes.items()):

@@ -116,15 +116,17 @@ def find_problems(data: Dataset, min_count: int) -> dict:
     slots = _slot_counts(train)
     rare_i = sorted((v, k) for k, v in intents.items() if v < min_count)
     add(f"intents with < {min_count} train examples", len(rare_i), [f"{k} ({v})" for v, k in rare_i])
-    rare_s = sorted((v, k) for k, v in slots.items() if v < min_count)
-    add(f"slot types with < {min_count} train examples", len(rare_s), [f"{k} ({v})" for v, k in rare_s])
+    if data.has_slots:
+        rare_s = sorted((v, k) for k, v in slots.items() if v < min_count)
+        add(f"slot types with < {min_count} train examples", len(rare_s), [f"{k} ({v})" for v, k in rare_s])
     for split in ("dev", "test"):
         if split in data.splits:
             examples = data.splits[split]
             unseen = sorted({ex.intent for ex in examples} - set(intents))
             add(f"{split} intents unseen in train", len(unseen), unseen)
-            unseen_s = sorted(set(_slot_counts(examples)) - set(slots))
-            add(f"{split} slot types unseen in train", len(unseen_s), unseen_s)
+            if data.has_slots:
+                unseen_s = sorted(set(_slot_counts(examples)) - set(slots))
+                add(f"{split} slot types unseen in train", len(unseen_s), unseen_s)
     return problems
 
 

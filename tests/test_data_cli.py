@@ -1,0 +1,119 @@
+"""python -m chatft data convert|stats|check as users run them: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+NLU = """\
+nlu:
+- intent: greet
+  examples: |
+    - hi
+    - hello there
+- intent: book
+  examples: |
+    - book a table in [Paris](city)
+    - table for two in [Rome](city)
+"""
+
+
+def chatft(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "chatft", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
+
+
+def test_convert_then_check_and_stats(tmp_path):
+    (tmp_path / "nlu.yml").write_text(NLU, encoding="utf-8")
+    out = tmp_path / "data"
+    done = chatft(
+        "data",
+        "convert",
+        "--from",
+        "rasa-yaml",
+        "--train",
+        "nlu.yml",
+        "--split",
+        "1,0,0",
+        "--output",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.splitlines()[0] == f"train: 4 examples, 2 intents, 1 slot types -> {out / 'train.jsonl'}"
+    )
+    assert [json.loads(line)["tags"] for line in (out / "train.jsonl").read_text().splitlines()] == [
+        ["O"],
+        ["O", "O"],
+        ["O", "O", "O", "O", "B-city"],
+        ["O", "O", "O", "O", "B-city"],
+    ]
+    checked = chatft("data", "check", str(out))
+    assert checked.returncode == 0
+    assert checked.stdout == f"ok: {out} (jsonl): train 4 examples; 2 intents, 1 slot types in train\n"
+    assert checked.stderr.splitlines() == [
+        "warning: dev: not found (fit validates on it)",
+        "warning: test: not found (test scores on it)",
+    ]
+    stats = chatft("data", "stats", str(out), "--json")
+    assert stats.returncode == 0
+    assert json.loads(stats.stdout)["splits"]["train"]["intents"] == {"greet": 2, "book": 2}
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--from", "rasa-yaml", "--input", "bad.yml"], "chatft: error: bad.yml:4: malformed YAML"),
+        (["--from", "luis", "--input", "bad.yml"], "chatft: error: --from 'luis': unknown format"),
+        (
+            ["--from", "spans-jsonl", "--input", "spans.jsonl"],
+            "chatft: error: spans.jsonl:1: span 0-99 (x) is outside",
+        ),
+        (["--from", "csv", "--input", "a.csv", "--bogus"], "chatft: error: unrecognized option --bogus"),
+    ],
+)
+def test_convert_errors_are_one_line_exit_2(tmp_path, args, error):
+    (tmp_path / "bad.yml").write_text("nlu:\n- intent: a\n  examples: [\n", encoding="utf-8")
+    (tmp_path / "spans.jsonl").write_text(
+        '{"text": "hi", "label": [[0, 99, "x"]], "cats": ["a"]}\n', encoding="utf-8"
+    )
+    done = chatft("data", "convert", *args, "--output", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(error), done.stderr
+
+
+def test_check_bad_data_exit_2(tmp_path):
+    (tmp_path / "train.jsonl").write_text(
+        '{"words": ["hi"], "tags": ["O", "O"], "intent": "a"}\n', encoding="utf-8"
+    )
+    done = chatft("data", "check", str(tmp_path))
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"chatft: error: {tmp_path / 'train.jsonl'}:1: 1 words but 2 tags (give exactly one BIO tag per word)\n"
+    )
+
+
+def test_data_commands_do_not_import_torch(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"words": ["hi"], "intent": "a"}\n', encoding="utf-8")
+    code = (
+        "import sys; from chatft.cli import main\n"
+        f"main(['data', 'check', {str(tmp_path)!r}])\n"
+        "print(sorted(m for m in ('torch', 'lightning', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
