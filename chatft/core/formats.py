@@ -309,7 +309,9 @@ def orphan_inside(examples: list[Example]) -> list[tuple[int, int]]:
     return [(e, w) for e, ex in enumerate(examples) for w in orphan_positions(ex.tags or ())]
 
 
-def check_same_kind(data_dir: str | Path, split: str, fmt: str, examples: list[Example], has_slots: bool) -> None:
+def check_same_kind(
+    data_dir: str | Path, split: str, fmt: str, examples: list[Example], has_slots: bool
+) -> None:
     """Slot tags in every split or in none (a model trained with slots needs gold tags to score)."""
     for i, ex in enumerate(examples):
         if (ex.tags is not None) != has_slots:
