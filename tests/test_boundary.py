@@ -25,6 +25,7 @@ TORCH_FREE = [
     *CORE,
     "chatft.data_tools",
     *DATA_TOOLS,
+    "chatft.serving.base",
     "chatft.serving.onnx_predictor",
     "chatft.serving.server",
     "chatft.serving.batcher",

@@ -21,7 +21,17 @@ from chatft.dialogue.tracker import DialoguePolicy
 from .conftest import QUIET, cli_args, demo_subset
 
 REPO = Path(__file__).resolve().parents[1]
-KEYS = ["text", "words", "tags", "intent", "intent_confidence", "intents_top_k", "slots", "truncated"]
+KEYS = [
+    "text",
+    "words",
+    "tags",
+    "intent",
+    "intent_confidence",
+    "intents_top_k",
+    "slots",
+    "truncated",
+    "empty",
+]
 LONG = " ".join(["please book a flight from boston to new york"] * 20)
 EXTRA = ["", "Book a flight from Boston to St. Louis, tomorrow?", '"play abba" (now)!', LONG]
 
@@ -72,8 +82,14 @@ def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained
     assert stdout.strip().splitlines()[-2:] == [f"predictions: {path}", f"wrote: {path.parent}/config.yaml"]
     assert [r["text"] for r in rows] == trained["lines"]
     labels = torch.load(trained["ckpt"], weights_only=True)["hyper_parameters"]["intent_labels"]
+    empty = rows[len(trained["lines"]) - len(EXTRA)]
+    assert empty == {"text": "", "words": [], "tags": [], "intent": None, "intent_confidence": 0.0,
+                     "intents_top_k": [], "slots": [], "truncated": False, "empty": True}  # fmt: skip
     for row in rows:
         assert list(row) == KEYS
+        if row is empty:
+            continue
+        assert row["empty"] is False
         assert row["words"] == [w for w, _, _ in split_words(row["text"])]
         assert len(row["tags"]) == len(row["words"])
         assert all(row["text"][s["start"] : s["end"]] == s["value"] for s in row["slots"])
@@ -84,8 +100,6 @@ def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained
         assert row["intent"] in labels and row["intent"] != "<unk>"
     assert [r["truncated"] for r in rows] == [False] * (len(rows) - 1) + [True]
     assert rows[-1]["tags"][-10:] == ["O"] * 10  # words beyond max_length are tagged O, as test scores them
-    empty = rows[len(trained["lines"]) - len(EXTRA)]
-    assert empty["words"] == [] and empty["tags"] == [] and empty["slots"] == []
 
 
 def test_predict_tags_score_like_test(trained, tmp_path):
@@ -126,11 +140,11 @@ def test_writer_gathers_ranks_in_input_order(monkeypatch, tmp_path):
     """Under DDP each rank predicts a shard; rank 0 writes all rows sorted by input index, once each."""
     from types import SimpleNamespace
 
+    from chatft.core.decoding import Decoded
     from chatft.serving.writer import JsonlPredictionWriter
 
     def row(i):
-        return {"index": i, "intent": "a", "intent_probs": [0.0, 1.0], "tags": ["O"], "tag_confidences": [1.0],
-                "truncated": False}  # fmt: skip
+        return i, Decoded(1, [0.0, 1.0], ["O"], [1.0], False)
 
     rank0 = [[row(3), row(0)], [row(2)]]
     rank1_rows = [row(4), row(1), row(2)]  # 2 repeated, as a padding sampler would
@@ -172,6 +186,8 @@ def test_predictor_equals_cli_predict(trained, cli_predictions):
         assert [s["value"] for s in d["slots"]] == [s["value"] for s in row["slots"]]
     single = predictor(trained["lines"][1])
     assert single.tags == preds[1].tags and single.intent == preds[1].intent
+    blank = predictor(" \t ")
+    assert blank.empty and (blank.intent, blank.words, blank.slots, blank.intents_top_k) == (None, [], [], [])
 
 
 def test_predictor_needs_nothing_but_the_checkpoint(trained, tmp_path):
@@ -287,6 +303,9 @@ def test_onnx_export_parity_with_pytorch(kind, trained, tmp_path, capsys):
         assert [p for _, p in o.intents_top_k] == pytest.approx([p for _, p in t.intents_top_k], abs=1e-4)
         assert [(s.label, s.start, s.end) for s in o.slots] == [(s.label, s.start, s.end) for s in t.slots]
         assert [s.confidence for s in o.slots] == pytest.approx([s.confidence for s in t.slots], abs=1e-4)
+    blank = onnx("   ")
+    assert blank.empty and (blank.intent, blank.words, blank.slots) == (None, [], [])
+    assert [p.empty for p in onnx_preds] == [t.strip() == "" for t in texts]
     if kind == "intent_only":
         assert all(p.tags == [] and p.slots == [] for p in onnx_preds)
     else:
@@ -325,10 +344,9 @@ def test_word_tokenizer_equals_the_hf_tokenizer(tiny_encoder, tiny_tokenizer, tm
         LONG,
     ]
     words = [[w for w, _, _ in split_words(line)] for line in lines]
-    n = len(words)
     for max_length in (8, 64):
-        want = tokenize_examples(tiny_tokenizer, words, [None] * n, [0] * n, max_length)
-        got = tokenize_examples(adapter, words, [None] * n, [0] * n, max_length)
+        want = tokenize_examples(tiny_tokenizer, words, max_length)
+        got = tokenize_examples(adapter, words, max_length)
         assert got == want
 
 

@@ -43,9 +43,9 @@ def test_tokenize_exact_positions(tiny_tokenizer):
     (f,) = tokenize_examples(
         tiny_tokenizer,
         [words],
-        [[1, 1, 1, 1, 9]],
-        [3],
-        max_length=64,
+        64,
+        word_tag_ids=[[1, 1, 1, 1, 9]],
+        intents=[3],
         gold_tags=[["O", "O", "O", "O", "B-city"]],
     )
     assert f.word_starts == [1, 2, 3, 9, 10]
@@ -57,7 +57,7 @@ def test_tokenize_exact_positions(tiny_tokenizer):
 
 def test_truncation_keeps_a_prefix_of_words(tiny_tokenizer):
     words = ["book", "a", "flight", "to", "boston"]
-    (f,) = tokenize_examples(tiny_tokenizer, [words], [[1, 2, 3, 4, 5]], [0], max_length=8)
+    (f,) = tokenize_examples(tiny_tokenizer, [words], 8, word_tag_ids=[[1, 2, 3, 4, 5]])
     # [CLS] book a f ##l ##i ##g [SEP]: "flight" is cut mid-word but its first sub-word survives.
     assert len(f.input_ids) == 8
     assert f.word_starts == [1, 2, 3]
@@ -67,7 +67,7 @@ def test_truncation_keeps_a_prefix_of_words(tiny_tokenizer):
 
 def test_word_without_subwords_becomes_unk(tiny_tokenizer):
     words = ["book", "\u200b", "a"]
-    (f,) = tokenize_examples(tiny_tokenizer, [words], [[1, 2, 3]], [0], max_length=32)
+    (f,) = tokenize_examples(tiny_tokenizer, [words], 32, word_tag_ids=[[1, 2, 3]])
     assert f.word_starts == [1, 2, 3]
     assert tiny_tokenizer.convert_ids_to_tokens(f.input_ids) == ["[CLS]", "book", "[UNK]", "a", "[SEP]"]
 

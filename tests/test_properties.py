@@ -13,6 +13,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chatft.core.decoding import Decoded
 from chatft.core.features import IGNORE, tokenize_examples
 from chatft.core.formats import DataFormatError, Example, read_split
 from chatft.core.prediction import build_prediction
@@ -128,7 +129,7 @@ def test_arbitrary_bytes_are_read_or_refused_with_a_data_format_error(tmp_path_f
 
 def _check_alignment(tokenizer, words: list[list[str]], max_length: int) -> None:
     tag_ids = [[(7 * k + 3) % 11 + 1 for k in range(len(ws))] for ws in words]
-    features = tokenize_examples(tokenizer, words, tag_ids, [0] * len(words), max_length)
+    features = tokenize_examples(tokenizer, words, max_length, word_tag_ids=tag_ids)
     assert len(features) == len(words)
     for f, ws, tags in zip(features, words, tag_ids, strict=True):
         starts = f.word_starts
@@ -165,7 +166,8 @@ def test_alignment_of_thousands_of_words_truncates_to_a_prefix(tiny_tokenizer, n
 def test_slot_spans_reconstruct_their_words(wt):
     words, tags = wt
     text, spans = join_words(words)
-    pred = build_prediction(text, spans, "i", [1.0], ["i"], tags, [0.5] * len(words), truncated=False)
+    decoded = Decoded(0, [1.0], tags, [0.5] * len(words), truncated=False)
+    pred = build_prediction(text, spans, decoded, ["i"])
     chunks = bio_chunks(tags)
     assert len(pred.slots) == len(chunks)
     for slot, (typ, i, j) in zip(pred.slots, chunks, strict=True):

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatft.core.decoding import SlotDecoder, intent_probabilities
+from chatft.core.decoding import Decoded, Decoder, SlotDecoder, intent_probabilities
 from chatft.core.prediction import build_prediction, top_k_intents
 from chatft.core.tags import decoding_transitions
 from chatft.training.crf import CRF, viterbi_decode
@@ -90,7 +90,7 @@ def test_crf_marginals_equal_brute_force():
     assert dec.confidences(em, list(best)) == pytest.approx([brute[i, t] for i, t in enumerate(best)])
 
 
-def test_slot_decoder_of_a_joint_model_matches_its_decode():
+def test_slot_decoder_of_a_joint_model_matches_torch_decoding():
     from transformers import BertConfig, BertModel
 
     from chatft.training.artifacts import slot_decoder_of
@@ -109,7 +109,12 @@ def test_slot_decoder_of_a_joint_model_matches_its_decode():
                 torch.nn.init.normal_(p, std=2.0)
         em = torch.randn(3, 5, len(TAGS)) * 3
         mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
-        _, _, want = model.decode(torch.zeros(3, 3), em, mask)
+        if use_crf:
+            want = model.crf.decode(em, mask)
+        else:
+            want = viterbi_decode(
+                em.log_softmax(-1), mask, allowed_start=model.allowed_start, allowed_trans=model.allowed_trans
+            )
         dec = slot_decoder_of(model)
         got = [dec.decode(em[b, : int(mask[b].sum())].numpy()) for b in range(3)]
         assert got == want
@@ -129,7 +134,7 @@ def test_build_prediction_slots_have_character_offsets_and_min_confidence():
     tags = ["O", "O", "B-city", "I-city", "O", "B-city", "I-city", "O"]
     conf = [0.9, 0.9, 0.8, 0.6, 0.9, 0.7, 0.95, 0.99]
     pred = build_prediction(
-        text, spans, "flight", [0.0, 0.75, 0.25], ["<unk>", "flight", "fare"], tags, conf, False
+        text, spans, Decoded(1, [0.0, 0.75, 0.25], tags, conf, False), ["<unk>", "flight", "fare"]
     )
     assert [(s.label, s.value, s.confidence) for s in pred.slots] == [
         ("city", "New York", 0.6),
@@ -146,6 +151,68 @@ def test_build_prediction_slots_have_character_offsets_and_min_confidence():
         "intents_top_k",
         "slots",
         "truncated",
+        "empty",
     ]
     assert d["intents_top_k"] == [["flight", 0.75], ["fare", 0.25]]
     assert pred.slot_values() == {"city": "St. Louis"}
+
+
+def test_blank_text_gives_an_empty_prediction():
+    pred = build_prediction(" \t ", [], None, ["<unk>", "flight"])
+    assert pred.to_dict() == {
+        "text": " \t ",
+        "words": [],
+        "tags": [],
+        "intent": None,
+        "intent_confidence": 0.0,
+        "intents_top_k": [],
+        "slots": [],
+        "truncated": False,
+        "empty": True,
+    }
+
+
+def test_decoder_tags_cut_words_o_and_never_predicts_unk():
+    tags = ("<unk>", "O", "B-city", "I-city")
+    decoder = Decoder(("<unk>", "a", "b"), tags, SlotDecoder("softmax"))
+    intent_logits = np.array([[9.0, 1.0, 2.0], [0.0, 3.0, 1.0]])
+    slot_logits = np.zeros((2, 3, 4))
+    slot_logits[:, :, 2] = 1.0  # every kept word B-city
+    slot_logits[0, 1, 0] = 50.0  # <unk> is never chosen
+    got = decoder.decode(intent_logits, slot_logits, kept=[3, 1], n_words=[3, 4], confidences=False)
+    assert [d.intent for d in got] == [2, 1]
+    assert [d.tags for d in got] == [["B-city"] * 3, ["B-city", "O", "O", "O"]]
+    assert [d.truncated for d in got] == [False, True]
+    assert [d.tag_confidences for d in got] == [[], []]
+    assert len(decoder.decode(intent_logits, slot_logits, [3, 1], [3, 4])[1].tag_confidences) == 1
+    intent_only = Decoder(("<unk>", "a", "b")).decode(intent_logits, None, [3, 1], [3, 4])
+    assert [(d.intent, d.tags) for d in intent_only] == [(2, []), (1, [])]
+
+
+def test_base_predictor_batches_by_length_keeps_order_and_skips_blank_texts(tiny_tokenizer):
+    """The shared serving loop, with a fake model: intent = number of words, every word B-city."""
+    from chatft.serving.base import BasePredictor
+
+    class Fake(BasePredictor):
+        seen: list[tuple[int, ...]] = []
+
+        def logits(self, arrays):
+            self.seen.append(arrays["input_ids"].shape)
+            n_words = arrays["word_index"].astype(bool).sum(1)
+            intent = np.zeros((len(n_words), 12))
+            intent[np.arange(len(n_words)), np.minimum(n_words, 11)] = 5.0
+            slots = np.zeros((*arrays["word_index"].shape, len(TAGS)))
+            slots[..., 2] = 5.0
+            return intent, slots
+
+    intents = ("<unk>", *(f"n{k}" for k in range(1, 12)))
+    p = Fake(tiny_tokenizer, Decoder(intents, tuple(TAGS), SlotDecoder("softmax")), 8, 0)
+    texts = ["a b c", "", "a", "  ", "a b c d e f g h i j", "a b"]
+    preds = p.batch(texts, batch_size=2)
+    assert [q.empty for q in preds] == [False, True, False, True, False, False]
+    assert [q.intent for q in preds] == ["n3", None, "n1", None, "n6", "n2"]  # 6 words fit in 8 tokens
+    assert [q.truncated for q in preds] == [False, False, False, False, True, False]
+    assert preds[4].tags == ["B-city"] * 6 + ["O"] * 4
+    assert [len(s) for s in p.seen] == [2, 2] and [s[1] for s in p.seen] == [4, 8]  # 2 batches, by length
+    assert [q.to_dict() for q in p.batch(texts, batch_size=1)] == [q.to_dict() for q in preds]
+    assert p("   ").empty and len(p.seen) == 2 + 4

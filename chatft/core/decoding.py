@@ -1,12 +1,15 @@
-"""Numpy decoding shared by every predictor (no torch): softmax, BIO-constrained Viterbi, CRF marginals.
+"""Numpy decoding shared by every predictor and by ``test`` (no torch): softmax, BIO-constrained Viterbi,
+CRF marginals, and the one rule that turns a model's logits into intents and word tags (:class:`Decoder`).
 
 **Confidences.** A word's confidence is the probability of its chosen tag: the softmax over the tags the model
 can predict (``<unk>`` excluded) for softmax models; the exact posterior marginal ``p(tag_t | utterance)``
 from forward-backward over the CRF's (constrained) scores for CRF models. A slot's confidence is the
 *minimum* over its words: a cautious value for deciding whether to confirm a slot with the user.
 
-:class:`SlotDecoder` reproduces :meth:`chatft.training.model.JointModel.decode` in numpy (argmax,
-BIO-constrained Viterbi over log-softmax, or CRF Viterbi): ONNX models are decoded with it, outside the graph.
+:class:`SlotDecoder` decodes word emissions (argmax, BIO-constrained Viterbi over log-softmax, or CRF
+Viterbi); :func:`chatft.training.artifacts.slot_decoder_of` builds it from a PyTorch model, ``export`` saves it
+for ONNX models. :class:`Decoder` adds the intents and the truncation rule. ``test`` scores, ``predict`` writes
+and both predictors return what :meth:`Decoder.decode` gives, so their tags and intents cannot differ.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chatft.core.tags import FORBIDDEN_SCORE, exclude_unk
+from chatft.core.tags import FORBIDDEN_SCORE, OUTSIDE, exclude_unk
 
-__all__ = ["SlotDecoder", "intent_probabilities", "log_softmax", "softmax"]
+__all__ = ["Decoded", "Decoder", "SlotDecoder", "intent_probabilities", "log_softmax", "softmax"]
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -120,6 +123,60 @@ class SlotDecoder:
         start = np.where(np.asarray(allowed_start, dtype=bool), start, FORBIDDEN_SCORE)
         trans = np.where(np.asarray(allowed_trans, dtype=bool), trans, FORBIDDEN_SCORE)
         return cls("crf" if use_crf else "softmax_bio", start, trans, end)
+
+
+@dataclass
+class Decoded:
+    """One utterance decoded: the intent id, all intent probabilities, a tag for every word (words cut by
+    truncation tagged ``O``), the confidence of each kept word's tag, and whether words were cut.
+
+    Not frozen: ``predict`` returns these from ``predict_step`` and Lightning rebuilds dataclasses it finds in
+    step outputs (``apply_to_collection`` refuses frozen ones).
+    """
+
+    intent: int
+    intent_probs: list[float]
+    tags: list[str]
+    tag_confidences: list[float]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Logits -> :class:`Decoded`: the intent argmax (``<unk>`` never), the slot path, then ``O`` for cut words.
+
+    ``slots`` is None for intent-only models (their utterances get no tags).
+    """
+
+    intent_labels: tuple[str, ...]
+    slot_labels: tuple[str, ...] = ()
+    slots: SlotDecoder | None = None
+
+    def decode(
+        self,
+        intent_logits: np.ndarray,
+        slot_logits: np.ndarray | None,
+        kept: Sequence[int],
+        n_words: Sequence[int],
+        confidences: bool = True,
+    ) -> list[Decoded]:
+        """Decode a padded batch: ``intent_logits [B, I]``, ``slot_logits [B, W, T]`` (or None).
+
+        ``kept[b]`` words of utterance ``b`` reached the model (a prefix), ``n_words[b]`` it has in all.
+        ``confidences=False`` skips the tag confidences (``test`` does not need them).
+        """
+        probs = intent_probabilities(intent_logits)
+        out = []
+        for b, (n_kept, n) in enumerate(zip(kept, n_words, strict=True)):
+            tags: list[str] = []
+            conf: list[float] = []
+            if self.slots is not None and slot_logits is not None:
+                emissions = np.asarray(slot_logits[b, :n_kept], dtype=np.float64)
+                path = self.slots.decode(emissions)
+                tags = [self.slot_labels[t] for t in path] + [OUTSIDE] * (n - n_kept)
+                conf = self.slots.confidences(emissions, path) if confidences else []
+            out.append(Decoded(int(probs[b].argmax()), probs[b].tolist(), tags, conf, n_kept < n))
+        return out
 
 
 def _viterbi(em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np.ndarray) -> list[int]:

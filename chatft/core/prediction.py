@@ -1,4 +1,4 @@
-"""What a prediction looks like (no torch, no numpy).
+"""What a prediction looks like (no torch), and the one place that builds it (:func:`build_prediction`).
 
 A :class:`Prediction` is what ``python -m chatft predict`` writes (one JSON object per line), what
 :class:`~chatft.serving.predictor.Predictor` and :class:`~chatft.serving.onnx_predictor.OnnxPredictor`
@@ -12,14 +12,20 @@ return, and what the chat loop reads. Its fields:
 * ``slots``: ``{"label", "value", "start", "end", "confidence"}`` with character offsets, so
   ``text[start:end] == value``. Spans are chunked from the tags with conlleval's rules (what seqeval scores).
   A slot's confidence is the minimum of its words' tag probabilities (see :mod:`chatft.core.decoding`).
+* ``empty``: True for a text without words (blank or whitespace only): no model is run for it, ``intent``
+  is None, ``intent_confidence`` 0.0 and ``words``, ``tags``, ``intents_top_k`` and ``slots`` are empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from chatft.core.tags import UNK_INDEX, bio_chunks
+
+if TYPE_CHECKING:
+    from chatft.core.decoding import Decoded
 
 __all__ = ["Prediction", "Slot", "build_prediction", "top_k_intents"]
 
@@ -42,11 +48,12 @@ class Prediction:
     text: str
     words: list[str]
     tags: list[str]
-    intent: str
+    intent: str | None
     intent_confidence: float
     intents_top_k: list[tuple[str, float]]
     slots: list[Slot] = field(default_factory=list)
     truncated: bool = False
+    empty: bool = False
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists)."""
@@ -69,36 +76,35 @@ def top_k_intents(probs: Sequence[float], labels: Sequence[str], k: int) -> list
 def build_prediction(
     text: str,
     spans: Sequence[tuple[str, int, int]],
-    intent: str,
-    intent_probs: Sequence[float],
+    decoded: Decoded | None,
     intent_labels: Sequence[str],
-    tags: Sequence[str],
-    tag_confidences: Sequence[float],
-    truncated: bool,
     top_k: int = 3,
 ) -> Prediction:
-    """Assemble a :class:`Prediction` from decoded outputs and the word spans of ``text``.
-
-    ``tags`` covers every word (cut words tagged ``O``); ``tag_confidences`` covers the kept words.
+    """The :class:`Prediction` of ``text`` from its word spans (:func:`chatft.core.text.split_words`) and its
+    decoded outputs; an empty prediction when ``text`` has no words (``decoded`` is then ignored, may be None).
     """
-    intent_id = list(intent_labels).index(intent)
+    if not spans or decoded is None:
+        return Prediction(
+            text=text, words=[], tags=[], intent=None, intent_confidence=0.0, intents_top_k=[], empty=True
+        )
+    conf = decoded.tag_confidences
     slots = [
         Slot(
             label=typ,
             value=text[spans[i][1] : spans[j - 1][2]],
             start=spans[i][1],
             end=spans[j - 1][2],
-            confidence=float(min(tag_confidences[i:j], default=0.0)),
+            confidence=float(min(conf[i:j], default=0.0)),
         )
-        for typ, i, j in bio_chunks(tags)
+        for typ, i, j in bio_chunks(decoded.tags)
     ]
     return Prediction(
         text=text,
         words=[w for w, _, _ in spans],
-        tags=list(tags),
-        intent=intent,
-        intent_confidence=float(intent_probs[intent_id]),
-        intents_top_k=top_k_intents(intent_probs, intent_labels, top_k),
+        tags=list(decoded.tags),
+        intent=intent_labels[decoded.intent],
+        intent_confidence=float(decoded.intent_probs[decoded.intent]),
+        intents_top_k=top_k_intents(decoded.intent_probs, intent_labels, top_k),
         slots=slots,
-        truncated=bool(truncated),
+        truncated=bool(decoded.truncated),
     )

@@ -81,7 +81,7 @@ def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length:
     out.mkdir(parents=True, exist_ok=True)
 
     # A padded sample batch: traced with padding so the attention mask is part of the graph.
-    features = tokenize_examples(loaded.tokenizer, _SAMPLE, [None] * 2, [0] * 2, loaded.max_length)
+    features = tokenize_examples(loaded.tokenizer, _SAMPLE, loaded.max_length)
     batch = collate(features, loaded.tokenizer.pad_token_id or 0)
     names = ["input_ids", "attention_mask"] + (["word_index"] if has_slots else [])
     args = tuple(batch[n] for n in names)

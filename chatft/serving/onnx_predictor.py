@@ -5,8 +5,9 @@
     predictor("book a flight from boston to denver tomorrow").slots
     predictor.batch(["list flights to denver", "what is fare code h"])
 
-Same inputs, same words, same decoding and the same :class:`~chatft.core.decoding.Prediction` as
-:class:`~chatft.serving.predictor.Predictor`; importing this module imports neither Lightning nor torch nor
+Same inputs, same words, same decoding and the same :class:`~chatft.core.prediction.Prediction` as
+:class:`~chatft.serving.predictor.Predictor` (both are :class:`~chatft.serving.base.BasePredictor`; only the
+forward pass differs); importing this module imports neither Lightning nor torch nor
 transformers (the tokenizer is read from ``tokenizer.json`` with the ``tokenizers`` library).
 """
 
@@ -18,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chatft.core.decoding import SlotDecoder, intent_probabilities
-from chatft.core.features import Features, tokenize_examples
-from chatft.core.prediction import Prediction, build_prediction
-from chatft.core.text import split_words
+from chatft.core.decoding import Decoder, SlotDecoder
+from chatft.serving.base import BasePredictor
 
 __all__ = ["OnnxPredictor"]
 
@@ -69,22 +68,7 @@ class WordTokenizer:
         return _Encoded(encodings, single)
 
 
-def _pad(features: Sequence[Features], pad_id: int) -> dict[str, np.ndarray]:
-    """Dynamic padding in numpy (what :func:`chatft.core.features.collate` does in torch)."""
-    n = len(features)
-    seq = max(len(f.input_ids) for f in features)
-    words = max(1, max(len(f.word_starts) for f in features))
-    input_ids = np.full((n, seq), pad_id, dtype=np.int64)
-    attention_mask = np.zeros((n, seq), dtype=np.int64)
-    word_index = np.zeros((n, words), dtype=np.int64)
-    for b, f in enumerate(features):
-        input_ids[b, : len(f.input_ids)] = f.input_ids
-        attention_mask[b, : len(f.input_ids)] = 1
-        word_index[b, : len(f.word_starts)] = f.word_starts
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "word_index": word_index}
-
-
-class OnnxPredictor:
+class OnnxPredictor(BasePredictor):
     """An exported model (see :mod:`chatft.serving.export`) run with onnxruntime.
 
     Args:
@@ -113,17 +97,21 @@ class OnnxPredictor:
             )
         self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         m = self.manifest
-        self.intent_labels = tuple(json.loads((self.folder / m["intent_labels"]).read_text(encoding="utf-8")))
-        self.slot_labels = (
+        intent_labels = tuple(json.loads((self.folder / m["intent_labels"]).read_text(encoding="utf-8")))
+        slot_labels = (
             tuple(json.loads((self.folder / m["slot_labels"]).read_text(encoding="utf-8")))
             if m.get("slot_labels")
             else ()
         )
         decoding = json.loads((self.folder / m["decoding"]).read_text(encoding="utf-8"))
-        self.decoder = SlotDecoder.from_dict(decoding) if decoding.get("mode") != "none" else None
-        self.tokenizer = WordTokenizer(self.folder / m["tokenizer"], m["unk_token"], m["pad_token_id"])
-        self.max_length = int(max_length or m["max_length"])
-        self.top_k = top_k
+        slots = SlotDecoder.from_dict(decoding) if decoding.get("mode") != "none" else None
+        super().__init__(
+            WordTokenizer(self.folder / m["tokenizer"], m["unk_token"], m["pad_token_id"]),
+            Decoder(intent_labels, slot_labels, slots),
+            int(max_length or m["max_length"]),
+            m["pad_token_id"],
+            top_k,
+        )
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -132,46 +120,6 @@ class OnnxPredictor:
         )
         self._inputs = [i.name for i in self.session.get_inputs()]
 
-    def __call__(self, text: str) -> Prediction:
-        return self.batch([text])[0]
-
-    def batch(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
-        """Predict many utterances; batches group similar lengths (less padding), output keeps input order."""
-        if isinstance(texts, str):
-            raise TypeError(
-                "OnnxPredictor.batch takes a list of texts; call the predictor itself for one text"
-            )
-        spans = [split_words(t) for t in texts]
-        words = [[w for w, _, _ in s] for s in spans]
-        features = tokenize_examples(
-            self.tokenizer, words, [None] * len(texts), [0] * len(texts), self.max_length
-        )
-        order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
-        results: list[Prediction | None] = [None] * len(texts)
-        for lo in range(0, len(order), batch_size):
-            chunk = [features[i] for i in order[lo : lo + batch_size]]
-            arrays = _pad(chunk, self.tokenizer.pad_token_id)
-            outputs = self.session.run(None, {k: arrays[k] for k in self._inputs})
-            probs = intent_probabilities(outputs[0])
-            for b, f in enumerate(chunk):
-                i = f.index
-                intent = int(probs[b].argmax())
-                tags: list[str] = []
-                conf: list[float] = []
-                if self.decoder is not None:
-                    emissions = outputs[1][b, : len(f.word_starts)]
-                    path = self.decoder.decode(emissions)
-                    conf = self.decoder.confidences(emissions, path)
-                    tags = [self.slot_labels[t] for t in path] + ["O"] * (f.n_words - len(path))
-                results[i] = build_prediction(
-                    texts[i],
-                    spans[i],
-                    self.intent_labels[intent],
-                    probs[b].tolist(),
-                    self.intent_labels,
-                    tags,
-                    conf,
-                    f.truncated,
-                    top_k=self.top_k,
-                )
-        return results  # type: ignore[return-value]
+    def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = self.session.run(None, {k: arrays[k] for k in self._inputs})
+        return outputs[0], outputs[1] if len(outputs) > 1 else None

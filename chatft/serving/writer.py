@@ -2,7 +2,7 @@
 
 Each process predicts its own shard; at the end of the epoch the rows are gathered on rank 0, sorted by their
 input index (duplicates from a padding sampler dropped) and written there, so the file is the same with one
-process or many. Each line is a :class:`chatft.core.decoding.Prediction` as a dict.
+process or many. Each line is a :class:`chatft.core.prediction.Prediction` as a dict.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from chatft.serving.predictor import assemble
+from chatft.core.prediction import build_prediction
 
 DEFAULT_NAME = "predictions.jsonl"
 
@@ -49,15 +49,16 @@ class JsonlPredictionWriter(BasePredictionWriter):
         path = self._path(trainer)
         if trainer.is_global_zero:
             by_index = {}
-            for row in rows:
-                by_index.setdefault(row["index"], row)
-            self.write(path, [by_index[i] for i in sorted(by_index)], trainer.datamodule, pl_module)
+            for index, decoded in rows:
+                by_index.setdefault(index, decoded)
+            self.write(path, sorted(by_index.items()), trainer.datamodule, pl_module)
             print(f"predictions: {path}", flush=True)
         self.path = path
         trainer.strategy.barrier("chatft-predictions-written")
 
-    def write(self, path: Path, rows: list[dict], datamodule, pl_module) -> None:
-        """Write rows in index order; text and word offsets come from the datamodule's predict inputs."""
+    def write(self, path: Path, rows: list, datamodule, pl_module) -> None:
+        """Write ``(input index, decoded)`` rows in their order; text and word offsets come from the datamodule's
+        predict inputs."""
         inputs = getattr(datamodule, "predict_inputs", None)
         if inputs is None or len(inputs) < len(rows):
             raise RuntimeError(
@@ -67,9 +68,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
-            for row in rows:
-                i = row["index"]
+            for i, decoded in rows:
                 text, spans = inputs[i]
-                pred = assemble(text, spans, row, labels, self.top_k)
+                pred = build_prediction(text, spans, decoded, labels, self.top_k)
                 f.write(json.dumps(pred.to_dict(), ensure_ascii=False) + "\n")
         os.replace(tmp, path)

@@ -183,9 +183,9 @@ class IntentSlotDataModule(L.LightningDataModule):
         return tokenize_examples(
             self.tokenizer,
             [ex.words for ex in examples],
-            [slots.ids(ex.tags) if slots and ex.tags is not None else None for ex in examples],
-            [self.intent_vocab.id(ex.intent) for ex in examples],
             self.max_length,
+            word_tag_ids=[slots.ids(ex.tags) if slots and ex.tags is not None else None for ex in examples],
+            intents=[self.intent_vocab.id(ex.intent) for ex in examples],
             gold_tags=[ex.tags for ex in examples],
         )
 
@@ -221,7 +221,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             self.predict_inputs = [join_words(ex.words) for ex in self._read("test")]
         n = len(self.predict_inputs)
         words = [[w for w, _, _ in spans] for _, spans in self.predict_inputs]
-        features = tokenize_examples(self.tokenizer, words, [None] * n, [0] * n, self.max_length)
+        features = tokenize_examples(self.tokenizer, words, self.max_length)
         truncated = sum(f.truncated for f in features)
         if truncated:
             log.warning(

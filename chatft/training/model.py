@@ -13,15 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from chatft.core.tags import decoding_transitions, exclude_unk
-from chatft.training.crf import CRF, viterbi_decode
+from chatft.core.tags import decoding_transitions
+from chatft.training.crf import CRF
 
 
 class JointModel(nn.Module):
     """Encoder + intent classifier + slot tagger.
 
     ``num_slot_tags == 0`` builds an intent-only model (sentence classification data). The first class
-    of each head is ``<unk>`` and is never predicted (its logit is masked at decoding time).
+    of each head is ``<unk>`` and is never predicted. Decoding happens outside the model, in numpy
+    (:class:`chatft.core.decoding.Decoder`, built with :func:`chatft.training.artifacts.slot_decoder_of`),
+    the same for ``test``, ``predict`` and both predictors.
     """
 
     def __init__(
@@ -87,25 +89,3 @@ class JointModel(nn.Module):
                 label_smoothing=label_smoothing,
             )
         return intent_loss + slot_loss_coef * slot_loss, intent_loss, slot_loss
-
-    @torch.no_grad()
-    def decode(
-        self, intent_logits: Tensor, slot_logits: Tensor | None, word_mask: Tensor
-    ) -> tuple[Tensor, Tensor, list[list[int]]]:
-        """(intent ids, intent probabilities, per-utterance slot tag ids over its kept words)."""
-        probs = exclude_unk(intent_logits.float().clone()).softmax(-1)
-        intents = probs.argmax(-1)
-        if slot_logits is None:
-            return intents, probs, [[] for _ in range(intent_logits.size(0))]
-        if self.crf is not None:
-            return intents, probs, self.crf.decode(slot_logits, word_mask)
-        log_probs = slot_logits.float().log_softmax(-1)
-        if self.bio_constrained:
-            paths = viterbi_decode(
-                log_probs, word_mask, allowed_start=self.allowed_start, allowed_trans=self.allowed_trans
-            )
-        else:
-            best = exclude_unk(log_probs).argmax(-1).tolist()
-            lengths = word_mask.sum(-1).tolist()
-            paths = [row[:n] for row, n in zip(best, lengths, strict=True)]
-        return intents, probs, paths

@@ -22,8 +22,10 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from chatft.core.decoding import Decoded, Decoder
 from chatft.core.errors import ConfigError
 from chatft.core.labels import UNK, LabelVocab
+from chatft.training.artifacts import slot_decoder_of
 from chatft.training.encoders import DEFAULT_ENCODER, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1, report_from_confusion
 from chatft.training.model import JointModel
@@ -157,28 +159,35 @@ class IntentSlotModule(L.LightningModule):
         self.log_dict({"train/intent_loss": intent_loss, "train/slot_loss": slot_loss}, batch_size=size)
         return loss
 
-    def decode_batch(
-        self, batch: dict, intent_logits: Tensor, slot_logits: Tensor | None
-    ) -> tuple[Tensor, Tensor, list[list[str]]]:
-        """Intent ids, intent probabilities and per-word tag strings for every word of each utterance.
+    def decode(
+        self, batch: dict, intent_logits: Tensor, slot_logits: Tensor | None, confidences: bool = False
+    ) -> list[Decoded]:
+        """Decode a batch exactly as the predictors do (:class:`chatft.core.decoding.Decoder`, in numpy).
 
-        Words cut off by truncation get ``O``, so gold tags of every word are still scored.
+        Every word of each utterance gets a tag: words cut off by truncation get ``O``, so the gold tags of
+        every word are still scored.
         """
-        intents, probs, paths = self.model.decode(intent_logits, slot_logits, batch["word_mask"])
-        tags = []
-        if self.has_slots:
-            names = self.slot_vocab.labels
-            for path, n in zip(paths, batch["n_words"].tolist(), strict=True):
-                words = [names[t] for t in path]
-                tags.append(words + ["O"] * (n - len(words)))
-        return intents, probs, tags
+        decoder = Decoder(
+            self.intent_vocab.labels,
+            self.slot_vocab.labels if self.slot_vocab else (),
+            slot_decoder_of(self.model),  # rebuilt per batch: CRF transitions change while training
+        )
+        return decoder.decode(
+            intent_logits.detach().float().cpu().numpy(),
+            None if slot_logits is None else slot_logits.detach().float().cpu().numpy(),
+            batch["word_mask"].sum(1).tolist(),
+            batch["n_words"].tolist(),
+            confidences=confidences,
+        )
 
     def _eval_step(self, batch: dict, split: str) -> dict:
         """Update the split's metrics; return the decoded batch (``index``, ``intents``, ``tags``) for callbacks."""
         loss, _, _, intent_logits, slot_logits = self.model_step(batch)
         size = batch["input_ids"].size(0)
         self.log(f"{split}/loss", loss, batch_size=size, sync_dist=True)
-        intents, _, pred_tags = self.decode_batch(batch, intent_logits, slot_logits)
+        decoded = self.decode(batch, intent_logits, slot_logits)
+        intents = torch.tensor([d.intent for d in decoded], device=batch["intent"].device)
+        pred_tags = [d.tags for d in decoded]
         metrics = self.metrics[split]
         metrics["intent"].update(intents, batch["intent"])
         metrics["confusion"].update(intents, batch["intent"])
@@ -223,19 +232,12 @@ class IntentSlotModule(L.LightningModule):
         for m in self.metrics["test"].values():
             m.reset()
 
-    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
-        """Per utterance: index, intent, intent probabilities, word tags and tag confidences.
-
-        Decoded like ``test`` (see :func:`chatft.serving.predictor.raw_predictions`); the prediction writer turns the
-        rows into JSON Lines with words, slots and character offsets.
-        """
-        from chatft.serving.predictor import raw_predictions
-
+    def predict_step(self, batch: dict, batch_idx: int) -> list[tuple[int, Decoded]]:
+        """``(input index, decoded utterance)`` pairs, decoded like ``test``; the prediction writer turns them
+        into JSON Lines with words, slots and character offsets."""
         intent_logits, slot_logits = self(batch)
-        slot_labels = self.slot_vocab.labels if self.slot_vocab else ()
-        return raw_predictions(
-            self.model, batch, intent_logits, slot_logits, self.intent_vocab.labels, slot_labels
-        )
+        decoded = self.decode(batch, intent_logits, slot_logits, confidences=True)
+        return list(zip(batch["index"].tolist(), decoded, strict=True))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint."""

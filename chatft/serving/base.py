@@ -1,0 +1,85 @@
+"""What every predictor does, without torch: text -> words -> features -> padded batches -> logits -> Prediction.
+
+:class:`~chatft.serving.predictor.Predictor` (PyTorch) and :class:`~chatft.serving.onnx_predictor.OnnxPredictor`
+(onnxruntime) subclass :class:`BasePredictor` and differ only in :meth:`BasePredictor.logits`. Everything
+else is here, once: words from :func:`chatft.core.text.split_words`, tokenization and word alignment as in
+training (:func:`chatft.core.features.tokenize_examples`), batches of similar length (less padding),
+:func:`chatft.core.features.pad_batch`, decoding with :class:`chatft.core.decoding.Decoder` (the decoding
+``test`` scores: words cut by truncation are tagged ``O``) and :func:`chatft.core.prediction.build_prediction`.
+A text without words gets an empty prediction and never reaches the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from chatft.core.decoding import Decoder
+from chatft.core.features import pad_batch, tokenize_examples
+from chatft.core.prediction import Prediction, build_prediction
+from chatft.core.text import split_words
+
+__all__ = ["BasePredictor"]
+
+#: The arrays :meth:`BasePredictor.logits` receives (all ``int64``, ``[batch, tokens]`` or ``[batch, words]``).
+MODEL_INPUTS = ("input_ids", "attention_mask", "word_index")
+
+
+class BasePredictor:
+    """Batching, padding, decoding and result assembly shared by the predictors.
+
+    Args:
+        tokenizer: A fast tokenizer (or :class:`~chatft.serving.onnx_predictor.WordTokenizer`).
+        decoder: Labels and slot decoding of the model.
+        max_length: Max sub-word tokens per utterance; words beyond are predicted ``O`` (``truncated``).
+        pad_id: Token id used for padding.
+        top_k: How many intents to list in ``intents_top_k``.
+    """
+
+    def __init__(self, tokenizer, decoder: Decoder, max_length: int, pad_id: int, top_k: int = 3) -> None:
+        self.tokenizer = tokenizer
+        self.decoder = decoder
+        self.max_length = int(max_length)
+        self.pad_id = pad_id
+        self.top_k = top_k
+
+    @property
+    def intent_labels(self) -> tuple[str, ...]:
+        return self.decoder.intent_labels
+
+    @property
+    def slot_labels(self) -> tuple[str, ...]:
+        return self.decoder.slot_labels
+
+    def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Intent logits ``[B, I]`` and word slot logits ``[B, W, T]`` (None without slots) of a padded batch."""
+        raise NotImplementedError
+
+    def __call__(self, text: str) -> Prediction:
+        return self.batch([text])[0]
+
+    def batch(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
+        """Predict many utterances; batches group similar lengths (less padding), output keeps input order."""
+        if isinstance(texts, str):
+            raise TypeError(
+                f"{type(self).__name__}.batch takes a list of texts; call the predictor itself for one text"
+            )
+        spans = [split_words(t) for t in texts]
+        todo = [i for i, s in enumerate(spans) if s]
+        features = tokenize_examples(
+            self.tokenizer, [[w for w, _, _ in spans[i]] for i in todo], self.max_length
+        )
+        results = [build_prediction(t, [], None, self.intent_labels) for t in texts]
+        order = sorted(range(len(features)), key=lambda k: len(features[k].input_ids))
+        for lo in range(0, len(order), batch_size):
+            chunk = [features[k] for k in order[lo : lo + batch_size]]
+            arrays = pad_batch(chunk, self.pad_id)
+            intent_logits, slot_logits = self.logits({k: arrays[k] for k in MODEL_INPUTS})
+            decoded = self.decoder.decode(
+                intent_logits, slot_logits, [len(f.word_starts) for f in chunk], [f.n_words for f in chunk]
+            )
+            for f, d in zip(chunk, decoded, strict=True):
+                i = todo[f.index]
+                results[i] = build_prediction(texts[i], spans[i], d, self.intent_labels, self.top_k)
+        return results
