@@ -1,14 +1,13 @@
 """IntentSlotModule: the LightningModule that trains and evaluates a :class:`~chatft.training.model.JointModel`.
 
 One ``model_step`` serves train/val/test/predict; one set of metric objects per split. Metric states are
-counts reduced across processes, so DDP numbers equal single-process numbers.
+counts reduced across processes, so DDP numbers equal single-process numbers. The test report (per-class
+tables, confusion figure) is written by :class:`chatft.training.reports.TestReport`, which the module registers.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import lightning as L
 import torch
@@ -24,11 +23,12 @@ from torchmetrics.classification import (
 
 from chatft.core.decoding import Decoded, Decoder
 from chatft.core.errors import ConfigError
-from chatft.core.labels import UNK, LabelVocab
+from chatft.core.labels import LabelVocab
 from chatft.training.artifacts import slot_decoder_of
 from chatft.training.encoders import DEFAULT_ENCODER, load_encoder
-from chatft.training.metrics import SentenceAccuracy, SpanF1, report_from_confusion
+from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.model import JointModel
+from chatft.training.reports import TestReport
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +110,14 @@ class IntentSlotModule(L.LightningModule):
         if freeze_word_embeddings:
             self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
         n = len(self.intent_vocab)
-        self.metrics = nn.ModuleDict({split: self._make_metrics(n) for split in ("val", "test")})
+        self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
 
     def configure_model(self) -> None:
         if self.hparams.compile and not getattr(self, "_compiled", False):
             self.model.encoder.compile(dynamic=False)
             self._compiled = True
 
-    def _make_metrics(self, n_intents: int) -> nn.ModuleDict:
+    def _make_metrics(self, n_intents: int, split: str) -> nn.ModuleDict:
         intent = MetricCollection(
             {
                 "intent_acc": MulticlassAccuracy(n_intents, average="micro"),
@@ -126,11 +126,9 @@ class IntentSlotModule(L.LightningModule):
                 "intent_f1": MulticlassF1Score(n_intents, average="macro"),
             }
         )
-        parts = {
-            "intent": intent,
-            "sent": SentenceAccuracy(),
-            "confusion": MulticlassConfusionMatrix(n_intents),
-        }
+        parts = {"intent": intent, "sent": SentenceAccuracy()}
+        if split == "test":  # for the test report only (TestReport); validation needs no confusion matrix
+            parts["confusion"] = MulticlassConfusionMatrix(n_intents)
         if self.has_slots:
             parts["slot"] = SpanF1.from_tags(self.slot_vocab.labels)
         return nn.ModuleDict(parts)
@@ -190,7 +188,8 @@ class IntentSlotModule(L.LightningModule):
         pred_tags = [d.tags for d in decoded]
         metrics = self.metrics[split]
         metrics["intent"].update(intents, batch["intent"])
-        metrics["confusion"].update(intents, batch["intent"])
+        if "confusion" in metrics:
+            metrics["confusion"].update(intents, batch["intent"])
         correct = intents == batch["intent"]
         if self.has_slots:
             gold = [list(g) for g in batch["gold_tags"]]
@@ -206,31 +205,35 @@ class IntentSlotModule(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int) -> dict:
         return self._eval_step(batch, "test")
 
-    def _eval_epoch_end(self, split: str) -> dict[str, float]:
+    def compute_metrics(self, split: str) -> dict[str, Tensor]:
+        """``{"<split>/intent_acc": ..., "<split>/slot_f1": ..., "<split>/sent_acc": ...}`` of the epoch so far.
+
+        Under DDP this syncs metric states, so every rank must call it; a second call returns the cached values.
+        """
         metrics = self.metrics[split]
         values = {f"{split}/{k}": v for k, v in metrics["intent"].compute().items()}
         if self.has_slots:
             for k, v in metrics["slot"].compute().items():
                 values[f"{split}/slot_{k}"] = v
         values[f"{split}/sent_acc"] = metrics["sent"].compute()
-        self.log_dict(values)
         return values
 
     def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
+        self.log_dict(self.compute_metrics("val"))
         for m in self.metrics["val"].values():
             m.reset()
 
-    def on_test_epoch_end(self) -> None:
-        values = self._eval_epoch_end("test")
-        # Under DDP the report's reductions and trainer.log_dir are collectives: every rank takes part in
-        # them (else rank 0 waits forever), then rank 0 writes.
-        computed = self.test_report(values)
-        log_dir = self.trainer.log_dir
-        if self.trainer.is_global_zero and log_dir:
-            self.write_report(Path(log_dir), values, computed)
+    def on_test_epoch_start(self) -> None:
         for m in self.metrics["test"].values():
             m.reset()
+
+    def on_test_epoch_end(self) -> None:
+        # Not reset here: TestReport reads the test metrics when test ends; they are reset when a test starts.
+        self.log_dict(self.compute_metrics("test"))
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """``test`` writes its per-class report and confusion figure (see :mod:`chatft.training.reports`)."""
+        return [TestReport()]
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[tuple[int, Decoded]]:
         """``(input index, decoded utterance)`` pairs, decoded like ``test``; the prediction writer turns them
@@ -244,43 +247,6 @@ class IntentSlotModule(L.LightningModule):
         from chatft.training.artifacts import ASSETS_KEY, module_assets
 
         checkpoint[ASSETS_KEY] = module_assets(self)
-
-    # ---- reports -----------------------------------------------------------------------------------
-    def test_report(self, values: dict[str, Tensor]) -> tuple[dict, Tensor]:
-        """The per-class report and the intent confusion matrix, from counts reduced across processes.
-
-        Under DDP this syncs metric states, so every rank must call it (like ``compute``).
-        """
-        confmat = self.metrics["test"]["confusion"].compute().cpu()
-        report = {
-            "metrics": {k: float(v) for k, v in values.items()},
-            # <unk> is never predicted; its row is shown only if gold data carries it (a label unseen in train)
-            "intents": [
-                row
-                for row in report_from_confusion(confmat, self.intent_vocab.labels)
-                if row["label"] != UNK or row["support"]
-            ],
-        }
-        if self.has_slots:
-            report["slots"] = self.metrics["test"]["slot"].per_type()
-        return report, confmat
-
-    def write_report(
-        self, folder: Path, values: dict[str, Tensor], computed: tuple[dict, Tensor] | None = None
-    ) -> None:
-        """Per-class report (JSON + text) and an intent confusion-matrix PNG, in ``folder``.
-
-        ``computed``: :meth:`test_report`'s result, when every rank already computed it (DDP).
-        """
-        report, confmat = computed if computed is not None else self.test_report(values)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "test_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-        (folder / "test_report.txt").write_text(format_report(report), encoding="utf-8")
-        try:
-            save_confusion_png(confmat, self.intent_vocab.labels, folder / "intent_confusion.png")
-        except ImportError:
-            log.warning("matplotlib is not installed: no confusion-matrix picture written")
-        log.info("test report written to %s", folder)
 
     # ---- optimisation ------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -316,54 +282,3 @@ def _adamw(params: list[dict], lr: float) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.AdamW(params, lr=lr, foreach=True)
-
-
-def format_report(report: dict) -> str:
-    """Plain-text tables of the per-intent and per-slot-type report."""
-    lines = ["metrics:"]
-    lines += [f"  {k:28s} {v:.6f}" for k, v in report["metrics"].items()]
-    for key, name in (("intents", "label"), ("slots", "type")):
-        if key not in report:
-            continue
-        lines += ["", f"{key}:", f"  {'':40s} {'precision':>9s} {'recall':>9s} {'f1':>9s} {'support':>8s}"]
-        for row in report[key]:
-            lines.append(
-                f"  {row[name]:40s} {row['precision']:9.6f} {row['recall']:9.6f} {row['f1']:9.6f} {row['support']:8d}"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def save_confusion_png(confmat: Tensor, labels, path: Path) -> None:
-    """Row-normalised confusion matrix of the intents that occur (gold or predicted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keep = ((confmat.sum(0) + confmat.sum(1)) > 0).nonzero().flatten().tolist()
-    cm = confmat[keep][:, keep].float()
-    norm = cm / cm.sum(1, keepdim=True).clamp(min=1)
-    names = [labels[i] for i in keep]
-    size = max(5.0, 0.35 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(norm.numpy(), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel("predicted intent")
-    ax.set_ylabel("gold intent")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if cm[i, j] > 0:
-                ax.text(
-                    j,
-                    i,
-                    int(cm[i, j]),
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="white" if norm[i, j] > 0.5 else "black",
-                )
-    ax.set_title("Intent confusion (counts; colour = row share)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
