@@ -109,9 +109,9 @@ def save_confusion_png(confmat: Tensor, labels, path: Path) -> None:
     MulticlassConfusionMatrix(len(names)).plot(val=share, ax=ax, add_text=False, labels=names, cmap="Blues")
     ax.images[0].set_clim(0.0, 1.0)
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel("predicted intent")
-    ax.set_ylabel("gold intent")
+    ax.set_yticks(range(len(names)), names, fontsize=7, rotation=0)
+    ax.set_xlabel("predicted intent", fontsize=9)
+    ax.set_ylabel("gold intent", fontsize=9)
     for i, j in (cm > 0).nonzero().tolist():
         color = "white" if share[i, j] > 0.5 else "black"
         ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6, color=color)
