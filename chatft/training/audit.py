@@ -120,9 +120,7 @@ def held_out_probabilities(
     loaded = load_for_inference(ckpt_path, device=device)
     model, n = loaded.model, len(examples)
     decoder = slot_decoder_of(model)
-    features = tokenize_examples(
-        loaded.tokenizer, [ex.words for ex in examples], [None] * n, [0] * n, loaded.max_length
-    )
+    features = tokenize_examples(loaded.tokenizer, [ex.words for ex in examples], loaded.max_length)
     intent_probs = np.zeros((n, len(loaded.intent_labels)))
     tag_probs: list[np.ndarray] = [np.zeros((0, len(loaded.slot_labels)))] * n
     predicted: list[list[str]] = [[] for _ in range(n)]
