@@ -21,7 +21,17 @@ from chatft.dialogue.tracker import DialoguePolicy
 from .conftest import QUIET, cli_args, demo_subset
 
 REPO = Path(__file__).resolve().parents[1]
-KEYS = ["text", "words", "tags", "intent", "intent_confidence", "intents_top_k", "slots", "truncated"]
+KEYS = [
+    "text",
+    "words",
+    "tags",
+    "intent",
+    "intent_confidence",
+    "intents_top_k",
+    "slots",
+    "truncated",
+    "out_of_scope",
+]
 LONG = " ".join(["please book a flight from boston to new york"] * 20)
 EXTRA = ["", "Book a flight from Boston to St. Louis, tomorrow?", '"play abba" (now)!', LONG]
 
@@ -269,7 +279,7 @@ def test_onnx_export_parity_with_pytorch(kind, trained, tmp_path, capsys):
     out = tmp_path / "onnx"
     main(["export", "--ckpt_path", ckpt, "--output", str(out), "--max_length", "32"])
     assert capsys.readouterr().out.startswith(f"exported: {out}")
-    expected = {"model.onnx", "intents.json", "decoding.json", "manifest.json", "tokenizer"}
+    expected = {"model.onnx", "intents.json", "decoding.json", "manifest.json", "tokenizer", "oos.json"}
     expected |= {"slot_tags.json"} if kind != "intent_only" else set()
     assert {p.name for p in out.iterdir()} == expected
     manifest = json.loads((out / "manifest.json").read_text())
@@ -343,8 +353,8 @@ def test_chat_file_mode_with_a_real_checkpoint(trained, tmp_path, capsys):
     assert [r["text"] for r in records] == ["i want to fly from boston to denver", "on friday", "hello"]
     assert records[0]["new_frame"] is True and records[2]["new_frame"] is True  # blank line: new dialogue
     for r in records:
-        assert set(r) == {"turn", "text", "intent", "intent_confidence", "slots", "new_frame", "state", "missing",
-                          "response"}  # fmt: skip
+        assert set(r) == {"turn", "text", "intent", "intent_confidence", "out_of_scope", "slots", "new_frame",
+                          "state", "missing", "response"}  # fmt: skip
         aliases = policy.intent(r["state"]["intent"]).aliases
         last = {aliases.get(s["label"], s["label"]): s["value"] for s in r["slots"]}
         assert all(r["state"]["frame"][k] == v for k, v in last.items())

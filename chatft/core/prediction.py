@@ -7,8 +7,12 @@ return, and what the chat loop reads. Its fields:
 * ``text``: the input line; ``words``: how it was split (:func:`chatft.core.text.split_words`); ``tags``: one
   BIO tag per word; ``truncated``: True when the utterance had more sub-word tokens than ``max_length`` (the
   cut words are tagged ``O``, as ``test`` scores them).
-* ``intent``, ``intent_confidence``: the most probable intent and its softmax probability;
-  ``intents_top_k``: ``[[label, probability], ...]``, most probable first (``<unk>`` is never predicted).
+* ``intent``, ``intent_confidence``: the most probable intent and its softmax probability (temperature-scaled
+  when the model was calibrated at the end of ``fit``); ``intents_top_k``: ``[[label, probability], ...]``,
+  most probable first (``<unk>`` is never predicted).
+* ``out_of_scope``: True when the model's out-of-scope decision (:mod:`chatft.core.oos`) rejected the
+  utterance; ``intent`` is then the fallback name (``nlu_fallback`` by default) and ``intent_confidence`` the
+  probability of the best-ranked intent; the ranking and the slots are still given.
 * ``slots``: ``{"label", "value", "start", "end", "confidence"}`` with character offsets, so
   ``text[start:end] == value``. Spans are chunked from the tags with conlleval's rules (what seqeval scores).
   A slot's confidence is the minimum of its words' tag probabilities (see :mod:`chatft.core.decoding`).
@@ -47,6 +51,7 @@ class Prediction:
     intents_top_k: list[tuple[str, float]]
     slots: list[Slot] = field(default_factory=list)
     truncated: bool = False
+    out_of_scope: bool = False
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists)."""
@@ -76,10 +81,13 @@ def build_prediction(
     tag_confidences: Sequence[float],
     truncated: bool,
     top_k: int = 3,
+    out_of_scope: bool = False,
+    fallback_intent: str | None = None,
 ) -> Prediction:
     """Assemble a :class:`Prediction` from decoded outputs and the word spans of ``text``.
 
     ``tags`` covers every word (cut words tagged ``O``); ``tag_confidences`` covers the kept words.
+    ``out_of_scope``: the utterance was rejected: its intent becomes ``fallback_intent`` (the ranking stays).
     """
     intent_id = list(intent_labels).index(intent)
     slots = [
@@ -96,9 +104,10 @@ def build_prediction(
         text=text,
         words=[w for w, _, _ in spans],
         tags=list(tags),
-        intent=intent,
+        intent=(fallback_intent or "nlu_fallback") if out_of_scope else intent,
         intent_confidence=float(intent_probs[intent_id]),
         intents_top_k=top_k_intents(intent_probs, intent_labels, top_k),
         slots=slots,
         truncated=bool(truncated),
+        out_of_scope=bool(out_of_scope),
     )

@@ -20,6 +20,7 @@ import numpy as np
 
 from chatft.core.decoding import SlotDecoder, intent_probabilities
 from chatft.core.features import Features, tokenize_examples
+from chatft.core.oos import OOSState
 from chatft.core.prediction import Prediction, build_prediction
 from chatft.core.text import split_words
 
@@ -131,6 +132,13 @@ class OnnxPredictor:
             str(self.folder / m["model"]), options, providers=list(providers or ["CPUExecutionProvider"])
         )
         self._inputs = [i.name for i in self.session.get_inputs()]
+        self._outputs = [o.name for o in self.session.get_outputs()]
+        #: Temperature and out-of-scope decision (``oos.json``); None for exports without one.
+        self.oos = (
+            OOSState.from_dict(json.loads((self.folder / m["oos"]).read_text(encoding="utf-8")))
+            if m.get("oos")
+            else None
+        )
 
     def __call__(self, text: str) -> Prediction:
         return self.batch([text])[0]
@@ -151,15 +159,23 @@ class OnnxPredictor:
         for lo in range(0, len(order), batch_size):
             chunk = [features[i] for i in order[lo : lo + batch_size]]
             arrays = _pad(chunk, self.tokenizer.pad_token_id)
-            outputs = self.session.run(None, {k: arrays[k] for k in self._inputs})
-            probs = intent_probabilities(outputs[0])
+            outputs = dict(
+                zip(self._outputs, self.session.run(None, {k: arrays[k] for k in self._inputs}), strict=True)
+            )
+            if self.oos is not None:
+                probs, out_of_scope = self.oos.decide(
+                    outputs["intent_logits"], outputs.get("intent_features")
+                )
+            else:
+                probs = intent_probabilities(outputs["intent_logits"])
+                out_of_scope = np.zeros(len(chunk), dtype=bool)
             for b, f in enumerate(chunk):
                 i = f.index
                 intent = int(probs[b].argmax())
                 tags: list[str] = []
                 conf: list[float] = []
                 if self.decoder is not None:
-                    emissions = outputs[1][b, : len(f.word_starts)]
+                    emissions = outputs["slot_logits"][b, : len(f.word_starts)]
                     path = self.decoder.decode(emissions)
                     conf = self.decoder.confidences(emissions, path)
                     tags = [self.slot_labels[t] for t in path] + ["O"] * (f.n_words - len(path))
@@ -173,5 +189,7 @@ class OnnxPredictor:
                     conf,
                     f.truncated,
                     top_k=self.top_k,
+                    out_of_scope=bool(out_of_scope[b]),
+                    fallback_intent=self.oos.fallback_intent if self.oos is not None else None,
                 )
         return results  # type: ignore[return-value]

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from chatft.core.decoding import intent_probabilities
 from chatft.core.features import tokenize_examples
+from chatft.core.oos import OOSState
 from chatft.core.prediction import Prediction, build_prediction
 from chatft.core.text import split_words
 from chatft.training.artifacts import InferenceModel, load_for_inference, slot_decoder_of
@@ -36,15 +37,28 @@ def raw_predictions(
     slot_logits: Tensor | None,
     intent_labels: Sequence[str],
     slot_labels: Sequence[str],
+    oos: OOSState | None = None,
+    features: Tensor | None = None,
 ) -> list[dict]:
     """Per utterance of a collated batch: ``index``, ``intent``, ``intent_probs`` (all intents),
-    ``tags`` (every word; cut words ``O``), ``tag_confidences`` (kept words) and ``truncated``.
+    ``tags`` (every word; cut words ``O``), ``tag_confidences`` (kept words), ``truncated``, and
+    ``out_of_scope`` / ``fallback_intent``.
 
-    Intents and tags come from ``model.decode``, the decoding ``test`` scores; probabilities and
-    confidences are computed in float64 numpy (:mod:`chatft.core.decoding`), the same code the ONNX predictor runs.
+    Tags come from ``model.decode``, the decoding ``test`` scores; probabilities and confidences are computed
+    in float64 numpy (:mod:`chatft.core.decoding`), the same code the ONNX predictor runs. With ``oos`` (the
+    checkpoint's fitted state), intent probabilities are temperature-scaled and the out-of-scope decision is
+    applied (``features``: the pooled encoder features, needed by the Mahalanobis score).
     """
     intents, _, paths = model.decode(intent_logits, slot_logits, batch["word_mask"])
-    probs = intent_probabilities(intent_logits.float().cpu().numpy())
+    logits = intent_logits.float().cpu().numpy()
+    if oos is not None:
+        feats = features.float().cpu().numpy() if features is not None and oos.needs_features else None
+        probs, out_of_scope = oos.decide(logits, feats)
+        intent_ids = probs.argmax(-1).tolist()
+    else:
+        probs = intent_probabilities(logits)
+        out_of_scope = [False] * len(logits)
+        intent_ids = intents.tolist()
     decoder = slot_decoder_of(model) if slot_logits is not None else None
     emissions = slot_logits.float().cpu().numpy() if slot_logits is not None else None
     out = []
@@ -56,11 +70,13 @@ def raw_predictions(
         out.append(
             {
                 "index": index,
-                "intent": intent_labels[int(intents[i])],
+                "intent": intent_labels[int(intent_ids[i])],
                 "intent_probs": probs[i].tolist(),
                 "tags": tags,
                 "tag_confidences": decoder.confidences(emissions[i], path) if decoder else [],
                 "truncated": int(batch["word_mask"][i].sum()) < n_words,
+                "out_of_scope": bool(out_of_scope[i]),
+                "fallback_intent": oos.fallback_intent if oos is not None else None,
             }
         )
     return out
@@ -80,6 +96,8 @@ class Predictor:
         self.intent_labels = loaded.intent_labels
         self.slot_labels = loaded.slot_labels
         self.max_length = loaded.max_length
+        #: Temperature and out-of-scope decision fitted at the end of ``fit`` (None for older checkpoints).
+        self.oos = loaded.oos
         self.device = torch.device(device)
         self.top_k = top_k
         self.pad_id = self.tokenizer.pad_token_id or 0
@@ -112,7 +130,7 @@ class Predictor:
         for lo in range(0, len(order), batch_size):
             batch = collate([features[i] for i in order[lo : lo + batch_size]], self.pad_id)
             tensors = {k: batch[k].to(self.device) for k in ("input_ids", "attention_mask", "word_index")}
-            intent_logits, slot_logits = self.model(**tensors)
+            intent_logits, slot_logits, pooled = self.model(**tensors, return_features=True)
             raw = raw_predictions(
                 self.model,
                 {**batch, "word_mask": batch["word_mask"].to(self.device)},
@@ -120,6 +138,8 @@ class Predictor:
                 slot_logits,
                 self.intent_labels,
                 self.slot_labels,
+                oos=self.oos,
+                features=pooled,
             )
             for r in raw:
                 i = r["index"]
@@ -139,4 +159,6 @@ def assemble(text: str, spans, raw: dict, intent_labels: Sequence[str], top_k: i
         raw["tag_confidences"],
         raw["truncated"],
         top_k=top_k,
+        out_of_scope=raw.get("out_of_scope", False),
+        fallback_intent=raw.get("fallback_intent"),
     )

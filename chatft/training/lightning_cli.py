@@ -22,6 +22,7 @@ from chatft.cli import PROG, OneLineErrors
 from chatft.core.errors import ConfigError
 from chatft.serving.writer import JsonlPredictionWriter
 from chatft.training.best_checkpoint import BestCheckpoint
+from chatft.training.calibration import OOSCalibration
 from chatft.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointError,
@@ -169,6 +170,10 @@ class ChatftCLI(LightningCLI):
         parser.add_lightning_class_args(SmallDataSchedule, "schedule")
         parser.link_arguments("checkpoint.monitor", "schedule.monitor")
         parser.link_arguments("checkpoint.mode", "schedule.mode")
+        parser.link_arguments("data.oos_label", "model.oos_label")
+        # --oos.method / --oos.max_acc_drop / --oos.target_recall / --oos.fallback_intent: calibration and
+        # out-of-scope decision fitted on dev at the end of fit (chatft.training.calibration).
+        parser.add_lightning_class_args(OOSCalibration, "oos")
         # --autosave.every_n_train_steps / --autosave.on_sigterm: keep last.ckpt fresh for --ckpt_path last.
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
+    MulticlassCalibrationError,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
@@ -24,9 +25,12 @@ from torchmetrics.classification import (
 
 from chatft.core.errors import ConfigError
 from chatft.core.labels import UNK, LabelVocab
+from chatft.core.oos import OOSState
+from chatft.training.calibration_report import calibration_report, ece_of, save_reliability_png
 from chatft.training.encoders import DEFAULT_ENCODER, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1, report_from_confusion
 from chatft.training.model import JointModel
+from chatft.training.oos_metrics import OOSMetrics
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,10 @@ class IntentSlotModule(L.LightningModule):
         freeze_word_embeddings: Do not train the word-embedding matrix (saves optimizer time and memory).
         compile: ``torch.compile`` the encoder (GPU; pair with ``data.pad_to_multiple_of`` so a few
             padded lengths are compiled, not one graph per sequence length).
+        oos_label: The out-of-scope intent (linked from ``data.oos_label``). When it is one of the intents,
+            validation and test report out-of-scope metrics and count the out-of-scope decision in
+            ``intent_acc``/``sent_acc``; the decision itself is fitted at the end of ``fit``
+            (:mod:`chatft.training.calibration`) and stored in the checkpoint.
     """
 
     def __init__(
@@ -83,6 +91,7 @@ class IntentSlotModule(L.LightningModule):
         pretrained: bool = True,
         freeze_word_embeddings: bool = False,
         compile: bool = False,
+        oos_label: str | None = "oos",
     ) -> None:
         super().__init__()
         if not intent_labels:
@@ -108,14 +117,22 @@ class IntentSlotModule(L.LightningModule):
         if freeze_word_embeddings:
             self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
         n = len(self.intent_vocab)
-        self.metrics = nn.ModuleDict({split: self._make_metrics(n) for split in ("val", "test")})
+        self.oos_index: int | None = (
+            self.intent_vocab.id(oos_label) if oos_label and oos_label in self.intent_vocab else None
+        )
+        #: Temperature and out-of-scope decision; before calibration: T = 1, out of scope = the OOS class wins.
+        self.oos_state = OOSState(
+            mode="both" if self.oos_index is not None else "threshold", oos_index=self.oos_index
+        )
+        self.oos_calibrated = False
+        self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
 
     def configure_model(self) -> None:
         if self.hparams.compile and not getattr(self, "_compiled", False):
             self.model.encoder.compile(dynamic=False)
             self._compiled = True
 
-    def _make_metrics(self, n_intents: int) -> nn.ModuleDict:
+    def _make_metrics(self, n_intents: int, split: str = "val") -> nn.ModuleDict:
         intent = MetricCollection(
             {
                 "intent_acc": MulticlassAccuracy(n_intents, average="micro"),
@@ -131,14 +148,23 @@ class IntentSlotModule(L.LightningModule):
         }
         if self.has_slots:
             parts["slot"] = SpanF1.from_tags(self.slot_vocab.labels)
+        if self.oos_index is not None:
+            parts["oos"] = OOSMetrics()
+        if split == "test":
+            # Expected calibration error of the intent softmax before and after temperature scaling.
+            parts["ece_uncalibrated"] = MulticlassCalibrationError(n_intents, n_bins=15, norm="l1")
+            parts["ece_calibrated"] = MulticlassCalibrationError(n_intents, n_bins=15, norm="l1")
         return nn.ModuleDict(parts)
 
     # ---- steps -------------------------------------------------------------------------------------
     def forward(self, batch: dict) -> tuple[Tensor, Tensor | None]:
         return self.model(batch["input_ids"], batch["attention_mask"], batch["word_index"])
 
-    def model_step(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
-        intent_logits, slot_logits = self(batch)
+    def model_step(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor]:
+        """(loss, intent loss, slot loss, intent logits, slot logits, pooled features)."""
+        intent_logits, slot_logits, features = self.model(
+            batch["input_ids"], batch["attention_mask"], batch["word_index"], return_features=True
+        )
         loss, intent_loss, slot_loss = self.model.loss(
             intent_logits,
             slot_logits,
@@ -148,10 +174,10 @@ class IntentSlotModule(L.LightningModule):
             slot_loss_coef=self.hparams.slot_loss_coef,
             label_smoothing=self.hparams.label_smoothing,
         )
-        return loss, intent_loss, slot_loss, intent_logits, slot_logits
+        return loss, intent_loss, slot_loss, intent_logits, slot_logits, features
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss, intent_loss, slot_loss, _, _ = self.model_step(batch)
+        loss, intent_loss, slot_loss, *_ = self.model_step(batch)
         size = batch["input_ids"].size(0)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log_dict({"train/intent_loss": intent_loss, "train/slot_loss": slot_loss}, batch_size=size)
@@ -175,11 +201,12 @@ class IntentSlotModule(L.LightningModule):
 
     def _eval_step(self, batch: dict, split: str) -> dict:
         """Update the split's metrics; return the decoded batch (``index``, ``intents``, ``tags``) for callbacks."""
-        loss, _, _, intent_logits, slot_logits = self.model_step(batch)
+        loss, _, _, intent_logits, slot_logits, features = self.model_step(batch)
         size = batch["input_ids"].size(0)
         self.log(f"{split}/loss", loss, batch_size=size, sync_dist=True)
-        intents, _, pred_tags = self.decode_batch(batch, intent_logits, slot_logits)
+        intents, raw_probs, pred_tags = self.decode_batch(batch, intent_logits, slot_logits)
         metrics = self.metrics[split]
+        intents = self._oos_step(metrics, batch, intent_logits, features, intents, raw_probs)
         metrics["intent"].update(intents, batch["intent"])
         metrics["confusion"].update(intents, batch["intent"])
         correct = intents == batch["intent"]
@@ -190,6 +217,52 @@ class IntentSlotModule(L.LightningModule):
         else:
             metrics["sent"].update(correct, [[] for _ in range(size)], [[] for _ in range(size)])
         return {"index": batch["index"], "intents": intents, "tags": pred_tags}
+
+    def _oos_step(
+        self,
+        metrics: nn.ModuleDict,
+        batch: dict,
+        intent_logits: Tensor,
+        features: Tensor,
+        intents: Tensor,
+        raw_probs,
+    ) -> Tensor:
+        """Apply the out-of-scope decision to the predicted intents and update the OOS and calibration metrics.
+
+        An utterance called out of scope is predicted as the OOS intent (``<unk>`` when the model has none,
+        which is always wrong), so intent and sentence accuracy count the decision.
+        """
+        import numpy as np
+
+        state = self.oos_state
+        logits = intent_logits.float().cpu().numpy()
+        method = "msp" if state.method == "mahalanobis" and state.means is None else state.method
+        feats = features.float().cpu().numpy() if method == "mahalanobis" else None
+        probs, out = state.decide(logits, feats)
+        gold = batch["intent"]
+        if out.any():
+            fallback = self.oos_index if self.oos_index is not None else 0
+            intents = intents.clone()
+            intents[torch.as_tensor(out, device=intents.device)] = fallback
+        gold_oos = (
+            gold == self.oos_index if self.oos_index is not None else torch.zeros_like(gold, dtype=torch.bool)
+        )
+        if "oos" in metrics:
+            scores = torch.as_tensor(state.score(logits, feats, method))
+            metrics["oos"].update(
+                scores.to(gold.device), gold_oos, torch.as_tensor(out, device=gold.device), intents == gold
+            )
+        if "ece_calibrated" in metrics:
+            keep = ~gold_oos
+            if keep.any():
+                uncalibrated = OOSState(mode=state.mode, oos_index=state.oos_index).probabilities(logits)
+                k = keep.cpu().numpy()
+                target = gold[keep]
+                metrics["ece_uncalibrated"].update(torch.as_tensor(uncalibrated[k]).to(gold.device), target)
+                metrics["ece_calibrated"].update(
+                    torch.as_tensor(np.asarray(probs)[k]).to(gold.device), target
+                )
+        return intents
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -204,6 +277,12 @@ class IntentSlotModule(L.LightningModule):
             for k, v in metrics["slot"].compute().items():
                 values[f"{split}/slot_{k}"] = v
         values[f"{split}/sent_acc"] = metrics["sent"].compute()
+        if "oos" in metrics:
+            for k, v in metrics["oos"].compute().items():
+                values[f"{split}/{k}"] = v
+        if "ece_calibrated" in metrics:
+            for k in ("ece_uncalibrated", "ece_calibrated"):
+                values[f"{split}/{k}"] = torch.tensor(ece_of(metrics[k]), dtype=torch.float64)
         self.log_dict(values)
         return values
 
@@ -231,17 +310,43 @@ class IntentSlotModule(L.LightningModule):
         """
         from chatft.serving.predictor import raw_predictions
 
-        intent_logits, slot_logits = self(batch)
+        intent_logits, slot_logits, features = self.model(
+            batch["input_ids"], batch["attention_mask"], batch["word_index"], return_features=True
+        )
         slot_labels = self.slot_vocab.labels if self.slot_vocab else ()
         return raw_predictions(
-            self.model, batch, intent_logits, slot_logits, self.intent_vocab.labels, slot_labels
+            self.model,
+            batch,
+            intent_logits,
+            slot_logits,
+            self.intent_vocab.labels,
+            slot_labels,
+            oos=self.oos_state,
+            features=features,
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint."""
+        """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint;
+        and the fitted temperature and out-of-scope decision, once calibrated."""
         from chatft.training.artifacts import ASSETS_KEY, module_assets
+        from chatft.training.calibration import OOS_KEY, state_to_checkpoint
 
         checkpoint[ASSETS_KEY] = module_assets(self)
+        if self.oos_calibrated:
+            checkpoint[OOS_KEY] = state_to_checkpoint(self.oos_state)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore the temperature and out-of-scope decision fitted at the end of ``fit`` (if any)."""
+        from chatft.training.calibration import OOS_KEY
+
+        state = OOSState.from_dict(checkpoint.get(OOS_KEY))
+        if state is not None:
+            self.set_oos_state(state)
+
+    def set_oos_state(self, state: OOSState) -> None:
+        """Use a fitted temperature and out-of-scope decision from now on (and save it with checkpoints)."""
+        self.oos_state = state
+        self.oos_calibrated = True
 
     # ---- reports -----------------------------------------------------------------------------------
     def test_report(self, values: dict[str, Tensor]) -> tuple[dict, Tensor]:
@@ -261,6 +366,7 @@ class IntentSlotModule(L.LightningModule):
         }
         if self.has_slots:
             report["slots"] = self.metrics["test"]["slot"].per_type()
+        report["calibration"] = calibration_report(self.metrics["test"], self.oos_state)
         return report, confmat
 
     def write_report(
@@ -276,8 +382,9 @@ class IntentSlotModule(L.LightningModule):
         (folder / "test_report.txt").write_text(format_report(report), encoding="utf-8")
         try:
             save_confusion_png(confmat, self.intent_vocab.labels, folder / "intent_confusion.png")
+            save_reliability_png(report["calibration"], folder / "reliability.png")
         except ImportError:
-            log.warning("matplotlib is not installed: no confusion-matrix picture written")
+            log.warning("matplotlib is not installed: no confusion-matrix or reliability picture written")
         log.info("test report written to %s", folder)
 
     # ---- optimisation ------------------------------------------------------------------------------
