@@ -88,9 +88,7 @@ def test_fit_writes_the_calibration_into_best_and_last(oos_run):
 
 
 def _test_metrics(oos_run, tmp_path) -> tuple[dict, Path]:
-    from chatft.cli import ChatftCLI
-    from chatft.training.datamodule import IntentSlotDataModule
-    from chatft.training.module import IntentSlotModule
+    from chatft.training.lightning_cli import lightning_cli
 
     args = [
         "--config", str(REPO / "configs/demo.yaml"),
@@ -99,9 +97,7 @@ def _test_metrics(oos_run, tmp_path) -> tuple[dict, Path]:
         "--trainer.default_root_dir", str(tmp_path),
         "--trainer.enable_progress_bar", "false",
     ]  # fmt: skip
-    cli = ChatftCLI(
-        IntentSlotModule, IntentSlotDataModule, args=args, run=False, auto_configure_optimizers=False
-    )
+    cli = lightning_cli(args, run=False)
     (test,) = cli.trainer.test(
         cli.model, datamodule=cli.datamodule, ckpt_path=str(oos_run["best"]), verbose=False
     )

@@ -23,11 +23,13 @@ def _gathered(metric) -> tuple[np.ndarray, np.ndarray]:
 
     should_sync = metric.sync_on_compute and not metric._is_synced
     with metric.sync_context(dist_sync_fn=metric.dist_sync_fn, should_sync=should_sync, should_unsync=True):
-        if not metric.confidences:
-            return np.zeros(0), np.zeros(0)
-        conf = dim_zero_cat(metric.confidences).double().cpu().numpy()
-        hits = dim_zero_cat(metric.accuracies).double().cpu().numpy()
-    return conf, hits
+        # A list before syncing (empty on a rank without data), one tensor after.
+        conf, hits = metric.confidences, metric.accuracies
+        if isinstance(conf, list):
+            if not conf:
+                return np.zeros(0), np.zeros(0)
+            conf, hits = dim_zero_cat(conf), dim_zero_cat(hits)
+        return conf.double().cpu().numpy(), hits.double().cpu().numpy()
 
 
 def ece_of(metric) -> float:
