@@ -401,8 +401,9 @@ class ChatftCLI(LightningCLI):
 
     def after_fit(self) -> None:
         ckpt = self.trainer.checkpoint_callback
-        if self.trainer.is_global_zero and self.trainer.log_dir:
-            print(f"run folder: {self.trainer.log_dir}", flush=True)
+        log_dir = self.trainer.log_dir  # a broadcast under DDP: every rank must read it, not only rank 0
+        if self.trainer.is_global_zero and log_dir:
+            print(f"run folder: {log_dir}", flush=True)
         if self.trainer.is_global_zero and isinstance(ckpt, ModelCheckpoint):
             score = ckpt.best_model_score
             shown = f" ({ckpt.monitor}={float(score):.4f})" if score is not None else ""
