@@ -31,6 +31,7 @@ KEYS = [
     "slots",
     "truncated",
     "out_of_scope",
+    "empty",
 ]
 LONG = " ".join(["please book a flight from boston to new york"] * 20)
 EXTRA = ["", "Book a flight from Boston to St. Louis, tomorrow?", '"play abba" (now)!', LONG]
@@ -88,6 +89,8 @@ def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained
         assert len(row["tags"]) == len(row["words"])
         assert all(row["text"][s["start"] : s["end"]] == s["value"] for s in row["slots"])
         assert all(0.0 <= s["confidence"] <= 1.0 for s in row["slots"])
+        if row["empty"]:
+            continue  # checked below
         top = row["intents_top_k"]
         assert len(top) == 3 and [p for _, p in top] == sorted((p for _, p in top), reverse=True)
         assert row["intent"] == top[0][0] and row["intent_confidence"] == top[0][1]
@@ -96,6 +99,14 @@ def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained
     assert rows[-1]["tags"][-10:] == ["O"] * 10  # words beyond max_length are tagged O, as test scores them
     empty = rows[len(trained["lines"]) - len(EXTRA)]
     assert empty["words"] == [] and empty["tags"] == [] and empty["slots"] == []
+    # A blank line is the empty prediction README promises: no intent, no ranking, flagged.
+    assert (empty["intent"], empty["intent_confidence"], empty["intents_top_k"], empty["empty"]) == (
+        None,
+        0.0,
+        [],
+        True,
+    )
+    assert [r["empty"] for r in rows].count(True) == 1
 
 
 def test_predict_tags_score_like_test(trained, tmp_path):

@@ -147,6 +147,7 @@ def test_build_prediction_slots_have_character_offsets_and_min_confidence():
         "slots",
         "truncated",
         "out_of_scope",
+        "empty",
     ]
     assert d["intents_top_k"] == [["flight", 0.75], ["fare", 0.25]]
     assert pred.slot_values() == {"city": "St. Louis"}

@@ -46,12 +46,14 @@ class Prediction:
     text: str
     words: list[str]
     tags: list[str]
-    intent: str
+    intent: str | None
     intent_confidence: float
     intents_top_k: list[tuple[str, float]]
     slots: list[Slot] = field(default_factory=list)
     truncated: bool = False
     out_of_scope: bool = False
+    #: True for a text without words (blank or whitespace only): no intent, no words, no slots.
+    empty: bool = False
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists)."""
@@ -88,7 +90,13 @@ def build_prediction(
 
     ``tags`` covers every word (cut words tagged ``O``); ``tag_confidences`` covers the kept words.
     ``out_of_scope``: the utterance was rejected: its intent becomes ``fallback_intent`` (the ranking stays).
+    A text without words (blank or whitespace only) gets the empty prediction: intent None, confidence 0, no
+    ranking, words, tags or slots, ``empty`` True; whatever the model said about its padding is ignored.
     """
+    if not spans:
+        return Prediction(
+            text=text, words=[], tags=[], intent=None, intent_confidence=0.0, intents_top_k=[], empty=True
+        )
     intent_id = list(intent_labels).index(intent)
     slots = [
         Slot(
