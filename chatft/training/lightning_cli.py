@@ -124,6 +124,9 @@ def quiet_libraries() -> None:
             logger.addFilter(_DropNoise())
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
+    # Printed on every machine that has SLURM installed, also for a plain local run (srun is only used when
+    # the job is launched with it; slurm/*.sbatch do that).
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system")
 
 
 def _as_list(value) -> list:
