@@ -23,20 +23,38 @@ KEYS = ("intent_acc", "slot_f1", "sent_acc")
 
 def best_dev_row(log_dir: Path, monitor: str = "val/sent_acc") -> dict:
     """The validation row the checkpoint callback kept: the highest monitored value, the later epoch on ties."""
-    rows = [json.loads(line) for line in (log_dir / "val_metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in (log_dir / "val_metrics.jsonl").read_text().splitlines() if line.strip()
+    ]
     rows = [r for r in rows if monitor in r]
     return max(rows, key=lambda r: (r[monitor], r["epoch"]))
 
 
 def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) -> dict:
     root = out / f"seed{seed}"
-    cmd = [sys.executable, "-m", "chatft", "fit", *fit_args, "--seed_everything", str(seed), "--data.seed", str(seed),
-           "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "chatft",
+        "fit",
+        *fit_args,
+        "--seed_everything",
+        str(seed),
+        "--data.seed",
+        str(seed),
+        "--trainer.default_root_dir",
+        str(root),
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     start = time.perf_counter()
     fit = subprocess.run(cmd, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    best = next(line.split(": ", 1)[1].split(" (")[0] for line in fit.stdout.splitlines()
-                if line.startswith("best checkpoint: "))
+    best = next(
+        line.split(": ", 1)[1].split(" (")[0]
+        for line in fit.stdout.splitlines()
+        if line.startswith("best checkpoint: ")
+    )
     log_dir = Path(best).parents[1]
     dev = best_dev_row(log_dir)
     result = {
@@ -49,9 +67,24 @@ def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) 
     if dev_only:  # ablations: choices are made on dev, the test split is not touched
         return result
     test_root = root / "test"
-    subprocess.run([sys.executable, "-m", "chatft", "test", *fit_args, "--ckpt_path", best,
-                    "--trainer.default_root_dir", str(test_root), "--trainer.enable_progress_bar", "false"],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatft",
+            "test",
+            *fit_args,
+            "--ckpt_path",
+            best,
+            "--trainer.default_root_dir",
+            str(test_root),
+            "--trainer.enable_progress_bar",
+            "false",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     report = json.loads((test_root / "test_report.json").read_text())  # test writes into the folder named
     result["test"] = {k: report["metrics"][f"test/{k}"] for k in KEYS if f"test/{k}" in report["metrics"]}
     return result
@@ -64,8 +97,11 @@ def table(results: list[dict]) -> str:
     head = "| seed | fit time | best epoch | " + " | ".join(f"{s} {k}" for s, k in cols) + " |"
     lines = [head, "|" + " --- |" * (3 + len(cols))]
     for r in results:
-        lines.append(f"| {r['seed']} | {r['fit_seconds'] / 60:.1f} min | {r['best_epoch']} | "
-                     + " | ".join(f"{r[s][k]:.4f}" for s, k in cols) + " |")
+        lines.append(
+            f"| {r['seed']} | {r['fit_seconds'] / 60:.1f} min | {r['best_epoch']} | "
+            + " | ".join(f"{r[s][k]:.4f}" for s, k in cols)
+            + " |"
+        )
 
     def ms(split: str, k: str) -> str:
         vals = [r[split][k] for r in results]

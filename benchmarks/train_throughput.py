@@ -87,8 +87,14 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
 
         chatft.training.module._adamw = lambda params, lr: torch.optim.AdamW(params, lr=lr, foreach=True)
     L.seed_everything(seed, verbose=False)
-    dm = IntentSlotDataModule(data, batch_size=batch_size, max_length=64, tokenizer=encoder,
-                              bucket_by_length=mode.startswith("bucketed"), seed=seed)
+    dm = IntentSlotDataModule(
+        data,
+        batch_size=batch_size,
+        max_length=64,
+        tokenizer=encoder,
+        bucket_by_length=mode.startswith("bucketed"),
+        seed=seed,
+    )
     if mode == "fixed50":
         original = dm._loader
 
@@ -101,8 +107,15 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
     model = IntentSlotModule(encoder=encoder, intent_labels=dm.intent_labels, slot_labels=dm.slot_labels)
     timer = Timer()
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_steps=warmup + steps, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[timer],
+        accelerator="cpu",
+        devices=1,
+        max_steps=warmup + steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[timer],
         use_distributed_sampler=False,
     )
     trainer.fit(model, datamodule=dm)
@@ -122,7 +135,9 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/atis"))
+    parser.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/atis")
+    )
     parser.add_argument("--encoder", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
@@ -133,33 +148,64 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one mode, print JSON
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_mode(args.one, args.data, args.encoder, args.steps, args.warmup, args.batch_size, args.seed)))
+        print(
+            json.dumps(
+                run_mode(
+                    args.one, args.data, args.encoder, args.steps, args.warmup, args.batch_size, args.seed
+                )
+            )
+        )
         return
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-          f"batch {args.batch_size}, {args.steps} timed steps after {args.warmup}, {args.repeats} repeats")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"batch {args.batch_size}, {args.steps} timed steps after {args.warmup}, {args.repeats} repeats"
+    )
     results: dict[str, list[dict]] = {}
     matmuls = []
     for r in range(args.repeats):
         matmuls.append(matmul_gflops())
         for mode in args.modes.split(","):
-            cmd = [sys.executable, __file__, "--one", mode, "--data", args.data, "--encoder", args.encoder,
-                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-                   "--seed", str(args.seed + r)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                mode,
+                "--data",
+                args.data,
+                "--encoder",
+                args.encoder,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--batch-size",
+                str(args.batch_size),
+                "--seed",
+                str(args.seed + r),
+            ]
+            out = (
+                subprocess.run(cmd, check=True, capture_output=True, text=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             results.setdefault(mode, []).append(json.loads(out))
             print(f"  repeat {r} {mode:9s} {results[mode][-1]['utt_per_s']:7.1f} utt/s", flush=True)
     mm = statistics.median(matmuls)
     print(f"\ndense fp32 matmul: {mm:.1f} GFLOP/s (median of {len(matmuls)})\n")
-    print("| mode | utterances/s | real tokens/s | padding share | training GFLOP/s | % of matmul | peak RSS MB |")
+    print(
+        "| mode | utterances/s | real tokens/s | padding share | training GFLOP/s | % of matmul | peak RSS MB |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     med = {}
     for mode, rows in results.items():
         m = {k: statistics.median(row[k] for row in rows) for k in rows[0] if k != "mode"}
         med[mode] = m
-        print(f"| {mode} | {m['utt_per_s']:.1f} | {m['tokens_per_s']:.0f} | {m['pad_share']:.0%} | "
-              f"{m['gflops']:.1f} | {m['gflops'] / mm:.0%} | {m['peak_rss_mb']:.0f} |")
+        print(
+            f"| {mode} | {m['utt_per_s']:.1f} | {m['tokens_per_s']:.0f} | {m['pad_share']:.0%} | "
+            f"{m['gflops']:.1f} | {m['gflops'] / mm:.0%} | {m['peak_rss_mb']:.0f} |"
+        )
     if "fixed50" in med:
         for mode in med:
             print(f"{mode} / fixed50 throughput: {med[mode]['utt_per_s'] / med['fixed50']['utt_per_s']:.2f}x")

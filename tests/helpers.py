@@ -1,4 +1,5 @@
-"""Callbacks that tests pass to real runs (``--trainer.callbacks+=tests.helpers.BatchRecorder``)."""
+"""Callbacks that tests pass to real runs (``--trainer.callbacks+=tests.helpers.BatchRecorder``), and what
+several tests expect of the outputs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ import time
 from pathlib import Path
 
 import lightning as L
+
+#: The keys of a prediction (``Prediction.to_dict()``, a ``predict`` line, ``/parse``), in their order.
+PREDICTION_KEYS = [
+    "text",
+    "words",
+    "tags",
+    "intent",
+    "intent_confidence",
+    "intents_top_k",
+    "slots",
+    "truncated",
+    "out_of_scope",
+    "empty",
+]
 
 
 class BatchRecorder(L.Callback):

@@ -64,9 +64,16 @@ def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsy
         assert f"test/{name}" in out
     report_dir = test_root  # --trainer.default_root_dir names the evaluation's folder: no version_N in it
     report = json.loads((report_dir / "test_report.json").read_text())
-    assert set(report) == {"metrics", "intents", "slots"}
+    assert set(report) == {"metrics", "intents", "slots", "calibration"}
     assert sum(row["support"] for row in report["intents"]) == 23
     assert (report_dir / "intent_confusion.png").stat().st_size > 1000
+    # Data without out-of-scope examples: a temperature fitted at the end of fit, no threshold, no OOS metrics.
+    cal = report["calibration"]
+    assert cal["oos"]["threshold"] is None and cal["temperature"] > 0 and cal["temperature"] != 1.0
+    assert {"test/ece_uncalibrated", "test/ece_calibrated"} <= set(report["metrics"])
+    assert not any("oos" in k for k in report["metrics"])
+    assert sum(cal["bins_calibrated"]["count"]) == 23
+    assert (report_dir / "reliability.png").stat().st_size > 1000
     assert (report_dir / "test_report.txt").read_text().startswith("metrics:")
 
 

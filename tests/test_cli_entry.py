@@ -124,6 +124,7 @@ def test_function_command_print_config_round_trips_through_config(tmp_path, caps
         "requirements: demo",
         "input: null",
         "device: cpu",
+        "fallback_response: Sorry, I didn't get that.",
     ]
     config = tmp_path / "chat.yaml"
     config.write_text(printed, encoding="utf-8")

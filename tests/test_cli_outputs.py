@@ -90,16 +90,17 @@ def test_test_best_writes_next_to_the_checkpoint_and_prints_every_metric_and_pat
     assert set(metrics) >= {"test/intent_acc", "test/intent_f1", "test/slot_f1", "test/sent_acc"}
     width = len("test/intent_precision") + 2
     assert lines[0] == "device: cpu x 1"
-    table = lines[1:-5]
+    table = lines[1:-6]
     # Every metric with 6 decimals, in the `name  value` layout; the loss is logged but not in the report.
     assert table[0].startswith("test/loss".ljust(width)) and re.fullmatch(r"\d+\.\d{6}", table[0][width:])
     assert table[1:] == [f"{name:<{width}}{value:.6f}" for name, value in metrics.items()]
-    assert lines[-5:] == [
+    assert lines[-6:] == [
         f"wrote: {version}/eval/{name}"
         for name in (
             "config.yaml",
             "errors.jsonl",
             "intent_confusion.png",
+            "reliability.png",
             "test_report.json",
             "test_report.txt",
         )

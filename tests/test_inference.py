@@ -19,19 +19,9 @@ from chatft.core.text import split_words
 from chatft.dialogue.tracker import DialoguePolicy
 
 from .conftest import QUIET, cli_args, demo_subset
+from .helpers import PREDICTION_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
-KEYS = [
-    "text",
-    "words",
-    "tags",
-    "intent",
-    "intent_confidence",
-    "intents_top_k",
-    "slots",
-    "truncated",
-    "empty",
-]
 LONG = " ".join(["please book a flight from boston to new york"] * 20)
 EXTRA = ["", "Book a flight from Boston to St. Louis, tomorrow?", '"play abba" (now)!', LONG]
 
@@ -83,10 +73,12 @@ def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained
     assert [r["text"] for r in rows] == trained["lines"]
     labels = torch.load(trained["ckpt"], weights_only=True)["hyper_parameters"]["intent_labels"]
     empty = rows[len(trained["lines"]) - len(EXTRA)]
+    # A blank line is the empty prediction README promises: no intent, no ranking, flagged.
     assert empty == {"text": "", "words": [], "tags": [], "intent": None, "intent_confidence": 0.0,
-                     "intents_top_k": [], "slots": [], "truncated": False, "empty": True}  # fmt: skip
+                     "intents_top_k": [], "slots": [], "truncated": False, "out_of_scope": False,
+                     "empty": True}  # fmt: skip
     for row in rows:
-        assert list(row) == KEYS
+        assert list(row) == PREDICTION_KEYS
         if row is empty:
             continue
         assert row["empty"] is False
@@ -94,6 +86,8 @@ def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained
         assert len(row["tags"]) == len(row["words"])
         assert all(row["text"][s["start"] : s["end"]] == s["value"] for s in row["slots"])
         assert all(0.0 <= s["confidence"] <= 1.0 for s in row["slots"])
+        if row["empty"]:
+            continue  # checked below
         top = row["intents_top_k"]
         assert len(top) == 3 and [p for _, p in top] == sorted((p for _, p in top), reverse=True)
         assert row["intent"] == top[0][0] and row["intent_confidence"] == top[0][1]
@@ -141,6 +135,7 @@ def test_writer_gathers_ranks_in_input_order(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
     from chatft.core.decoding import Decoded
+    from chatft.core.oos import OOSState
     from chatft.serving.writer import JsonlPredictionWriter
 
     def row(i):
@@ -163,7 +158,7 @@ def test_writer_gathers_ranks_in_input_order(monkeypatch, tmp_path):
         strategy=SimpleNamespace(barrier=lambda name=None: None),
         datamodule=SimpleNamespace(predict_inputs=[(t, split_words(t)) for t in texts]),
     )
-    module = SimpleNamespace(intent_vocab=SimpleNamespace(labels=("<unk>", "a")))
+    module = SimpleNamespace(intent_vocab=SimpleNamespace(labels=("<unk>", "a")), oos_state=OOSState())
     writer = JsonlPredictionWriter()
     writer.write_on_epoch_end(trainer, module, rank0, [])
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
@@ -285,7 +280,7 @@ def test_onnx_export_parity_with_pytorch(kind, trained, tmp_path, capsys):
     out = tmp_path / "onnx"
     main(["export", "--ckpt_path", ckpt, "--output", str(out), "--max_length", "32"])
     assert capsys.readouterr().out.startswith(f"exported: {out}")
-    expected = {"model.onnx", "intents.json", "decoding.json", "manifest.json", "tokenizer"}
+    expected = {"model.onnx", "intents.json", "decoding.json", "manifest.json", "tokenizer", "oos.json"}
     expected |= {"slot_tags.json"} if kind != "intent_only" else set()
     assert {p.name for p in out.iterdir()} == expected
     manifest = json.loads((out / "manifest.json").read_text())
@@ -361,8 +356,8 @@ def test_chat_file_mode_with_a_real_checkpoint(trained, tmp_path, capsys):
     assert [r["text"] for r in records] == ["i want to fly from boston to denver", "on friday", "hello"]
     assert records[0]["new_frame"] is True and records[2]["new_frame"] is True  # blank line: new dialogue
     for r in records:
-        assert set(r) == {"turn", "text", "intent", "intent_confidence", "slots", "new_frame", "state", "missing",
-                          "response"}  # fmt: skip
+        assert set(r) == {"turn", "text", "intent", "intent_confidence", "out_of_scope", "slots", "new_frame",
+                          "state", "missing", "response"}  # fmt: skip
         aliases = policy.intent(r["state"]["intent"]).aliases
         last = {aliases.get(s["label"], s["label"]): s["value"] for s in r["slots"]}
         assert all(r["state"]["frame"][k] == v for k, v in last.items())

@@ -36,9 +36,7 @@ def test_atis_predict_tags_score_exactly_like_test(tiny_encoder, tmp_path):
               "--model.head_learning_rate", "3e-3", "--trainer.default_root_dir", str(root)])  # fmt: skip
         ckpt = str(root / "lightning_logs/version_0/checkpoints/last.ckpt")
     main(["test", *common, "--ckpt_path", ckpt, "--trainer.default_root_dir", str(tmp_path / "t")])
-    metrics = json.loads(
-        (tmp_path / "t/test_report.json").read_text()
-    )["metrics"]
+    metrics = json.loads((tmp_path / "t/test_report.json").read_text())["metrics"]
     out = tmp_path / "predictions.jsonl"
     main(["predict", *common, "--ckpt_path", ckpt, "--data.predict_file", str(ATIS / "test/seq.in"),
           "--predictions.output", str(out), "--trainer.default_root_dir", str(tmp_path / "p")])  # fmt: skip

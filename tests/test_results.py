@@ -16,6 +16,8 @@ from chatft.core.tags import decoding_transitions
 from chatft.training.crf import CRF, viterbi_decode
 from chatft.training.model import JointModel
 
+from .helpers import PREDICTION_KEYS
+
 TAGS = ["<unk>", "O", "B-city", "I-city", "B-date", "I-date"]
 
 
@@ -142,17 +144,7 @@ def test_build_prediction_slots_have_character_offsets_and_min_confidence():
     ]
     assert all(text[s.start : s.end] == s.value for s in pred.slots)
     d = pred.to_dict()
-    assert list(d) == [
-        "text",
-        "words",
-        "tags",
-        "intent",
-        "intent_confidence",
-        "intents_top_k",
-        "slots",
-        "truncated",
-        "empty",
-    ]
+    assert list(d) == PREDICTION_KEYS
     assert d["intents_top_k"] == [["flight", 0.75], ["fare", 0.25]]
     assert pred.slot_values() == {"city": "St. Louis"}
 
@@ -168,6 +160,7 @@ def test_blank_text_gives_an_empty_prediction():
         "intents_top_k": [],
         "slots": [],
         "truncated": False,
+        "out_of_scope": False,
         "empty": True,
     }
 
@@ -189,6 +182,30 @@ def test_decoder_tags_cut_words_o_and_never_predicts_unk():
     assert [(d.intent, d.tags) for d in intent_only] == [(2, []), (1, [])]
 
 
+def test_decoder_applies_the_oos_decision_and_build_prediction_names_the_fallback():
+    """Temperature-scaled probabilities, the out-of-scope call per row, the best-ranked intent kept."""
+    from chatft.core.oos import OOSState
+
+    labels = ("<unk>", "a", "b", "oos")
+    # threshold mode: the OOS class is never predicted; out of scope when the top in-scope probability < 0.6
+    state = OOSState(
+        temperature=2.0, mode="threshold", threshold=0.6, oos_index=3, fallback_intent="fallback"
+    )
+    logits = np.array([[0.0, 4.0, 0.0, 9.0], [0.0, 1.0, 0.8, 0.0]])
+    got = Decoder(labels, oos=state).decode(logits, None, [1, 2], [1, 2])
+    p0 = 1 / (1 + np.exp(-2.0))  # softmax([4, 0] / 2)[0]
+    assert [d.intent for d in got] == [1, 1]
+    assert [d.out_of_scope for d in got] == [False, True]
+    assert got[0].intent_probs == pytest.approx([0.0, p0, 1 - p0, 0.0], abs=1e-15)
+    spans = [("x", 0, 1), ("y", 2, 3)]
+    pred = build_prediction("x y", spans, got[1], labels, 2, "fallback")
+    assert (pred.intent, pred.out_of_scope) == ("fallback", True)
+    assert [n for n, _ in pred.intents_top_k] == ["a", "b"]
+    assert pred.intent_confidence == pred.intents_top_k[0][1]
+    assert build_prediction("x y", spans, got[1], labels).intent == "nlu_fallback"
+    assert build_prediction("x", spans[:1], got[0], labels).intent == "a"
+
+
 def test_base_predictor_batches_by_length_keeps_order_and_skips_blank_texts(tiny_tokenizer):
     """The shared serving loop, with a fake model: intent = number of words, every word B-city."""
     from chatft.serving.base import BasePredictor
@@ -203,7 +220,7 @@ def test_base_predictor_batches_by_length_keeps_order_and_skips_blank_texts(tiny
             intent[np.arange(len(n_words)), np.minimum(n_words, 11)] = 5.0
             slots = np.zeros((*arrays["word_index"].shape, len(TAGS)))
             slots[..., 2] = 5.0
-            return intent, slots
+            return intent, slots, None
 
     intents = ("<unk>", *(f"n{k}" for k in range(1, 12)))
     p = Fake(tiny_tokenizer, Decoder(intents, tuple(TAGS), SlotDecoder("softmax")), 8, 0)

@@ -8,8 +8,9 @@ from forward-backward over the CRF's (constrained) scores for CRF models. A slot
 
 :class:`SlotDecoder` decodes word emissions (argmax, BIO-constrained Viterbi over log-softmax, or CRF
 Viterbi); :func:`chatft.training.artifacts.slot_decoder_of` builds it from a PyTorch model, ``export`` saves it
-for ONNX models. :class:`Decoder` adds the intents and the truncation rule. ``test`` scores, ``predict`` writes
-and both predictors return what :meth:`Decoder.decode` gives, so their tags and intents cannot differ.
+for ONNX models. :class:`Decoder` adds the intents (calibrated, with the out-of-scope decision of
+:mod:`chatft.core.oos`) and the truncation rule. ``test`` scores, ``predict`` writes and both predictors return
+what :meth:`Decoder.decode` gives, so their tags, intents and out-of-scope decisions cannot differ.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatft.core.oos import OOSState
 from chatft.core.tags import FORBIDDEN_SCORE, OUTSIDE, exclude_unk
 
 __all__ = ["Decoded", "Decoder", "SlotDecoder", "intent_probabilities", "log_softmax", "softmax"]
@@ -127,8 +129,10 @@ class SlotDecoder:
 
 @dataclass
 class Decoded:
-    """One utterance decoded: the intent id, all intent probabilities, a tag for every word (words cut by
-    truncation tagged ``O``), the confidence of each kept word's tag, and whether words were cut.
+    """One utterance decoded: the intent id (the best-ranked one, also when out of scope), all intent
+    probabilities (calibrated when the model was), a tag for every word (words cut by truncation tagged ``O``),
+    the confidence of each kept word's tag, whether words were cut, and whether the out-of-scope decision
+    (:mod:`chatft.core.oos`) rejected the utterance.
 
     Not frozen: ``predict`` returns these from ``predict_step`` and Lightning rebuilds dataclasses it finds in
     step outputs (``apply_to_collection`` refuses frozen ones).
@@ -139,18 +143,39 @@ class Decoded:
     tags: list[str]
     tag_confidences: list[float]
     truncated: bool
+    out_of_scope: bool = False
 
 
 @dataclass(frozen=True)
 class Decoder:
-    """Logits -> :class:`Decoded`: the intent argmax (``<unk>`` never), the slot path, then ``O`` for cut words.
+    """Logits -> :class:`Decoded`: the intent argmax (``<unk>`` never), the out-of-scope decision, the slot
+    path, then ``O`` for cut words.
 
-    ``slots`` is None for intent-only models (their utterances get no tags).
+    ``slots`` is None for intent-only models (their utterances get no tags). ``oos`` is the temperature and
+    out-of-scope decision fitted at the end of ``fit`` (None: plain softmax, nothing out of scope).
     """
 
     intent_labels: tuple[str, ...]
     slot_labels: tuple[str, ...] = ()
     slots: SlotDecoder | None = None
+    oos: OOSState | None = None
+
+    @property
+    def fallback_intent(self) -> str | None:
+        """The intent name an out-of-scope utterance gets (None: the default, ``nlu_fallback``)."""
+        return self.oos.fallback_intent if self.oos is not None else None
+
+    def intents(
+        self, intent_logits: np.ndarray, features: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities [B, I], out_of_scope [B])``: calibrated and decided with ``oos`` when there is one.
+
+        ``features`` (the pooled encoder features ``[B, H]``) are read only by the Mahalanobis score.
+        """
+        if self.oos is None:
+            probs = intent_probabilities(intent_logits)
+            return probs, np.zeros(len(probs), dtype=bool)
+        return self.oos.decide(intent_logits, features if self.oos.needs_features else None)
 
     def decode(
         self,
@@ -158,14 +183,16 @@ class Decoder:
         slot_logits: np.ndarray | None,
         kept: Sequence[int],
         n_words: Sequence[int],
+        features: np.ndarray | None = None,
         confidences: bool = True,
     ) -> list[Decoded]:
-        """Decode a padded batch: ``intent_logits [B, I]``, ``slot_logits [B, W, T]`` (or None).
+        """Decode a padded batch: ``intent_logits [B, I]``, ``slot_logits [B, W, T]`` (or None), ``features``
+        ``[B, H]`` (or None; see :meth:`intents`).
 
         ``kept[b]`` words of utterance ``b`` reached the model (a prefix), ``n_words[b]`` it has in all.
         ``confidences=False`` skips the tag confidences (``test`` does not need them).
         """
-        probs = intent_probabilities(intent_logits)
+        probs, out_of_scope = self.intents(intent_logits, features)
         out = []
         for b, (n_kept, n) in enumerate(zip(kept, n_words, strict=True)):
             tags: list[str] = []
@@ -175,7 +202,16 @@ class Decoder:
                 path = self.slots.decode(emissions)
                 tags = [self.slot_labels[t] for t in path] + [OUTSIDE] * (n - n_kept)
                 conf = self.slots.confidences(emissions, path) if confidences else []
-            out.append(Decoded(int(probs[b].argmax()), probs[b].tolist(), tags, conf, n_kept < n))
+            out.append(
+                Decoded(
+                    int(probs[b].argmax()),
+                    probs[b].tolist(),
+                    tags,
+                    conf,
+                    n_kept < n,
+                    out_of_scope=bool(out_of_scope[b]),
+                )
+            )
         return out
 
 

@@ -7,8 +7,12 @@ return, and what the chat loop reads. Its fields:
 * ``text``: the input line; ``words``: how it was split (:func:`chatft.core.text.split_words`); ``tags``: one
   BIO tag per word; ``truncated``: True when the utterance had more sub-word tokens than ``max_length`` (the
   cut words are tagged ``O``, as ``test`` scores them).
-* ``intent``, ``intent_confidence``: the most probable intent and its softmax probability;
-  ``intents_top_k``: ``[[label, probability], ...]``, most probable first (``<unk>`` is never predicted).
+* ``intent``, ``intent_confidence``: the most probable intent and its softmax probability (temperature-scaled
+  when the model was calibrated at the end of ``fit``); ``intents_top_k``: ``[[label, probability], ...]``,
+  most probable first (``<unk>`` is never predicted).
+* ``out_of_scope``: True when the model's out-of-scope decision (:mod:`chatft.core.oos`) rejected the
+  utterance; ``intent`` is then the fallback name (``nlu_fallback`` by default) and ``intent_confidence`` the
+  probability of the best-ranked intent; the ranking and the slots are still given.
 * ``slots``: ``{"label", "value", "start", "end", "confidence"}`` with character offsets, so
   ``text[start:end] == value``. Spans are chunked from the tags with conlleval's rules (what seqeval scores).
   A slot's confidence is the minimum of its words' tag probabilities (see :mod:`chatft.core.decoding`).
@@ -22,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from chatft.core.oos import FALLBACK_INTENT
 from chatft.core.tags import UNK_INDEX, bio_chunks
 
 if TYPE_CHECKING:
@@ -53,6 +58,7 @@ class Prediction:
     intents_top_k: list[tuple[str, float]]
     slots: list[Slot] = field(default_factory=list)
     truncated: bool = False
+    out_of_scope: bool = False
     empty: bool = False
 
     def to_dict(self) -> dict:
@@ -79,9 +85,15 @@ def build_prediction(
     decoded: Decoded | None,
     intent_labels: Sequence[str],
     top_k: int = 3,
+    fallback_intent: str | None = None,
 ) -> Prediction:
     """The :class:`Prediction` of ``text`` from its word spans (:func:`chatft.core.text.split_words`) and its
-    decoded outputs; an empty prediction when ``text`` has no words (``decoded`` is then ignored, may be None).
+    decoded outputs (:class:`chatft.core.decoding.Decoded`).
+
+    A text without words (blank or whitespace only) gets the empty prediction: intent None, confidence 0, no
+    ranking, words, tags or slots, ``empty`` True (``decoded`` is then ignored and may be None). An utterance
+    decoded out of scope gets ``fallback_intent`` (default ``nlu_fallback``) as its intent; its ranking,
+    confidence and slots stay.
     """
     if not spans or decoded is None:
         return Prediction(
@@ -102,9 +114,12 @@ def build_prediction(
         text=text,
         words=[w for w, _, _ in spans],
         tags=list(decoded.tags),
-        intent=intent_labels[decoded.intent],
+        intent=(fallback_intent or FALLBACK_INTENT)
+        if decoded.out_of_scope
+        else intent_labels[decoded.intent],
         intent_confidence=float(decoded.intent_probs[decoded.intent]),
         intents_top_k=top_k_intents(decoded.intent_probs, intent_labels, top_k),
         slots=slots,
         truncated=bool(decoded.truncated),
+        out_of_scope=bool(decoded.out_of_scope),
     )

@@ -23,7 +23,7 @@ from typing import TextIO
 
 from chatft.core.errors import ConfigError
 from chatft.core.prediction import Prediction
-from chatft.dialogue.tracker import DialoguePolicy, DialogueTracker
+from chatft.dialogue.tracker import FALLBACK_RESPONSE, DialoguePolicy, DialogueTracker
 
 
 def turn_record(turn: int, pred: Prediction, update: dict) -> dict:
@@ -34,6 +34,7 @@ def turn_record(turn: int, pred: Prediction, update: dict) -> dict:
         "text": pred.text,
         "intent": pred.intent,
         "intent_confidence": pred.intent_confidence,
+        "out_of_scope": pred.out_of_scope,
         "slots": d["slots"],
         **update,
     }
@@ -91,6 +92,7 @@ def chat(
     requirements: str | None = None,
     input: str | None = None,
     device: str = "cpu",
+    fallback_response: str = FALLBACK_RESPONSE,
 ) -> None:
     """Chat with a trained model: intent, slots, dialogue state and a templated response per turn.
 
@@ -105,6 +107,8 @@ def chat(
             one: atis, demo (default: no required slots)
         input: file with one user turn per line; JSON Lines to stdout
         device: torch device for --ckpt_path
+        fallback_response: the answer to a turn the model calls out of scope (its intent is the fallback,
+            e.g. nlu_fallback); the dialogue state stays as it was
     """
     if (ckpt_path is None) == (onnx is None):
         raise ConfigError("chat: give exactly one of --ckpt_path CKPT and --onnx DIR")
@@ -123,7 +127,7 @@ def chat(
             f"chatft: warning: {requirements} names labels this model never predicts: {', '.join(unknown)}",
             file=sys.stderr,
         )
-    tracker = DialogueTracker(policy)
+    tracker = DialogueTracker(policy, fallback_response=fallback_response)
     if input is not None:
         from chatft.core.text import read_utterances
 

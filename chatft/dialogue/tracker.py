@@ -258,12 +258,23 @@ class DialogueState:
         }
 
 
-class DialogueTracker:
-    """Keeps a :class:`DialogueState` across turns and answers each turn (rules in the module docstring)."""
+#: What a turn the model calls out of scope gets (``chat --fallback_response`` changes it).
+FALLBACK_RESPONSE = "Sorry, I didn't get that."
 
-    def __init__(self, policy: DialoguePolicy | None = None) -> None:
+
+class DialogueTracker:
+    """Keeps a :class:`DialogueState` across turns and answers each turn (rules in the module docstring).
+
+    A turn predicted out of scope (``Prediction.out_of_scope``) gets ``fallback_response`` and changes
+    nothing: its slots are not trusted into the frame, and the dialogue goes on where it was.
+    """
+
+    def __init__(
+        self, policy: DialoguePolicy | None = None, fallback_response: str = FALLBACK_RESPONSE
+    ) -> None:
         self.policy = policy or DialoguePolicy()
         self.state = DialogueState()
+        self.fallback_response = fallback_response
 
     def reset(self) -> None:
         self.state = DialogueState()
@@ -280,6 +291,14 @@ class DialogueTracker:
 
     def update(self, pred: Prediction) -> dict:
         """Apply one turn; returns ``{"new_frame", "state", "missing", "response"}``."""
+        if getattr(pred, "out_of_scope", False):
+            missing = self.missing() if self.state.intent is not None else []
+            return {
+                "new_frame": False,
+                "state": self.state.to_dict(),
+                "missing": missing,
+                "response": self.fallback_response,
+            }
         continues = self._continues(pred)
         if not continues:
             self.state = DialogueState(intent=pred.intent)

@@ -5,8 +5,9 @@
 else is here, once: words from :func:`chatft.core.text.split_words`, tokenization and word alignment as in
 training (:func:`chatft.core.features.tokenize_examples`), batches of similar length (less padding),
 :func:`chatft.core.features.pad_batch`, decoding with :class:`chatft.core.decoding.Decoder` (the decoding
-``test`` scores: words cut by truncation are tagged ``O``) and :func:`chatft.core.prediction.build_prediction`.
-A text without words gets an empty prediction and never reaches the model.
+``test`` scores: calibrated intents, the out-of-scope decision, words cut by truncation tagged ``O``) and
+:func:`chatft.core.prediction.build_prediction`. A text without words gets an empty prediction and never
+reaches the model.
 """
 
 from __future__ import annotations
@@ -52,8 +53,17 @@ class BasePredictor:
     def slot_labels(self) -> tuple[str, ...]:
         return self.decoder.slot_labels
 
-    def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Intent logits ``[B, I]`` and word slot logits ``[B, W, T]`` (None without slots) of a padded batch."""
+    @property
+    def oos(self):
+        """Temperature and out-of-scope decision (:class:`chatft.core.oos.OOSState`; None: not calibrated)."""
+        return self.decoder.oos
+
+    def logits(
+        self, arrays: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Intent logits ``[B, I]``, word slot logits ``[B, W, T]`` (None without slots) and the pooled
+        features ``[B, H]`` the Mahalanobis out-of-scope score reads (None where the backend has none) of a
+        padded batch."""
         raise NotImplementedError
 
     def __call__(self, text: str) -> Prediction:
@@ -75,11 +85,17 @@ class BasePredictor:
         for lo in range(0, len(order), batch_size):
             chunk = [features[k] for k in order[lo : lo + batch_size]]
             arrays = pad_batch(chunk, self.pad_id)
-            intent_logits, slot_logits = self.logits({k: arrays[k] for k in MODEL_INPUTS})
+            intent_logits, slot_logits, pooled = self.logits({k: arrays[k] for k in MODEL_INPUTS})
             decoded = self.decoder.decode(
-                intent_logits, slot_logits, [len(f.word_starts) for f in chunk], [f.n_words for f in chunk]
+                intent_logits,
+                slot_logits,
+                [len(f.word_starts) for f in chunk],
+                [f.n_words for f in chunk],
+                features=pooled,
             )
             for f, d in zip(chunk, decoded, strict=True):
                 i = todo[f.index]
-                results[i] = build_prediction(texts[i], spans[i], d, self.intent_labels, self.top_k)
+                results[i] = build_prediction(
+                    texts[i], spans[i], d, self.intent_labels, self.top_k, self.decoder.fallback_intent
+                )
         return results

@@ -12,6 +12,10 @@
 * ``decoding.json``: how slot tags are decoded. Decoding runs **outside the graph**, in numpy
   (:class:`chatft.core.decoding.SlotDecoder`): softmax argmax, BIO-constrained Viterbi, or for CRF models Viterbi
   over the learned transitions stored here (forbidden BIO moves already set to -1e4).
+* ``oos.json``: the temperature and out-of-scope decision fitted at the end of ``fit``
+  (:class:`chatft.core.oos.OOSState`: method, mode, threshold, fallback intent, and for the Mahalanobis score the
+  class means and precision matrix), when the checkpoint has them. The graph's third output,
+  ``intent_features`` ``[batch, hidden]``, is the pooled feature that score reads.
 * ``manifest.json``: what is where, shapes, the source checkpoint, ``max_length``, and the largest
   difference between ONNX and PyTorch logits measured at export on a padded sample batch.
 
@@ -52,8 +56,11 @@ class _Graph(nn.Module):
 
     def forward(self, input_ids, attention_mask, word_index=None):
         if self.model.slot_head is None:
-            return self.model(input_ids, attention_mask, input_ids[:, :1])[0]
-        return self.model(input_ids, attention_mask, word_index)
+            intent, _, features = self.model(
+                input_ids, attention_mask, input_ids[:, :1], return_features=True
+            )
+            return intent, features
+        return self.model(input_ids, attention_mask, word_index, return_features=True)
 
 
 def _require_onnx() -> None:
@@ -92,6 +99,8 @@ def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length:
         axes["word_index"] = {0: "batch", 1: "words"}
         axes["slot_logits"] = {0: "batch", 1: "words"}
         outputs.append("slot_logits")
+    axes["intent_features"] = {0: "batch"}
+    outputs.append("intent_features")
     graph = _Graph(model).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -118,6 +127,9 @@ def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length:
     if has_slots:
         LabelVocab(loaded.slot_labels).save(out / "slot_tags.json")
     loaded.tokenizer.save_pretrained(out / "tokenizer")
+    if loaded.oos is not None:
+        oos = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in loaded.oos.to_dict().items()}
+        (out / "oos.json").write_text(json.dumps(oos) + "\n", encoding="utf-8")
     decoder = slot_decoder_of(model)
     (out / "decoding.json").write_text(
         json.dumps(decoder.to_dict() if decoder else {"mode": "none"}) + "\n", encoding="utf-8"
@@ -135,7 +147,9 @@ def export_onnx(ckpt_path: str, output: str | Path, opset: int = 17, max_length:
         "outputs": {
             "intent_logits": ["batch", "intents"],
             **({"slot_logits": ["batch", "words", "tags"]} if has_slots else {}),
+            "intent_features": ["batch", "hidden"],
         },
+        "oos": "oos.json" if loaded.oos is not None else None,
         "intent_labels": "intents.json",
         "slot_labels": "slot_tags.json" if has_slots else None,
         "tokenizer": "tokenizer/tokenizer.json",

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from chatft.core.decoding import Decoder, SlotDecoder
+from chatft.core.oos import OOSState
 from chatft.serving.base import BasePredictor
 
 __all__ = ["OnnxPredictor"]
@@ -105,9 +106,15 @@ class OnnxPredictor(BasePredictor):
         )
         decoding = json.loads((self.folder / m["decoding"]).read_text(encoding="utf-8"))
         slots = SlotDecoder.from_dict(decoding) if decoding.get("mode") != "none" else None
+        # Temperature and out-of-scope decision (oos.json); None for exports without one.
+        oos = (
+            OOSState.from_dict(json.loads((self.folder / m["oos"]).read_text(encoding="utf-8")))
+            if m.get("oos")
+            else None
+        )
         super().__init__(
             WordTokenizer(self.folder / m["tokenizer"], m["unk_token"], m["pad_token_id"]),
-            Decoder(intent_labels, slot_labels, slots),
+            Decoder(intent_labels, slot_labels, slots, oos),
             int(max_length or m["max_length"]),
             m["pad_token_id"],
             top_k,
@@ -119,7 +126,12 @@ class OnnxPredictor(BasePredictor):
             str(self.folder / m["model"]), options, providers=list(providers or ["CPUExecutionProvider"])
         )
         self._inputs = [i.name for i in self.session.get_inputs()]
+        self._outputs = [o.name for o in self.session.get_outputs()]
 
-    def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        outputs = self.session.run(None, {k: arrays[k] for k in self._inputs})
-        return outputs[0], outputs[1] if len(outputs) > 1 else None
+    def logits(
+        self, arrays: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The graph's outputs by name: ``intent_features`` is absent from exports made before calibration."""
+        run = self.session.run(None, {k: arrays[k] for k in self._inputs})
+        outputs = dict(zip(self._outputs, run, strict=True))
+        return outputs["intent_logits"], outputs.get("slot_logits"), outputs.get("intent_features")

@@ -8,7 +8,8 @@
 
 Loading needs only the checkpoint file (see :mod:`chatft.training.artifacts`). Everything but the model's
 forward pass is :class:`~chatft.serving.base.BasePredictor`'s, shared with the ONNX predictor and decoded as
-``test`` decodes, so tags and intents equal what ``python -m chatft predict`` writes. Results are
+``test`` decodes (with the temperature and out-of-scope decision stored in the checkpoint), so tags, intents
+and out-of-scope calls equal what ``python -m chatft predict`` writes. Results are
 :class:`~chatft.core.prediction.Prediction` objects.
 """
 
@@ -35,7 +36,8 @@ class Predictor(BasePredictor):
         self.loaded = loaded
         self.model = loaded.model
         self.device = torch.device(device)
-        decoder = Decoder(loaded.intent_labels, loaded.slot_labels, slot_decoder_of(loaded.model))
+        # loaded.oos: the temperature and out-of-scope decision fitted at the end of fit (None: older checkpoint)
+        decoder = Decoder(loaded.intent_labels, loaded.slot_labels, slot_decoder_of(loaded.model), loaded.oos)
         pad_id = loaded.tokenizer.pad_token_id or 0
         super().__init__(loaded.tokenizer, decoder, loaded.max_length, pad_id, top_k)
 
@@ -47,10 +49,11 @@ class Predictor(BasePredictor):
         return cls(load_for_inference(path, device=device, max_length=max_length), device=device, top_k=top_k)
 
     @torch.inference_mode()
-    def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         tensors = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
-        intent_logits, slot_logits = self.model(**tensors)
+        intent_logits, slot_logits, features = self.model(**tensors, return_features=True)
         return (
             intent_logits.float().cpu().numpy(),
             None if slot_logits is None else slot_logits.float().cpu().numpy(),
+            features.float().cpu().numpy(),
         )

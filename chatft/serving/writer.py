@@ -65,11 +65,12 @@ class JsonlPredictionWriter(BasePredictionWriter):
                 "JsonlPredictionWriter needs IntentSlotDataModule's predict_inputs (texts and words)"
             )
         labels = pl_module.intent_vocab.labels
+        fallback = pl_module.oos_state.fallback_intent  # the intent name of utterances decoded out of scope
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
             for i, decoded in rows:
                 text, spans = inputs[i]
-                pred = build_prediction(text, spans, decoded, labels, self.top_k)
+                pred = build_prediction(text, spans, decoded, labels, self.top_k, fallback)
                 f.write(json.dumps(pred.to_dict(), ensure_ascii=False) + "\n")
         os.replace(tmp, path)

@@ -107,6 +107,8 @@ class InferenceModel:
     max_length: int
     hparams: dict
     source: str
+    #: Temperature and out-of-scope decision fitted at the end of ``fit`` (None: checkpoint from before).
+    oos: Any = None
 
 
 def _encoder_from_config(config_dict: dict):
@@ -205,7 +207,15 @@ def load_for_inference(
         ),
         hparams=hp,
         source=str(path),
+        oos=_oos_state(ckpt),
     )
+
+
+def _oos_state(ckpt: dict):
+    from chatft.core.oos import OOSState
+    from chatft.training.calibration import OOS_KEY
+
+    return OOSState.from_dict(ckpt.get(OOS_KEY))
 
 
 def slot_decoder_of(model):

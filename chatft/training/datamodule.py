@@ -71,6 +71,9 @@ class IntentSlotDataModule(L.LightningDataModule):
             :func:`chatft.core.text.split_words`; without it, ``predict`` runs on the test split.
         labels_from: Checkpoint (or export folder) whose label lists to use when there is no ``data_dir``;
             the CLI fills it from ``--ckpt_path``.
+        oos_label: The intent of out-of-scope utterances (CLINC150's ``oos``). Where it occurs in any split it
+            is one of the intents (trained as a class when train has examples of it), and ``fit`` fits an
+            out-of-scope decision on dev (see :mod:`chatft.training.calibration`); linked to the model.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         pad_to_multiple_of: int = 1,
         predict_file: str | None = None,
         labels_from: str | None = None,
+        oos_label: str | None = "oos",
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -103,6 +107,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.tokenizer_name = tokenizer
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.oos_label = oos_label
         self.format: str | None = None
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, ListDataset] = {}
@@ -114,13 +119,19 @@ class IntentSlotDataModule(L.LightningDataModule):
         if data_dir is not None:
             self.format = detect_format(data_dir)
             train = self._read("train")
-            self.intent_vocab = LabelVocab.build(ex.intent for ex in train)
             has_slots = train[0].tags is not None
             self.slot_vocab = slot_tag_vocab(t for ex in train for t in ex.tags or ()) if has_slots else None
             # Check every split now, before any training, not when a stage first needs it (reading is cheap).
+            oos_seen = False
             for split in SPLITS[1:]:
                 if has_split(data_dir, split, self.format):
-                    check_same_kind(data_dir, split, self.format, self._read(split), has_slots)
+                    examples = self._read(split)
+                    check_same_kind(data_dir, split, self.format, examples, has_slots)
+                    oos_seen |= any(ex.intent == oos_label for ex in examples)
+            # An out-of-scope label seen only in dev/test is still an intent name (never trained, never
+            # predicted as a class), so gold out-of-scope utterances are told apart from unknown intents.
+            extra = [oos_label] if oos_label and oos_seen else []
+            self.intent_vocab = LabelVocab.build([*(ex.intent for ex in train), *extra])
         self.predict_file = predict_file
         self.labels_from = labels_from
         #: ``(text, [(word, start, end), ...])`` of each predict input, in input order (set in ``setup``).

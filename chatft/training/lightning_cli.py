@@ -22,6 +22,7 @@ from chatft.cli import PROG, OneLineErrors
 from chatft.core.errors import ConfigError
 from chatft.serving.writer import JsonlPredictionWriter
 from chatft.training.best_checkpoint import BestCheckpoint
+from chatft.training.calibration import OOSCalibration
 from chatft.training.checkpoint import (
     AtomicCheckpointIO,
     CheckpointError,
@@ -123,6 +124,9 @@ def quiet_libraries() -> None:
             logger.addFilter(_DropNoise())
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
+    # Printed on every machine that has SLURM installed, also for a plain local run (srun is only used when
+    # the job is launched with it; slurm/*.sbatch do that).
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system")
 
 
 def _as_list(value) -> list:
@@ -169,6 +173,10 @@ class ChatftCLI(LightningCLI):
         parser.add_lightning_class_args(SmallDataSchedule, "schedule")
         parser.link_arguments("checkpoint.monitor", "schedule.monitor")
         parser.link_arguments("checkpoint.mode", "schedule.mode")
+        parser.link_arguments("data.oos_label", "model.oos_label")
+        # --oos.method / --oos.max_acc_drop / --oos.target_recall / --oos.fallback_intent: calibration and
+        # out-of-scope decision fitted on dev at the end of fit (chatft.training.calibration).
+        parser.add_lightning_class_args(OOSCalibration, "oos")
         # --autosave.every_n_train_steps / --autosave.on_sigterm: keep last.ckpt fresh for --ckpt_path last.
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
@@ -396,8 +404,9 @@ class ChatftCLI(LightningCLI):
 
     def after_fit(self) -> None:
         ckpt = self.trainer.checkpoint_callback
-        if self.trainer.is_global_zero and self.trainer.log_dir:
-            print(f"run folder: {self.trainer.log_dir}", flush=True)
+        log_dir = self.trainer.log_dir  # a broadcast under DDP: every rank must read it, not only rank 0
+        if self.trainer.is_global_zero and log_dir:
+            print(f"run folder: {log_dir}", flush=True)
         if self.trainer.is_global_zero and isinstance(ckpt, ModelCheckpoint):
             score = ckpt.best_model_score
             shown = f" ({ckpt.monitor}={float(score):.4f})" if score is not None else ""

@@ -53,16 +53,24 @@ class JointModel(nn.Module):
         self.register_buffer("allowed_trans", allowed_trans, persistent=False)
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor
-    ) -> tuple[Tensor, Tensor | None]:
-        """Intent logits ``[B, I]`` and word-level slot emissions ``[B, W, T]`` (``None`` without slots)."""
+        self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor, return_features: bool = False
+    ):
+        """Intent logits ``[B, I]`` and word-level slot emissions ``[B, W, T]`` (``None`` without slots).
+
+        ``return_features``: also return the pooled feature ``[B, H]`` the intent head reads (the ``[CLS]``
+        vector before dropout), which the Mahalanobis out-of-scope score measures (:mod:`chatft.core.oos`).
+        """
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = hidden[:, 0]
         hidden = self.dropout(hidden)
         intent_logits = self.intent_head(hidden[:, 0])
-        if self.slot_head is None:
-            return intent_logits, None
-        words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
-        return intent_logits, self.slot_head(words)
+        slot_logits = None
+        if self.slot_head is not None:
+            words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+            slot_logits = self.slot_head(words)
+        if return_features:
+            return intent_logits, slot_logits, pooled
+        return intent_logits, slot_logits
 
     def loss(
         self,

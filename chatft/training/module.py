@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
+    MulticlassCalibrationError,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
@@ -24,10 +26,13 @@ from torchmetrics.classification import (
 from chatft.core.decoding import Decoded, Decoder
 from chatft.core.errors import ConfigError
 from chatft.core.labels import LabelVocab
+from chatft.core.oos import OOSState
 from chatft.training.artifacts import slot_decoder_of
+from chatft.training.calibration_report import ece_of
 from chatft.training.encoders import DEFAULT_ENCODER, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.model import JointModel
+from chatft.training.oos_metrics import OOSMetrics
 from chatft.training.reports import TestReport
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,10 @@ class IntentSlotModule(L.LightningModule):
         freeze_word_embeddings: Do not train the word-embedding matrix (saves optimizer time and memory).
         compile: ``torch.compile`` the encoder (GPU; pair with ``data.pad_to_multiple_of`` so a few
             padded lengths are compiled, not one graph per sequence length).
+        oos_label: The out-of-scope intent (linked from ``data.oos_label``). When it is one of the intents,
+            validation and test report out-of-scope metrics and count the out-of-scope decision in
+            ``intent_acc``/``sent_acc``; the decision itself is fitted at the end of ``fit``
+            (:mod:`chatft.training.calibration`) and stored in the checkpoint.
     """
 
     def __init__(
@@ -85,6 +94,7 @@ class IntentSlotModule(L.LightningModule):
         pretrained: bool = True,
         freeze_word_embeddings: bool = False,
         compile: bool = False,
+        oos_label: str | None = "oos",
     ) -> None:
         super().__init__()
         if not intent_labels:
@@ -110,6 +120,14 @@ class IntentSlotModule(L.LightningModule):
         if freeze_word_embeddings:
             self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
         n = len(self.intent_vocab)
+        self.oos_index: int | None = (
+            self.intent_vocab.id(oos_label) if oos_label and oos_label in self.intent_vocab else None
+        )
+        #: Temperature and out-of-scope decision; before calibration: T = 1, out of scope = the OOS class wins.
+        self.oos_state = OOSState(
+            mode="both" if self.oos_index is not None else "threshold", oos_index=self.oos_index
+        )
+        self.oos_calibrated = False
         self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
 
     def configure_model(self) -> None:
@@ -131,14 +149,23 @@ class IntentSlotModule(L.LightningModule):
             parts["confusion"] = MulticlassConfusionMatrix(n_intents)
         if self.has_slots:
             parts["slot"] = SpanF1.from_tags(self.slot_vocab.labels)
+        if self.oos_index is not None:
+            parts["oos"] = OOSMetrics()
+        if split == "test":
+            # Expected calibration error of the intent softmax before and after temperature scaling.
+            parts["ece_uncalibrated"] = MulticlassCalibrationError(n_intents, n_bins=15, norm="l1")
+            parts["ece_calibrated"] = MulticlassCalibrationError(n_intents, n_bins=15, norm="l1")
         return nn.ModuleDict(parts)
 
     # ---- steps -------------------------------------------------------------------------------------
     def forward(self, batch: dict) -> tuple[Tensor, Tensor | None]:
         return self.model(batch["input_ids"], batch["attention_mask"], batch["word_index"])
 
-    def model_step(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
-        intent_logits, slot_logits = self(batch)
+    def model_step(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor]:
+        """(loss, intent loss, slot loss, intent logits, slot logits, pooled features)."""
+        intent_logits, slot_logits, features = self.model(
+            batch["input_ids"], batch["attention_mask"], batch["word_index"], return_features=True
+        )
         loss, intent_loss, slot_loss = self.model.loss(
             intent_logits,
             slot_logits,
@@ -148,19 +175,26 @@ class IntentSlotModule(L.LightningModule):
             slot_loss_coef=self.hparams.slot_loss_coef,
             label_smoothing=self.hparams.label_smoothing,
         )
-        return loss, intent_loss, slot_loss, intent_logits, slot_logits
+        return loss, intent_loss, slot_loss, intent_logits, slot_logits, features
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss, intent_loss, slot_loss, _, _ = self.model_step(batch)
+        loss, intent_loss, slot_loss, *_ = self.model_step(batch)
         size = batch["input_ids"].size(0)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log_dict({"train/intent_loss": intent_loss, "train/slot_loss": slot_loss}, batch_size=size)
         return loss
 
     def decode(
-        self, batch: dict, intent_logits: Tensor, slot_logits: Tensor | None, confidences: bool = False
+        self,
+        batch: dict,
+        intent_logits: Tensor,
+        slot_logits: Tensor | None,
+        features: Tensor | None = None,
+        confidences: bool = False,
     ) -> list[Decoded]:
-        """Decode a batch exactly as the predictors do (:class:`chatft.core.decoding.Decoder`, in numpy).
+        """Decode a batch exactly as the predictors do (:class:`chatft.core.decoding.Decoder`, in numpy), with
+        the module's temperature and out-of-scope decision (``features``: the pooled features, read by the
+        Mahalanobis score).
 
         Every word of each utterance gets a tag: words cut off by truncation get ``O``, so the gold tags of
         every word are still scored.
@@ -169,35 +203,77 @@ class IntentSlotModule(L.LightningModule):
             self.intent_vocab.labels,
             self.slot_vocab.labels if self.slot_vocab else (),
             slot_decoder_of(self.model),  # rebuilt per batch: CRF transitions change while training
+            self.oos_state,
         )
         return decoder.decode(
-            intent_logits.detach().float().cpu().numpy(),
-            None if slot_logits is None else slot_logits.detach().float().cpu().numpy(),
+            _numpy(intent_logits),
+            None if slot_logits is None else _numpy(slot_logits),
             batch["word_mask"].sum(1).tolist(),
             batch["n_words"].tolist(),
+            features=None if features is None else _numpy(features),
             confidences=confidences,
         )
 
     def _eval_step(self, batch: dict, split: str) -> dict:
-        """Update the split's metrics; return the decoded batch (``index``, ``intents``, ``tags``) for callbacks."""
-        loss, _, _, intent_logits, slot_logits = self.model_step(batch)
+        """Update the split's metrics; return the decoded batch (``index``, ``intents``, ``tags``) for callbacks.
+
+        An utterance decoded out of scope counts as the OOS intent (``<unk>`` when the model has none, which is
+        always wrong), so intent and sentence accuracy count the out-of-scope decision.
+        """
+        loss, _, _, intent_logits, slot_logits, features = self.model_step(batch)
         size = batch["input_ids"].size(0)
         self.log(f"{split}/loss", loss, batch_size=size, sync_dist=True)
-        decoded = self.decode(batch, intent_logits, slot_logits)
-        intents = torch.tensor([d.intent for d in decoded], device=batch["intent"].device)
+        decoded = self.decode(batch, intent_logits, slot_logits, features)
+        rejected = self.oos_index if self.oos_index is not None else 0
+        gold_intents = batch["intent"]
+        intents = torch.tensor(
+            [rejected if d.out_of_scope else d.intent for d in decoded], device=gold_intents.device
+        )
         pred_tags = [d.tags for d in decoded]
         metrics = self.metrics[split]
-        metrics["intent"].update(intents, batch["intent"])
+        metrics["intent"].update(intents, gold_intents)
         if "confusion" in metrics:
-            metrics["confusion"].update(intents, batch["intent"])
-        correct = intents == batch["intent"]
+            metrics["confusion"].update(intents, gold_intents)
+        correct = intents == gold_intents
         if self.has_slots:
             gold = [list(g) for g in batch["gold_tags"]]
             metrics["slot"].update(pred_tags, gold)
             metrics["sent"].update(correct, pred_tags, gold)
         else:
             metrics["sent"].update(correct, [[] for _ in range(size)], [[] for _ in range(size)])
+        self._update_oos_metrics(metrics, gold_intents, intent_logits, features, decoded, correct)
         return {"index": batch["index"], "intents": intents, "tags": pred_tags}
+
+    def _update_oos_metrics(
+        self,
+        metrics: nn.ModuleDict,
+        gold: Tensor,
+        intent_logits: Tensor,
+        features: Tensor,
+        decoded: list[Decoded],
+        correct: Tensor,
+    ) -> None:
+        """Out-of-scope metrics (the score of every utterance, the decision) and, in test, the calibration
+        error of the in-scope utterances before and after temperature scaling."""
+        state = self.oos_state
+        logits = _numpy(intent_logits)
+        gold_oos = (
+            gold == self.oos_index if self.oos_index is not None else torch.zeros_like(gold, dtype=torch.bool)
+        )
+        if "oos" in metrics:
+            method = "msp" if state.method == "mahalanobis" and state.means is None else state.method
+            scores = state.score(logits, _numpy(features) if method == "mahalanobis" else None, method)
+            out = torch.tensor([d.out_of_scope for d in decoded], device=gold.device)
+            metrics["oos"].update(torch.as_tensor(scores).to(gold.device), gold_oos, out, correct)
+        if "ece_calibrated" in metrics:
+            keep = ~gold_oos
+            if keep.any():
+                k = keep.cpu().numpy()
+                uncalibrated = OOSState(mode=state.mode, oos_index=state.oos_index).probabilities(logits)[k]
+                calibrated = np.array([d.intent_probs for d in decoded])[k]
+                target = gold[keep]
+                metrics["ece_uncalibrated"].update(torch.as_tensor(uncalibrated).to(gold.device), target)
+                metrics["ece_calibrated"].update(torch.as_tensor(calibrated).to(gold.device), target)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -216,6 +292,12 @@ class IntentSlotModule(L.LightningModule):
             for k, v in metrics["slot"].compute().items():
                 values[f"{split}/slot_{k}"] = v
         values[f"{split}/sent_acc"] = metrics["sent"].compute()
+        if "oos" in metrics:
+            for k, v in metrics["oos"].compute().items():
+                values[f"{split}/{k}"] = v
+        if "ece_calibrated" in metrics:
+            for k in ("ece_uncalibrated", "ece_calibrated"):
+                values[f"{split}/{k}"] = torch.tensor(ece_of(metrics[k]), dtype=torch.float64)
         return values
 
     def on_validation_epoch_end(self) -> None:
@@ -238,15 +320,34 @@ class IntentSlotModule(L.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int) -> list[tuple[int, Decoded]]:
         """``(input index, decoded utterance)`` pairs, decoded like ``test``; the prediction writer turns them
         into JSON Lines with words, slots and character offsets."""
-        intent_logits, slot_logits = self(batch)
-        decoded = self.decode(batch, intent_logits, slot_logits, confidences=True)
+        intent_logits, slot_logits, features = self.model(
+            batch["input_ids"], batch["attention_mask"], batch["word_index"], return_features=True
+        )
+        decoded = self.decode(batch, intent_logits, slot_logits, features, confidences=True)
         return list(zip(batch["index"].tolist(), decoded, strict=True))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint."""
+        """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint;
+        and the fitted temperature and out-of-scope decision, once calibrated."""
         from chatft.training.artifacts import ASSETS_KEY, module_assets
+        from chatft.training.calibration import OOS_KEY, state_to_checkpoint
 
         checkpoint[ASSETS_KEY] = module_assets(self)
+        if self.oos_calibrated:
+            checkpoint[OOS_KEY] = state_to_checkpoint(self.oos_state)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore the temperature and out-of-scope decision fitted at the end of ``fit`` (if any)."""
+        from chatft.training.calibration import OOS_KEY
+
+        state = OOSState.from_dict(checkpoint.get(OOS_KEY))
+        if state is not None:
+            self.set_oos_state(state)
+
+    def set_oos_state(self, state: OOSState) -> None:
+        """Use a fitted temperature and out-of-scope decision from now on (and save it with checkpoints)."""
+        self.oos_state = state
+        self.oos_calibrated = True
 
     # ---- optimisation ------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -270,6 +371,10 @@ class IntentSlotModule(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _numpy(t: Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
 
 
 def _adamw(params: list[dict], lr: float) -> torch.optim.AdamW:

@@ -1,11 +1,13 @@
-"""The test report: per-intent and per-slot-type precision/recall/F1 (JSON + text) and the intent confusion figure.
+"""The test report: per-intent and per-slot-type precision/recall/F1 (JSON + text), calibration (ECE before and
+after temperature scaling, the out-of-scope decision), the intent confusion figure and the reliability diagram.
 
 :class:`TestReport` is a callback that :class:`~chatft.training.module.IntentSlotModule` registers itself
-(``configure_callbacks``), so every ``test`` writes ``test_report.json``, ``test_report.txt`` and
-``intent_confusion.png`` in the run's log folder, whatever built the trainer (the CLI, a script, DDP). It reads
-the module's test metrics after the epoch: the intent confusion matrix (torchmetrics
-``MulticlassConfusionMatrix``) and :class:`~chatft.training.metrics.SpanF1`'s per-type counts, both reduced
-across processes, so every number is exact under DDP.
+(``configure_callbacks``), so every ``test`` writes ``test_report.json``, ``test_report.txt``,
+``intent_confusion.png`` and ``reliability.png`` in the run's log folder, whatever built the trainer (the CLI, a
+script, DDP). It reads the module's test metrics after the epoch: the intent confusion matrix (torchmetrics
+``MulticlassConfusionMatrix``), :class:`~chatft.training.metrics.SpanF1`'s per-type counts and the calibration
+metrics (:mod:`chatft.training.calibration_report`), all reduced across processes, so every number is exact
+under DDP.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from torch import Tensor
 
 from chatft.core.tags import UNK
+from chatft.training.calibration_report import calibration_report, save_reliability_png
 from chatft.training.metrics import report_from_confusion
 
 log = logging.getLogger(__name__)
@@ -56,18 +59,20 @@ def build_report(module) -> tuple[dict, Tensor]:
     }
     if "slot" in metrics:
         report["slots"] = metrics["slot"].per_type()
+    report["calibration"] = calibration_report(metrics, module.oos_state)
     return report, confmat
 
 
 def write_report(folder: Path, report: dict, confmat: Tensor, labels) -> None:
-    """``test_report.json``, ``test_report.txt`` and ``intent_confusion.png`` in ``folder``."""
+    """``test_report.json``, ``test_report.txt``, ``intent_confusion.png`` and ``reliability.png`` in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "test_report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (folder / "test_report.txt").write_text(format_report(report), encoding="utf-8")
     try:
         save_confusion_png(confmat, labels, folder / "intent_confusion.png")
+        save_reliability_png(report["calibration"], folder / "reliability.png")
     except ImportError:
-        log.warning("matplotlib is not installed: no confusion-matrix picture written")
+        log.warning("matplotlib is not installed: no confusion-matrix or reliability picture written")
     log.info("test report written to %s", folder)
 
 

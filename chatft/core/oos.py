@@ -1,0 +1,375 @@
+"""Calibrated confidence and out-of-scope (OOS) detection, in numpy (no torch).
+
+A deployed assistant gets messages that fit none of its intents. This module holds the math that decides
+"out of scope", shared by training (where it is fitted on dev), ``predict``, both predictors and chat:
+
+* **Temperature scaling** (Guo et al. 2017): logits / T, with one scalar T fitted on dev NLL at the end of
+  ``fit`` (:mod:`chatft.training.calibration`); here only applied.
+* **Scores**, higher = more in-scope:
+  ``msp`` the max calibrated softmax probability over in-scope intents (the usual baseline);
+  ``energy`` T x logsumexp(in-scope logits / T), the negative free energy (Liu et al. 2020, "Energy-based
+  out-of-distribution detection"): it follows the input density and is less saturated than the softmax;
+  ``mahalanobis`` minus the smallest Mahalanobis distance of the pooled encoder feature to an intent's mean,
+  under one covariance shared by all intents and fitted on train features (Lee et al. 2018; Podolskiy et al.
+  2021, "Revisiting Mahalanobis Distance for Transformer-Based Out-of-Domain Detection": strongest on CLINC150).
+* **Modes**, when the training data has examples of the OOS label: ``class`` (OOS is an ordinary intent:
+  out of scope when it wins the argmax), ``threshold`` (the OOS logit is ignored; out of scope when the
+  score is below a threshold), ``both`` (either). Without OOS training data only ``threshold`` exists.
+* **Threshold selection on dev only** (:func:`choose_threshold`): the threshold that maximizes dev OOS recall
+  while dev in-scope accuracy stays within ``max_acc_drop`` of its value without OOS detection; without OOS
+  examples in dev, no threshold unless ``target_recall`` asks to keep that share of in-scope utterances.
+
+:class:`OOSState` is what a checkpoint (key ``chatft_oos``) and an ONNX export (``oos.json``) store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "FALLBACK_INTENT",
+    "METHODS",
+    "MODES",
+    "OOSState",
+    "OperatingPoint",
+    "apply_temperature",
+    "auroc",
+    "choose_threshold",
+    "energy_score",
+    "expected_calibration_error",
+    "fit_shared_gaussian",
+    "fpr_at_tpr",
+    "mahalanobis_distances",
+    "mahalanobis_score",
+    "msp_score",
+    "operating_point",
+    "precision_matrix",
+    "reliability_bins",
+]
+
+#: Rasa's name for the intent given to an out-of-scope utterance; ``--oos.fallback_intent`` changes it.
+FALLBACK_INTENT = "nlu_fallback"
+METHODS = ("msp", "energy", "mahalanobis")
+MODES = ("class", "threshold", "both")
+
+
+# ---- scores ------------------------------------------------------------------------------------------
+def apply_temperature(logits, temperature: float) -> np.ndarray:
+    """``logits / temperature`` in float64 (T > 1 softens an over-confident softmax)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return np.asarray(logits, dtype=np.float64) / float(temperature)
+
+
+def _masked(logits: np.ndarray, exclude: Sequence[int]) -> np.ndarray:
+    x = np.array(logits, dtype=np.float64)
+    if x.shape[-1] > 1:
+        for i in exclude:
+            if i is not None:
+                x[..., i] = -np.inf
+    return x
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - np.max(x, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    m = np.max(x, axis=-1, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def msp_score(probs: np.ndarray, in_scope: Sequence[int]) -> np.ndarray:
+    """Max probability over the in-scope intents ``in_scope`` (probabilities already calibrated)."""
+    return np.asarray(probs, dtype=np.float64)[..., list(in_scope)].max(axis=-1)
+
+
+def energy_score(logits, temperature: float, in_scope: Sequence[int]) -> np.ndarray:
+    """Negative free energy ``T * logsumexp(logits[in_scope] / T)`` (higher = more in-scope)."""
+    x = apply_temperature(np.asarray(logits)[..., list(in_scope)], temperature)
+    return float(temperature) * _logsumexp(x)
+
+
+def fit_shared_gaussian(features, labels, classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Class means ``[C, D]`` (rows in ``classes`` order) and the covariance ``[D, D]`` shared by all classes.
+
+    The covariance is the maximum-likelihood one of the class-centred features (the linear discriminant
+    analysis estimate), as Lee et al. and Podolskiy et al. fit it. Utterances of other classes are ignored.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels)
+    means, centred = [], []
+    for c in classes:
+        rows = x[y == c]
+        if not len(rows):
+            raise ValueError(f"class {c} has no training features")
+        mu = rows.mean(axis=0)
+        means.append(mu)
+        centred.append(rows - mu)
+    z = np.concatenate(centred)
+    return np.stack(means), z.T @ z / len(z)
+
+
+def precision_matrix(covariance) -> np.ndarray:
+    """Inverse of the shared covariance (pseudo-inverse with a tiny ridge: features can be rank-deficient)."""
+    cov = np.asarray(covariance, dtype=np.float64)
+    ridge = 1e-6 * float(np.trace(cov)) / max(1, cov.shape[0])
+    return np.linalg.pinv(cov + ridge * np.eye(cov.shape[0]), hermitian=True)
+
+
+def mahalanobis_distances(features, means, precision) -> np.ndarray:
+    """Squared Mahalanobis distances ``[N, C]`` of each feature row to each class mean."""
+    x = np.asarray(features, dtype=np.float64)
+    mu = np.asarray(means, dtype=np.float64)
+    p = np.asarray(precision, dtype=np.float64)
+    xp = x @ p
+    d = (xp * x).sum(-1)[:, None] - 2.0 * xp @ mu.T + ((mu @ p) * mu).sum(-1)[None, :]
+    return np.maximum(d, 0.0)
+
+
+def mahalanobis_score(features, means, precision) -> np.ndarray:
+    """Minus the distance to the nearest class mean (higher = more in-scope)."""
+    return -mahalanobis_distances(features, means, precision).min(axis=-1)
+
+
+# ---- threshold ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A threshold and what it gives on the data it was measured on."""
+
+    threshold: float | None
+    in_scope_acc: float
+    oos_recall: float | None
+
+
+def operating_point(
+    threshold: float | None,
+    in_scores,
+    in_correct,
+    oos_scores=(),
+    oos_flagged=None,
+) -> OperatingPoint:
+    """In-scope accuracy and OOS recall when ``score < threshold`` (or a class decision) means out of scope.
+
+    ``in_correct``: in-scope utterances whose intent is right before thresholding (False when the class
+    decision already called them out of scope); ``oos_flagged``: OOS utterances already called out of scope
+    by the class decision (default none).
+    """
+    s_in = np.asarray(in_scores, dtype=np.float64)
+    ok = np.asarray(in_correct, dtype=bool)
+    s_oos = np.asarray(oos_scores, dtype=np.float64)
+    flagged = np.zeros(len(s_oos), bool) if oos_flagged is None else np.asarray(oos_flagged, bool)
+    t = -np.inf if threshold is None else threshold
+    acc = float((ok & (s_in >= t)).mean()) if len(s_in) else 0.0
+    recall = float((flagged | (s_oos < t)).mean()) if len(s_oos) else None
+    return OperatingPoint(threshold, acc, recall)
+
+
+def choose_threshold(
+    in_scores,
+    in_correct,
+    oos_scores=(),
+    oos_flagged=None,
+    max_acc_drop: float = 0.01,
+    target_recall: float | None = None,
+    reference_acc: float | None = None,
+) -> float | None:
+    """The dev threshold: utterances with ``score < threshold`` are out of scope (None: no threshold).
+
+    * ``target_recall`` given: the threshold that keeps (at least) that share of the in-scope utterances.
+    * else, without OOS utterances: None (no threshold; the model behaves as without OOS detection).
+    * else: the threshold with the highest OOS recall whose in-scope accuracy is at least
+      ``reference_acc - max_acc_drop`` (``reference_acc`` defaults to the accuracy without a threshold); among
+      equal recalls, the lowest threshold (the best accuracy). Thresholds sit halfway between observed scores.
+    """
+    s_in = np.asarray(in_scores, dtype=np.float64)
+    ok = np.asarray(in_correct, dtype=bool)
+    s_oos = np.asarray(oos_scores, dtype=np.float64)
+    flagged = np.zeros(len(s_oos), bool) if oos_flagged is None else np.asarray(oos_flagged, bool)
+    if target_recall is not None:
+        if not 0.0 < target_recall <= 1.0:
+            raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
+        s = np.sort(s_in)
+        k = len(s) - math.ceil(target_recall * len(s) - 1e-9)  # how many in-scope may be rejected
+        return None if k <= 0 else float((s[k - 1] + s[k]) / 2)
+    if not len(s_oos) or not len(s_in):
+        return None
+    values = np.unique(np.concatenate([s_in, s_oos]))
+    candidates = np.concatenate([[-np.inf], (values[:-1] + values[1:]) / 2])
+    correct_sorted = np.sort(s_in[ok])
+    acc = (len(correct_sorted) - np.searchsorted(correct_sorted, candidates, "left")) / len(s_in)
+    missed = np.sort(s_oos[~flagged])
+    recall = (flagged.sum() + np.searchsorted(missed, candidates, "left")) / len(s_oos)
+    reference = float(ok.mean()) if reference_acc is None else reference_acc
+    feasible = acc >= reference - max_acc_drop - 1e-12
+    if not feasible.any():
+        return None
+    best = recall[feasible].max()
+    i = int(np.flatnonzero(feasible & (recall == best))[0])
+    return None if i == 0 else float(candidates[i])
+
+
+# ---- threshold-free quality ---------------------------------------------------------------------------
+def auroc(in_scores, oos_scores) -> float:
+    """Area under the ROC curve with in-scope as the positive class (ties count one half)."""
+    pos = np.asarray(in_scores, dtype=np.float64)
+    neg = np.asarray(oos_scores, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        return float("nan")
+    allv = np.concatenate([pos, neg])
+    order = np.argsort(allv, kind="mergesort")
+    ranks = np.empty(len(allv))
+    sorted_v = allv[order]
+    # average ranks of ties (1-based)
+    _, start, counts = np.unique(sorted_v, return_index=True, return_counts=True)
+    avg = start + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+    return float(u / (len(pos) * len(neg)))
+
+
+def fpr_at_tpr(in_scores, oos_scores, tpr: float = 0.95) -> float:
+    """Share of OOS utterances accepted by the highest threshold that accepts ``tpr`` of in-scope ones."""
+    pos = np.sort(np.asarray(in_scores, dtype=np.float64))
+    neg = np.asarray(oos_scores, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        return float("nan")
+    k = len(pos) - math.ceil(tpr * len(pos) - 1e-9)  # in-scope utterances that may fall below
+    t = pos[k]  # accept score >= t: at least tpr of in-scope accepted
+    return float((neg >= t).mean())
+
+
+# ---- calibration -------------------------------------------------------------------------------------
+def reliability_bins(confidences, correct, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per equal-width confidence bin: mean confidence, accuracy and count.
+
+    Binned as torchmetrics' ``MulticlassCalibrationError`` bins: ``[k/n, (k+1)/n)``, and a last bin of its
+    own for confidence exactly 1.0 (so ``n_bins + 1`` entries), which makes the two ECEs equal.
+    """
+    conf = np.asarray(confidences, dtype=np.float64)
+    ok = np.asarray(correct, dtype=np.float64)
+    edges = np.linspace(0, 1, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins)
+    count = np.bincount(idx, minlength=n_bins + 1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.where(count > 0, np.bincount(idx, conf, n_bins + 1) / count, 0.0)
+        acc = np.where(count > 0, np.bincount(idx, ok, n_bins + 1) / count, 0.0)
+    return mean_conf, acc, count
+
+
+def expected_calibration_error(confidences, correct, n_bins: int = 15) -> float:
+    """ECE (L1): sum over bins of share x |accuracy - mean confidence|."""
+    conf, acc, count = reliability_bins(confidences, correct, n_bins)
+    total = count.sum()
+    return float((count / total * np.abs(acc - conf)).sum()) if total else 0.0
+
+
+# ---- the fitted state --------------------------------------------------------------------------------
+@dataclass
+class OOSState:
+    """Temperature and OOS decision of a trained model (fitted at the end of ``fit``; see the module doc).
+
+    ``oos_index``: id of the OOS label in the intent list, when the model has one; ``class_ids``: the intents
+    whose means are in ``means`` (``<unk>`` and the OOS label excluded); ``dev``: the dev measurements behind
+    the choices (one row per mode and method), kept for reports.
+    """
+
+    temperature: float = 1.0
+    method: str = "msp"
+    mode: str = "threshold"
+    threshold: float | None = None
+    oos_index: int | None = None
+    fallback_intent: str = FALLBACK_INTENT
+    class_ids: list[int] = field(default_factory=list)
+    means: np.ndarray | None = None
+    precision: np.ndarray | None = None
+    dev: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown OOS method {self.method!r}; expected one of {METHODS}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown OOS mode {self.mode!r}; expected one of {MODES}")
+
+    @property
+    def needs_features(self) -> bool:
+        """True when deciding needs the pooled encoder feature (Mahalanobis with a threshold)."""
+        return self.method == "mahalanobis" and self.threshold is not None and self.mode != "class"
+
+    def excluded(self) -> list[int]:
+        """Intent ids never predicted: ``<unk>``, and the OOS class in ``threshold`` mode."""
+        return [0] + ([self.oos_index] if self.mode == "threshold" and self.oos_index is not None else [])
+
+    def in_scope_ids(self, n_intents: int) -> list[int]:
+        skip = {0, self.oos_index}
+        ids = [i for i in range(n_intents) if i not in skip]
+        return ids or [0]
+
+    def probabilities(self, logits) -> np.ndarray:
+        """Calibrated intent probabilities (excluded intents get 0)."""
+        return _softmax(_masked(apply_temperature(logits, self.temperature), self.excluded()))
+
+    def score(self, logits, features=None, method: str | None = None) -> np.ndarray:
+        """The in-scope score of ``method`` (default: this state's), higher = more in-scope."""
+        method = method or self.method
+        x = np.asarray(logits, dtype=np.float64)
+        ids = self.in_scope_ids(x.shape[-1])
+        if method == "msp":
+            return msp_score(self.probabilities(x), ids)
+        if method == "energy":
+            return energy_score(x, self.temperature, ids)
+        if features is None or self.means is None:
+            raise ValueError("the mahalanobis score needs pooled features and fitted class means")
+        return mahalanobis_score(features, self.means, self.precision)
+
+    def decide(self, logits, features=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities [N, I], out_of_scope [N] bool)`` for a batch of intent logits (and features)."""
+        probs = self.probabilities(logits)
+        out = np.zeros(probs.shape[0], dtype=bool)
+        if self.oos_index is not None and self.mode in ("class", "both"):
+            out |= probs.argmax(-1) == self.oos_index
+        if self.threshold is not None and self.mode != "class":
+            out |= self.score(logits, features) < self.threshold
+        return probs, out
+
+    def to_dict(self) -> dict:
+        """Plain values and numpy arrays (the checkpoint stores arrays as tensors, the export as lists)."""
+        return {
+            "temperature": float(self.temperature),
+            "method": self.method,
+            "mode": self.mode,
+            "threshold": None if self.threshold is None else float(self.threshold),
+            "oos_index": self.oos_index,
+            "fallback_intent": self.fallback_intent,
+            "class_ids": [int(i) for i in self.class_ids],
+            "means": self.means,
+            "precision": self.precision,
+            "dev": self.dev,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> OOSState | None:
+        if not d:
+            return None
+
+        def array(v):
+            return None if v is None else np.asarray(v, dtype=np.float64)
+
+        return cls(
+            temperature=float(d.get("temperature", 1.0)),
+            method=d.get("method", "msp"),
+            mode=d.get("mode", "threshold"),
+            threshold=None if d.get("threshold") is None else float(d["threshold"]),
+            oos_index=None if d.get("oos_index") is None else int(d["oos_index"]),
+            fallback_intent=d.get("fallback_intent") or FALLBACK_INTENT,
+            class_ids=[int(i) for i in d.get("class_ids") or []],
+            means=array(d.get("means")),
+            precision=array(d.get("precision")),
+            dev=list(d.get("dev") or []),
+        )
