@@ -144,6 +144,8 @@ class Decoded:
     tag_confidences: list[float]
     truncated: bool
     out_of_scope: bool = False
+    #: ``[kept words, tags]``: each kept word's probabilities over all tags, when asked for (else None).
+    tag_probs: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -185,23 +187,27 @@ class Decoder:
         n_words: Sequence[int],
         features: np.ndarray | None = None,
         confidences: bool = True,
+        word_probabilities: bool = False,
     ) -> list[Decoded]:
         """Decode a padded batch: ``intent_logits [B, I]``, ``slot_logits [B, W, T]`` (or None), ``features``
         ``[B, H]`` (or None; see :meth:`intents`).
 
         ``kept[b]`` words of utterance ``b`` reached the model (a prefix), ``n_words[b]`` it has in all.
-        ``confidences=False`` skips the tag confidences (``test`` does not need them).
+        ``confidences=False`` skips the tag confidences (``test`` does not need them);
+        ``word_probabilities=True`` keeps every kept word's probabilities over all tags (``tag_probs``).
         """
         probs, out_of_scope = self.intents(intent_logits, features)
         out = []
         for b, (n_kept, n) in enumerate(zip(kept, n_words, strict=True)):
             tags: list[str] = []
             conf: list[float] = []
+            word_probs = None
             if self.slots is not None and slot_logits is not None:
                 emissions = np.asarray(slot_logits[b, :n_kept], dtype=np.float64)
                 path = self.slots.decode(emissions)
                 tags = [self.slot_labels[t] for t in path] + [OUTSIDE] * (n - n_kept)
                 conf = self.slots.confidences(emissions, path) if confidences else []
+                word_probs = self.slots.word_probabilities(emissions) if word_probabilities else None
             out.append(
                 Decoded(
                     int(probs[b].argmax()),
@@ -210,6 +216,7 @@ class Decoder:
                     conf,
                     n_kept < n,
                     out_of_scope=bool(out_of_scope[b]),
+                    tag_probs=word_probs,
                 )
             )
         return out

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chatft.core.decoding import Decoder
+from chatft.core.decoding import Decoded, Decoder
 from chatft.core.features import pad_batch, tokenize_examples
 from chatft.core.prediction import Prediction, build_prediction
 from chatft.core.text import split_words
@@ -77,10 +77,24 @@ class BasePredictor:
             )
         spans = [split_words(t) for t in texts]
         todo = [i for i, s in enumerate(spans) if s]
-        features = tokenize_examples(
-            self.tokenizer, [[w for w, _, _ in spans[i]] for i in todo], self.max_length
-        )
         results = [build_prediction(t, [], None, self.intent_labels) for t in texts]
+        decoded = self.decode_words([[w for w, _, _ in spans[i]] for i in todo], batch_size)
+        for i, d in zip(todo, decoded, strict=True):
+            results[i] = build_prediction(
+                texts[i], spans[i], d, self.intent_labels, self.top_k, self.decoder.fallback_intent
+            )
+        return results
+
+    def decode_words(
+        self, words: Sequence[Sequence[str]], batch_size: int = 32, word_probabilities: bool = False
+    ) -> list[Decoded]:
+        """Decode utterances already split into words, in input order (the loop :meth:`batch` runs).
+
+        ``word_probabilities``: also give every kept word's probabilities over all tags
+        (:meth:`chatft.core.decoding.Decoder.decode`), as the data audit needs.
+        """
+        features = tokenize_examples(self.tokenizer, words, self.max_length)
+        results: list[Decoded | None] = [None] * len(features)
         order = sorted(range(len(features)), key=lambda k: len(features[k].input_ids))
         for lo in range(0, len(order), batch_size):
             chunk = [features[k] for k in order[lo : lo + batch_size]]
@@ -92,10 +106,8 @@ class BasePredictor:
                 [len(f.word_starts) for f in chunk],
                 [f.n_words for f in chunk],
                 features=pooled,
+                word_probabilities=word_probabilities,
             )
             for f, d in zip(chunk, decoded, strict=True):
-                i = todo[f.index]
-                results[i] = build_prediction(
-                    texts[i], spans[i], d, self.intent_labels, self.top_k, self.decoder.fallback_intent
-                )
-        return results
+                results[f.index] = d
+        return results  # type: ignore[return-value]

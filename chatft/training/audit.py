@@ -107,41 +107,28 @@ def held_out_probabilities(
 ) -> HeldOut:
     """Intent and word-tag probabilities of a checkpoint on ``examples``, decoded as ``test`` decodes.
 
-    Probabilities are the ones the predictors report (:mod:`chatft.core.decoding`): softmax without
-    ``<unk>``, or CRF posterior marginals.
+    Runs the predictors' loop (:meth:`chatft.serving.base.BasePredictor.decode_words`) on the examples' own
+    words. Probabilities are the ones the predictors report (:mod:`chatft.core.decoding`): softmax without
+    ``<unk>``, or CRF posterior marginals. The checkpoint's calibration is left out (intent probabilities are
+    not temperature-scaled): in ``threshold`` mode it gives the OOS intent probability 0, which would flag
+    every utterance labelled with it.
     """
-    import torch
+    import dataclasses
 
-    from chatft.core.decoding import intent_probabilities
-    from chatft.core.features import tokenize_examples
-    from chatft.training.artifacts import load_for_inference, slot_decoder_of
-    from chatft.training.collate import collate
+    from chatft.serving.predictor import Predictor
+    from chatft.training.artifacts import load_for_inference
 
     loaded = load_for_inference(ckpt_path, device=device)
-    model, n = loaded.model, len(examples)
-    decoder = slot_decoder_of(model)
-    features = tokenize_examples(loaded.tokenizer, [ex.words for ex in examples], loaded.max_length)
-    intent_probs = np.zeros((n, len(loaded.intent_labels)))
-    tag_probs: list[np.ndarray] = [np.zeros((0, len(loaded.slot_labels)))] * n
-    predicted: list[list[str]] = [[] for _ in range(n)]
-    order = sorted(range(n), key=lambda i: len(features[i].input_ids))
-    pad_id = loaded.tokenizer.pad_token_id or 0
-    with torch.inference_mode():
-        for lo in range(0, n, batch_size):
-            batch = collate([features[i] for i in order[lo : lo + batch_size]], pad_id)
-            inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "word_index")}
-            intent_logits, slot_logits = model(**inputs)
-            probs = intent_probabilities(intent_logits.float().cpu().numpy())
-            emissions = slot_logits.float().cpu().numpy() if slot_logits is not None else None
-            kept = batch["word_mask"].sum(-1).tolist()
-            for row, i in enumerate(batch["index"].tolist()):
-                intent_probs[i] = probs[row]
-                if decoder is not None:
-                    em = emissions[row, : kept[row]]
-                    tag_probs[i] = decoder.word_probabilities(em)
-                    path = [loaded.slot_labels[t] for t in decoder.decode(em)]
-                    predicted[i] = path + ["O"] * (len(examples[i].words) - len(path))
-    return HeldOut(loaded.intent_labels, loaded.slot_labels, intent_probs, tag_probs, predicted)
+    predictor = Predictor(dataclasses.replace(loaded, oos=None), device=device)
+    decoded = predictor.decode_words([ex.words for ex in examples], batch_size, word_probabilities=True)
+    n_tags = len(loaded.slot_labels)
+    return HeldOut(
+        loaded.intent_labels,
+        loaded.slot_labels,
+        np.array([d.intent_probs for d in decoded]).reshape(len(examples), len(loaded.intent_labels)),
+        [d.tag_probs if d.tag_probs is not None else np.zeros((0, n_tags)) for d in decoded],
+        [d.tags for d in decoded],
+    )
 
 
 @dataclass
