@@ -64,15 +64,7 @@ def main() -> None:
         t0 = time.perf_counter()
         dev_logits, dev_feats, dev_gold = _split(args.data, "dev", loaded, vocab)
         _, train_feats, train_gold = _split(args.data, "train", loaded, vocab)
-        state = calibrate(
-            dev_logits,
-            dev_gold,
-            dev_feats,
-            train_feats,
-            train_gold,
-            oos_index=oos_index,
-            oos_in_train=oos_index is not None and bool((train_gold == oos_index).any()),
-        )
+        state = calibrate(dev_logits, dev_gold, dev_feats, train_feats, train_gold, oos_index=oos_index)
         shutil.copyfile(args.ckpt, args.calibrate)
         add_to_checkpoint(args.calibrate, state)
         ckpt = args.calibrate

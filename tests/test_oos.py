@@ -136,6 +136,19 @@ def test_temperature_fitting_recovers_a_known_temperature():
     assert t == pytest.approx(true_t, rel=0.03)
 
 
+def test_calibrate_tries_the_class_modes_only_when_train_has_the_oos_label():
+    from chatft.training.calibration import calibrate
+
+    # intents: <unk>, a, b, oos (3); dev: two in-scope utterances and one out of scope
+    dev_logits = np.array([[0.0, 4.0, 0.0, 1.0], [0.0, 0.0, 4.0, 1.0], [0.0, 1.0, 1.0, 4.0]])
+    dev_gold = np.array([1, 2, 3])
+    feats = np.eye(3)
+    without = calibrate(dev_logits, dev_gold, feats, feats, np.array([1, 2, 1]), oos_index=3)
+    with_oos = calibrate(dev_logits, dev_gold, feats, feats, np.array([1, 2, 3]), oos_index=3)
+    assert {r["mode"] for r in without.dev} == {"threshold"}
+    assert {r["mode"] for r in with_oos.dev} == {"class", "threshold", "both"}
+
+
 def test_state_decision_modes_and_round_trip():
     logits = np.array([[0.0, 5.0, 0.0, 1.0], [0.0, 0.5, 0.4, 3.0], [0.0, 1.0, 0.9, 0.0]])
     both = OOSState(mode="both", oos_index=3, threshold=0.6, temperature=1.0)

@@ -123,13 +123,16 @@ def calibrate(
     train_features=None,
     train_gold=None,
     oos_index: int | None = None,
-    oos_in_train: bool = False,
     method: str = "auto",
     max_acc_drop: float = 0.01,
     target_recall: float | None = None,
     fallback_intent: str = FALLBACK_INTENT,
 ) -> OOSState:
-    """Choose temperature, mode, score and threshold on dev (see the module docstring); returns the state."""
+    """Choose temperature, mode, score and threshold on dev (see the module docstring); returns the state.
+
+    The ``class`` and ``both`` modes are tried only when ``train_gold`` has examples of ``oos_index`` (the OOS
+    label was trained as a class); otherwise only ``threshold``.
+    """
     if method != "auto" and method not in METHODS:
         raise ConfigError(f"--oos.method {method!r}: expected auto or one of {', '.join(METHODS)}")
     logits = np.asarray(dev_logits, dtype=np.float64)
@@ -146,7 +149,10 @@ def calibrate(
             precision = precision_matrix(cov)
     is_oos = gold == oos_index if oos_index is not None else np.zeros(len(gold), bool)
     dev_has_oos = bool(is_oos.any())
-    modes = ["class", "threshold", "both"] if (oos_in_train and oos_index is not None) else ["threshold"]
+    oos_in_train = (
+        oos_index is not None and train_gold is not None and bool((np.asarray(train_gold) == oos_index).any())
+    )
+    modes = ["class", "threshold", "both"] if oos_in_train else ["threshold"]
     methods = list(METHODS) if method == "auto" else [method]
     if means is None:
         methods = [m for m in methods if m != "mahalanobis"]
@@ -300,15 +306,13 @@ class OOSCalibration(L.Callback):
         _, train_feats, train_gold = collect(
             model, datasets["train"].features, pad_id, device, dm.eval_batch_size
         )
-        oos_index = pl_module.oos_index
         state = calibrate(
             dev_logits,
             dev_gold,
             dev_feats,
             train_feats,
             train_gold,
-            oos_index=oos_index,
-            oos_in_train=oos_index is not None and bool((train_gold == oos_index).any()),
+            oos_index=pl_module.oos_index,
             method=self.method,
             max_acc_drop=self.max_acc_drop,
             target_recall=self.target_recall,
