@@ -176,16 +176,7 @@ def text_of(body: Any, max_chars: int) -> str:
         )
     if "text" not in body:
         raise ApiError(400, "missing text", 'the JSON object needs a "text" field (a string)')
-    text = body["text"]
-    if not isinstance(text, str):
-        raise ApiError(400, "invalid text", f'"text" must be a string, got {type(text).__name__}')
-    if len(text) > max_chars:
-        raise ApiError(
-            413,
-            "text too long",
-            f"the text has {len(text)} characters; the limit is {max_chars} (--max_text_chars)",
-        )
-    return text
+    return checked_text(body["text"], '"text"', max_chars)
 
 
 def texts_of(body: Any, max_chars: int, max_texts: int) -> list[str]:
@@ -199,16 +190,20 @@ def texts_of(body: Any, max_chars: int, max_texts: int) -> list[str]:
             "batch too large",
             f"{len(texts)} texts; the limit is {max_texts} per request (--max_batch_texts)",
         )
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ApiError(400, "invalid text", f"texts[{i}] must be a string, got {type(text).__name__}")
-        if len(text) > max_chars:
-            raise ApiError(
-                413,
-                "text too long",
-                f"texts[{i}] has {len(text)} characters; the limit is {max_chars} (--max_text_chars)",
-            )
-    return texts
+    return [checked_text(text, f"texts[{i}]", max_chars) for i, text in enumerate(texts)]
+
+
+def checked_text(text: Any, name: str, max_chars: int) -> str:
+    """``text`` itself when it is a string of at most ``max_chars`` characters (``name`` says where it was)."""
+    if not isinstance(text, str):
+        raise ApiError(400, "invalid text", f"{name} must be a string, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise ApiError(
+            413,
+            "text too long",
+            f"{name} has {len(text)} characters; the limit is {max_chars} (--max_text_chars)",
+        )
+    return text
 
 
 def endpoint_label(path: str) -> str:
