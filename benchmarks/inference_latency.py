@@ -48,7 +48,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def measure(predictor, texts: list[str], n: int, warmup: int, batch_size: int, repeats: int) -> dict:
+def single_latency(predictor, texts: list[str], n: int, warmup: int) -> dict:
+    """``predictor(text)`` one call at a time: p50/p95/mean milliseconds of ``n`` calls after ``warmup``."""
     for text in texts[:warmup]:
         predictor(text)
     latencies = []
@@ -57,17 +58,28 @@ def measure(predictor, texts: list[str], n: int, warmup: int, batch_size: int, r
         t0 = time.perf_counter()
         predictor(text)
         latencies.append((time.perf_counter() - t0) * 1000)
+    return {
+        "p50_ms": percentile(latencies, 0.50),
+        "p95_ms": percentile(latencies, 0.95),
+        "mean_ms": statistics.fmean(latencies),
+    }
+
+
+def batch_throughput(predictor, texts: list[str], batch_size: int, repeats: int) -> float:
+    """Utterances per second of ``predictor.batch(texts)``, best of ``repeats`` runs after a warm-up."""
     predictor.batch(texts[: batch_size * 2], batch_size=batch_size)  # warm the batch path
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         predictor.batch(texts, batch_size=batch_size)
         best = min(best, time.perf_counter() - t0)
+    return len(texts) / best
+
+
+def measure(predictor, texts: list[str], n: int, warmup: int, batch_size: int, repeats: int) -> dict:
     return {
-        "p50_ms": percentile(latencies, 0.50),
-        "p95_ms": percentile(latencies, 0.95),
-        "mean_ms": statistics.fmean(latencies),
-        "throughput_utt_s": len(texts) / best,
+        **single_latency(predictor, texts, n, warmup),
+        "throughput_utt_s": batch_throughput(predictor, texts, batch_size, repeats),
     }
 
 

@@ -165,7 +165,7 @@ def load_for_inference(
     import torch
 
     from chatft.training.checkpoint import load_checkpoint
-    from chatft.training.encoders import load_encoder, load_tokenizer
+    from chatft.training.encoders import keep_layers, load_encoder, load_tokenizer
     from chatft.training.model import JointModel
 
     ckpt = load_checkpoint(path, mmap=True)
@@ -177,6 +177,8 @@ def load_for_inference(
     else:
         log.info("%s has no embedded tokenizer/config: loading them from encoder %r", path, hp["encoder"])
         encoder = load_encoder(hp["encoder"], pretrained=False)
+        if hp.get("encoder_layers") is not None:  # a shallower student (the embedded config says so itself)
+            keep_layers(encoder, hp["encoder_layers"])
         tokenizer = load_tokenizer(hp["encoder"])
     intent_labels = tuple(hp["intent_labels"])
     slot_labels = tuple(hp.get("slot_labels") or ())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chatft.core.errors import EncoderNotFoundError
+from chatft.core.errors import ConfigError, EncoderNotFoundError
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_ENCODER, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
@@ -59,6 +59,63 @@ def load_tokenizer(name: str):
             f"encoder {name!r} has no fast tokenizer (tokenizer.json); word alignment needs one"
         )
     return tok
+
+
+def _layer_list(encoder):
+    """The ``nn.ModuleList`` of transformer blocks (BERT/RoBERTa ``encoder.layer``, DistilBERT ``transformer.layer``)."""
+    from torch import nn
+
+    n = getattr(encoder.config, "num_hidden_layers", None)
+    for module in encoder.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n:
+            return module
+    raise ConfigError(
+        f"cannot find the {n} transformer layers of encoder {type(encoder).__name__}: "
+        "--model.encoder_layers works with BERT-like encoders"
+    )
+
+
+def layer_indices(layers: int | list[int], total: int) -> list[int]:
+    """The 0-based pretrained layers a student keeps: ``K`` means the first K; a list names them (in order).
+
+    Errors a user can make (K out of range, repeated or unsorted indices) raise one ConfigError line.
+    """
+    if isinstance(layers, int):
+        if not 1 <= layers <= total:
+            raise ConfigError(
+                f"--model.encoder_layers {layers}: the encoder has {total} layers (use 1..{total})"
+            )
+        return list(range(layers))
+    keep = list(layers)
+    if not keep or any(not 0 <= i < total for i in keep) or keep != sorted(set(keep)):
+        raise ConfigError(
+            f"--model.encoder_layers {keep}: give increasing layer indices in 0..{total - 1} "
+            f"(or a count K for the first K)"
+        )
+    return keep
+
+
+def keep_layers(encoder, layers: int | list[int]):
+    """Cut ``encoder`` down to the given pretrained layers (in place; returns it).
+
+    The embeddings and the kept blocks keep their pretrained weights; ``config.num_hidden_layers`` is set to
+    the new depth, so the config embedded in checkpoints rebuilds the same shape
+    (:func:`chatft.training.artifacts.load_for_inference`).
+    """
+    from torch import nn
+
+    blocks = _layer_list(encoder)
+    keep = layer_indices(layers, len(blocks))
+    kept = [blocks[i] for i in keep]
+    for new_index, block in enumerate(kept):  # attention modules that number their layer (caches) follow
+        for module in block.modules():
+            if isinstance(getattr(module, "layer_idx", None), int):
+                module.layer_idx = new_index
+    parent = next(m for m in encoder.modules() if any(c is blocks for c in m.children()))
+    name = next(n for n, c in parent.named_children() if c is blocks)
+    setattr(parent, name, nn.ModuleList(kept))
+    encoder.config.num_hidden_layers = len(kept)
+    return encoder
 
 
 def load_encoder(name: str, pretrained: bool = True, dropout: float | None = None):

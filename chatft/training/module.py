@@ -29,7 +29,8 @@ from chatft.core.labels import LabelVocab
 from chatft.core.oos import OOSState
 from chatft.training.artifacts import slot_decoder_of
 from chatft.training.calibration_report import ece_of
-from chatft.training.encoders import DEFAULT_ENCODER, load_encoder
+from chatft.training.distill import Teacher
+from chatft.training.encoders import DEFAULT_ENCODER, keep_layers, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.model import JointModel
 from chatft.training.oos_metrics import OOSMetrics
@@ -74,6 +75,13 @@ class IntentSlotModule(L.LightningModule):
             validation and test report out-of-scope metrics and count the out-of-scope decision in
             ``intent_acc``/``sent_acc``; the decision itself is fitted at the end of ``fit``
             (:mod:`chatft.training.calibration`) and stored in the checkpoint.
+        encoder_layers: Keep only some of the pretrained encoder's transformer layers (a shallower, faster
+            student): ``K`` keeps the first K, a list such as ``[0, 2, 4]`` keeps those (0-based, increasing).
+            None keeps all. Saved with the checkpoint, so test/predict/export rebuild the same depth.
+        distill_from: A trained chatft checkpoint (same label lists and tokenizer) whose soft intent and slot
+            targets the model also learns from (:mod:`chatft.training.distill`); used during ``fit`` only.
+        distill_weight: ``w`` in loss = (1 - w) x usual loss + w x distillation loss.
+        distill_temperature: Softmax temperature of the distillation loss (scaled by T²).
     """
 
     def __init__(
@@ -95,8 +103,17 @@ class IntentSlotModule(L.LightningModule):
         freeze_word_embeddings: bool = False,
         compile: bool = False,
         oos_label: str | None = "oos",
+        encoder_layers: int | list[int] | None = None,
+        distill_from: str | None = None,
+        distill_weight: float = 0.5,
+        distill_temperature: float = 2.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= distill_weight <= 1.0 or distill_temperature <= 0:
+            raise ConfigError(
+                f"--model.distill_weight must be in [0, 1] and --model.distill_temperature > 0 "
+                f"(got {distill_weight} and {distill_temperature})"
+            )
         if not intent_labels:
             raise ConfigError(
                 "model.intent_labels is empty: give --data.data_dir (labels come from the training split) "
@@ -106,8 +123,11 @@ class IntentSlotModule(L.LightningModule):
         self.intent_vocab = LabelVocab.from_list(intent_labels)
         self.slot_vocab = LabelVocab.from_list(slot_labels) if slot_labels else None
         self.has_slots = self.slot_vocab is not None
+        backbone = load_encoder(encoder, pretrained=pretrained, dropout=encoder_dropout)
+        if encoder_layers is not None:
+            keep_layers(backbone, encoder_layers)
         self.model = JointModel(
-            load_encoder(encoder, pretrained=pretrained, dropout=encoder_dropout),
+            backbone,
             num_intents=len(self.intent_vocab),
             slot_tags=list(self.slot_vocab.labels) if self.slot_vocab else [],
             use_crf=use_crf,
@@ -128,7 +148,29 @@ class IntentSlotModule(L.LightningModule):
             mode="both" if self.oos_index is not None else "threshold", oos_index=self.oos_index
         )
         self.oos_calibrated = False
+        #: The distillation teacher while fitting (a plain attribute, not a sub-module: never in state_dict).
+        self._teacher: Teacher | None = None
         self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
+
+    def on_fit_start(self) -> None:
+        """Load the distillation teacher (fit only: a reloaded student never needs it)."""
+        if self.hparams.distill_from and self._teacher is None:
+            self._teacher = Teacher.load(
+                self.hparams.distill_from,
+                self.intent_vocab.labels,
+                self.slot_vocab.labels if self.slot_vocab else (),
+                self.model.encoder.config.vocab_size,
+                self.device,
+                weight=self.hparams.distill_weight,
+                temperature=self.hparams.distill_temperature,
+                slot_loss_coef=self.hparams.slot_loss_coef,
+            )
+
+    def on_train_end(self) -> None:
+        if self._teacher is not None and self.trainer.is_global_zero:
+            print(
+                self._teacher.summary(), flush=True
+            )  # what the teacher cost, beside fit's other result lines
 
     def configure_model(self) -> None:
         if self.hparams.compile and not getattr(self, "_compiled", False):
@@ -178,8 +220,11 @@ class IntentSlotModule(L.LightningModule):
         return loss, intent_loss, slot_loss, intent_logits, slot_logits, features
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss, intent_loss, slot_loss, *_ = self.model_step(batch)
+        loss, intent_loss, slot_loss, intent_logits, slot_logits, _ = self.model_step(batch)
         size = batch["input_ids"].size(0)
+        if self._teacher is not None:
+            loss, soft = self._teacher.mix(loss, batch, intent_logits, slot_logits)
+            self.log("train/distill_loss", soft, batch_size=size)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log_dict({"train/intent_loss": intent_loss, "train/slot_loss": slot_loss}, batch_size=size)
         return loss

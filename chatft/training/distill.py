@@ -1,0 +1,165 @@
+"""Knowledge distillation: a student learns from a trained chatft checkpoint's soft intent and slot targets.
+
+    python -m chatft fit --config configs/atis.yaml --data.data_dir ../shared/data/atis \\
+        --model.encoder_layers 3 --model.distill_from runs/atis/lightning_logs/version_0/checkpoints/best-….ckpt
+
+The student's loss is ``(1 - w) * usual loss + w * soft loss`` with
+``soft = T² * (KL(teacher_T || student_T) on intents + slot_loss_coef * KL on words)``: ``T`` the temperature
+(softer distributions carry the teacher's "dark knowledge" about near-miss classes; ``T²`` keeps the
+gradient scale of the soft term independent of ``T``, Hinton et al. 2015), the slot term averaged over real
+words only (word-level logits, as the slot head and decoding see them; padding never counts).
+
+The teacher runs in eval mode (no dropout, no gradient) and is not part of the student: it is never saved in
+the student's checkpoint, and a student reloads, tests, exports and serves without it. Its logits for a
+training utterance do not change from one epoch to the next, so they are computed the first time the
+utterance is seen and cached by its index: the teacher costs one forward pass over the training set, not one
+per epoch (``Teacher.stats`` counts both, and fit logs them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from chatft.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def soft_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """``KL(softmax(teacher/T) || softmax(student/T))`` summed over the last axis, one value per row."""
+    s = F.log_softmax(student.float() / temperature, dim=-1)
+    t = F.log_softmax(teacher.float() / temperature, dim=-1)
+    return F.kl_div(s, t, log_target=True, reduction="none").sum(-1)
+
+
+def distillation_loss(
+    student_intent: Tensor,
+    teacher_intent: Tensor,
+    student_slots: Tensor | None,
+    teacher_slots: Tensor | None,
+    word_mask: Tensor,
+    temperature: float = 2.0,
+    slot_loss_coef: float = 1.0,
+) -> Tensor:
+    """``T² * (mean intent KL + slot_loss_coef * mean KL over real words)``; exactly 0 when logits are equal."""
+    loss = soft_kl(student_intent, teacher_intent, temperature).mean()
+    if student_slots is not None and teacher_slots is not None:
+        per_word = soft_kl(student_slots, teacher_slots, temperature)
+        mask = word_mask.to(per_word.dtype)
+        loss = loss + slot_loss_coef * (per_word * mask).sum() / mask.sum().clamp(min=1)
+    return temperature**2 * loss
+
+
+class Teacher:
+    """A trained checkpoint used for its soft targets (eval mode, no gradient, logits cached by utterance index).
+
+    Args:
+        model: the teacher's :class:`~chatft.training.model.JointModel`.
+        weight: ``w`` in ``(1 - w) * usual loss + w * soft loss``.
+        temperature: softmax temperature of both distributions.
+        slot_loss_coef: weight of the slot KL (the student's ``slot_loss_coef``, as in its usual loss).
+    """
+
+    def __init__(self, model, weight: float, temperature: float, slot_loss_coef: float = 1.0) -> None:
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.weight = weight
+        self.temperature = temperature
+        self.slot_loss_coef = slot_loss_coef
+        self._cache: dict[int, tuple[Tensor, Tensor | None]] = {}
+        self.stats = {"teacher_batches": 0, "teacher_seconds": 0.0, "cached_batches": 0}
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        intent_labels: Sequence[str],
+        slot_labels: Sequence[str],
+        vocab_size: int,
+        device: torch.device | str,
+        **options,
+    ) -> Teacher:
+        """Load the teacher checkpoint; its label lists and vocabulary must be the student's (one-line error)."""
+        from chatft.training.artifacts import checkpoint_labels, load_for_inference
+
+        if not Path(path).expanduser().is_file():
+            raise ConfigError(f"--model.distill_from {path}: no such checkpoint file")
+        intents, slots = checkpoint_labels(path)
+        if list(intents) != list(intent_labels) or list(slots) != list(slot_labels):
+            raise ConfigError(
+                f"--model.distill_from {path}: the teacher's labels differ from this data's "
+                f"({len(intents)} intents and {len(slots)} slot tags vs {len(intent_labels)} and {len(slot_labels)}, "
+                "or another order); distill from a teacher trained on the same label lists"
+            )
+        loaded = load_for_inference(path, device=str(device))
+        teacher_vocab = loaded.model.encoder.config.vocab_size
+        if teacher_vocab != vocab_size:
+            raise ConfigError(
+                f"--model.distill_from {path}: the teacher's encoder has a {teacher_vocab}-token vocabulary, the "
+                f"student's {vocab_size}; teacher and student must share the tokenizer"
+            )
+        return cls(loaded.model, **options)
+
+    def to(self, device: torch.device | str) -> Teacher:
+        self.model.to(device)
+        return self
+
+    @torch.no_grad()
+    def logits(self, batch: dict) -> tuple[Tensor, Tensor | None]:
+        """The teacher's intent logits ``[B, I]`` and word-level slot logits ``[B, W, T]`` for a training batch."""
+        index = batch["index"].tolist()
+        if all(i in self._cache for i in index):
+            self.stats["cached_batches"] += 1
+            intents = torch.stack([self._cache[i][0] for i in index])
+            if self._cache[index[0]][1] is None:
+                return intents, None
+            words = batch["word_mask"].size(1)
+            first = self._cache[index[0]][1]
+            slots = first.new_zeros(len(index), words, first.size(-1))
+            for b, i in enumerate(index):
+                row = self._cache[i][1]
+                slots[b, : row.size(0)] = row
+            return intents, slots
+        start = time.perf_counter()
+        intents, slots = self.model(batch["input_ids"], batch["attention_mask"], batch["word_index"])
+        self.stats["teacher_seconds"] += time.perf_counter() - start
+        self.stats["teacher_batches"] += 1
+        n_words = batch["word_mask"].sum(1).tolist()
+        for b, i in enumerate(index):
+            row = None if slots is None else slots[b, : n_words[b]].clone()
+            self._cache[i] = (intents[b].clone(), row)
+        return intents, slots
+
+    def mix(
+        self, hard_loss: Tensor, batch: dict, intent_logits: Tensor, slot_logits: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """(``(1 - w) * hard_loss + w * soft loss``, soft loss) for the student's logits of ``batch``."""
+        teacher_intent, teacher_slots = self.logits(batch)
+        soft = distillation_loss(
+            intent_logits,
+            teacher_intent,
+            slot_logits,
+            teacher_slots,
+            batch["word_mask"],
+            self.temperature,
+            self.slot_loss_coef,
+        )
+        return (1 - self.weight) * hard_loss + self.weight * soft, soft
+
+    def summary(self) -> str:
+        """One line: what the teacher cost and what the cache saved."""
+        s = self.stats
+        per = 1000 * s["teacher_seconds"] / max(1, s["teacher_batches"])
+        return (
+            f"distillation: the teacher ran on {s['teacher_batches']} batches ({s['teacher_seconds']:.1f} s, "
+            f"{per:.0f} ms per batch); {s['cached_batches']} batches read its cached logits instead "
+            f"(~{s['cached_batches'] * per / 1000:.0f} s of teacher forward passes saved)"
+        )
