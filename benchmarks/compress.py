@@ -128,12 +128,14 @@ def main(argv: list[str] | None = None) -> dict:
     def onnx_predictor(folder: Path):
         return lambda threads: OnnxPredictor(folder, threads=threads)
 
-    models = [("teacher", args.teacher)] + [(f"student {i + 1}", s) for i, s in enumerate(args.student)]
+    models = [("teacher", args.teacher)] + [
+        (f"student, {count_parameters(s)[1]} layers", s) for s in args.student
+    ]
     with torch.inference_mode():
         add("teacher", "PyTorch fp32", args.teacher, Path(args.teacher), torch_predictor(args.teacher))
         for name, ckpt in models:
             for quantize in (None, "int8"):
-                folder = args.out / f"{name.replace(' ', '')}-{quantize or 'fp32'}"
+                folder = args.out / f"{name.replace(', ', '-').replace(' ', '')}-{quantize or 'fp32'}"
                 export_onnx(ckpt, folder, quantize=quantize)
                 backend = f"ONNX {quantize or 'fp32'}"
                 add(name, backend, ckpt, folder / "model.onnx", onnx_predictor(folder))
@@ -186,7 +188,7 @@ def acceptance(rows: list[dict]) -> dict:
     }
     for (model, backend), r in by.items():
         if model.startswith("student") and backend == "ONNX fp32":
-            out[f"{model} ({r['layers']} layers) fp32 vs teacher fp32"] = {
+            out[f"{model}: ONNX fp32 vs teacher ONNX fp32"] = {
                 **{f"{k} delta (points)": round(100 * (r[k] - fp32[k]), 2) for k in keys},
                 "throughput ratio": round(r["throughput_utt_s"] / fp32["throughput_utt_s"], 2),
             }
