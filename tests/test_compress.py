@@ -207,3 +207,40 @@ def test_teacher_with_other_labels_is_a_one_line_error(teacher, tiny_encoder, tm
     assert len(err) == 1 and err[0].startswith(
         f"chatft: error: --model.distill_from {other}: the teacher's labels"
     )
+
+
+def test_cached_teacher_logits_equal_a_fresh_pass_in_another_batch(teacher):
+    """Logits are cached by utterance index and re-padded: a batch of other utterances and padding reads
+    the same values a fresh teacher pass gives (padding only moves the last float bits)."""
+    from chatft.core.features import tokenize_examples
+    from chatft.core.formats import read_split
+    from chatft.training.artifacts import load_for_inference
+    from chatft.training.collate import collate
+    from chatft.training.distill import Teacher
+
+    loaded = load_for_inference(teacher["ckpt"])
+    slots = loaded.slot_labels
+    examples = read_split(teacher["data"], "train")[:16]
+    feats = tokenize_examples(
+        loaded.tokenizer,
+        [e.words for e in examples],
+        loaded.max_length,
+        word_tag_ids=[[slots.index(t) for t in e.tags] for e in examples],
+        intents=[loaded.intent_labels.index(e.intent) for e in examples],
+        gold_tags=[e.tags for e in examples],
+    )
+    pad = loaded.tokenizer.pad_token_id
+    t = Teacher(loaded.model, weight=0.5, temperature=2.0)
+    t.logits(collate(feats[:8], pad))
+    t.logits(collate(feats[8:], pad))
+    mixed = collate([feats[i] for i in (12, 3, 9, 0, 15)], pad)
+    cached_intent, cached_slots = t.logits(mixed)
+    assert t.stats["teacher_batches"] == 2 and t.stats["cached_batches"] == 1
+    with torch.no_grad():
+        fresh_intent, fresh_slots = loaded.model(
+            mixed["input_ids"], mixed["attention_mask"], mixed["word_index"]
+        )
+    mask = mixed["word_mask"]
+    assert torch.allclose(cached_intent, fresh_intent, atol=1e-5)
+    assert torch.allclose(cached_slots[mask], fresh_slots[mask], atol=1e-5)
+    assert torch.equal(cached_slots[~mask], torch.zeros_like(cached_slots[~mask]))
