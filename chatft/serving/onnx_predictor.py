@@ -30,12 +30,16 @@ class _Encoded:
     def __init__(self, encodings: list, single: bool) -> None:
         self._enc = encodings
         self._single = single
+        self._ids: list[list[int]] | None = None
 
     def __getitem__(self, key: str):
         if key != "input_ids":
             raise KeyError(key)
-        ids = [e.ids for e in self._enc]
-        return ids[0] if self._single else ids
+        # Built once: tokenize_examples reads enc["input_ids"][i] per utterance, and rebuilding the list each
+        # time made a batch quadratic (0.3 s of a 1.3 s OnnxPredictor.batch over the 893 ATIS test utterances).
+        if self._ids is None:
+            self._ids = [e.ids for e in self._enc]
+        return self._ids[0] if self._single else self._ids
 
     def word_ids(self, i: int = 0) -> list[int | None]:
         return self._enc[i].word_ids
