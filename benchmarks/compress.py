@@ -1,8 +1,10 @@
 """Smaller and faster models on one table: a teacher, its int8 export, and distilled shallower students.
 
-    python benchmarks/compress.py --data /work/shared/data/atis --out /work/runs/compress/bench \\
-        --teacher /work/runs/atis-ref-calibrated/best-epoch10-step1540-calibrated.ckpt \\
-        --student /work/runs/compress/s4/…/best-….ckpt --student /work/runs/compress/s3/…/best-….ckpt
+    python benchmarks/compress.py --data ../shared/data/atis --out runs/compress/bench --repeats 7 \\
+        --teacher runs/atis/lightning_logs/version_0/checkpoints/best-epoch10-step1540.ckpt \\
+        --student "student, 3 layers, distilled=runs/compress/s3/lightning_logs/version_0/checkpoints/best-epoch11-step1680.ckpt"
+
+(README "Smaller and faster models" has the full sequence: the student fits, then this with four students.)
 
 Rows: the teacher run by the PyTorch ``Predictor`` (fp32), the teacher exported to ONNX fp32 and int8
 (``python -m chatft export [--quantize int8]``), then each ``--student`` exported fp32 and int8. Columns:
@@ -77,7 +79,12 @@ def timing(make_predictor, texts: list[str], n: int, warmup: int, repeats: int) 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", required=True, help="the 6-layer checkpoint (fit)")
-    parser.add_argument("--student", action="append", default=[], help="a student checkpoint (repeatable)")
+    parser.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        help="a student checkpoint, or LABEL=CHECKPOINT to name its rows (repeatable)",
+    )
     parser.add_argument("--data", required=True, help="data folder with a test split")
     parser.add_argument("--out", type=Path, required=True, help="folder for the exports")
     parser.add_argument("--n", type=int, default=300, help="single-utterance calls timed per row")
@@ -128,14 +135,16 @@ def main(argv: list[str] | None = None) -> dict:
     def onnx_predictor(folder: Path):
         return lambda threads: OnnxPredictor(folder, threads=threads)
 
-    models = [("teacher", args.teacher)] + [
-        (f"student, {count_parameters(s)[1]} layers", s) for s in args.student
-    ]
+    models = [("teacher", args.teacher)]
+    for given in args.student:  # "LABEL=CKPT" or CKPT
+        label, _, ckpt = given.rpartition("=") if "=" in given else ("", "", given)
+        models.append((label or f"student, {count_parameters(ckpt)[1]} layers", ckpt))
     with torch.inference_mode():
         add("teacher", "PyTorch fp32", args.teacher, Path(args.teacher), torch_predictor(args.teacher))
         for name, ckpt in models:
             for quantize in (None, "int8"):
-                folder = args.out / f"{name.replace(', ', '-').replace(' ', '')}-{quantize or 'fp32'}"
+                slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+                folder = args.out / f"{slug}-{quantize or 'fp32'}"
                 export_onnx(ckpt, folder, quantize=quantize)
                 backend = f"ONNX {quantize or 'fp32'}"
                 add(name, backend, ckpt, folder / "model.onnx", onnx_predictor(folder))

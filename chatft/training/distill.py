@@ -7,7 +7,10 @@ The student's loss is ``(1 - w) * usual loss + w * soft loss`` with
 ``soft = T² * (KL(teacher_T || student_T) on intents + slot_loss_coef * KL on words)``: ``T`` the temperature
 (softer distributions carry the teacher's "dark knowledge" about near-miss classes; ``T²`` keeps the
 gradient scale of the soft term independent of ``T``, Hinton et al. 2015), the slot term averaged over real
-words only (word-level logits, as the slot head and decoding see them; padding never counts).
+words only (word-level logits, as the slot head and decoding see them; padding never counts). The default
+``T = 1`` was chosen on ATIS dev: higher temperatures made a 3-layer student worse there (the teacher is
+near one-hot on its training data, and at high ``T`` the loss asks the student to match its logit margins,
+which a smaller model pays for in accuracy).
 
 The teacher runs in eval mode (no dropout, no gradient) and is not part of the student: it is never saved in
 the student's checkpoint, and a student reloads, tests, exports and serves without it. Its logits for a
@@ -45,7 +48,7 @@ def distillation_loss(
     student_slots: Tensor | None,
     teacher_slots: Tensor | None,
     word_mask: Tensor,
-    temperature: float = 2.0,
+    temperature: float = 1.0,
     slot_loss_coef: float = 1.0,
 ) -> Tensor:
     """``T² * (mean intent KL + slot_loss_coef * mean KL over real words)``; exactly 0 when logits are equal."""

@@ -80,8 +80,9 @@ class IntentSlotModule(L.LightningModule):
             None keeps all. Saved with the checkpoint, so test/predict/export rebuild the same depth.
         distill_from: A trained chatft checkpoint (same label lists and tokenizer) whose soft intent and slot
             targets the model also learns from (:mod:`chatft.training.distill`); used during ``fit`` only.
-        distill_weight: ``w`` in loss = (1 - w) x usual loss + w x distillation loss.
-        distill_temperature: Softmax temperature of the distillation loss (scaled by T²).
+        distill_weight: ``w`` in loss = (1 - w) x usual loss + w x distillation loss (0.5: not tuned).
+        distill_temperature: Softmax temperature of the distillation loss (scaled by T²). 1 was chosen on
+            ATIS dev for a 3-layer student (dev sentence accuracy 89.8 at T = 1, 87.6 at 2, 86.4 at 4).
     """
 
     def __init__(
@@ -106,7 +107,7 @@ class IntentSlotModule(L.LightningModule):
         encoder_layers: int | list[int] | None = None,
         distill_from: str | None = None,
         distill_weight: float = 0.5,
-        distill_temperature: float = 2.0,
+        distill_temperature: float = 1.0,
     ) -> None:
         super().__init__()
         if not 0.0 <= distill_weight <= 1.0 or distill_temperature <= 0:
