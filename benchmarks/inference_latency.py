@@ -6,7 +6,8 @@ Measures, on the utterances of ``--text`` (default: ATIS test ``seq.in``, else t
 
 * single-utterance latency: ``predictor(text)`` one call at a time, ``--n`` calls after ``--warmup``;
   p50/p95/mean in milliseconds (tokenization, model, decoding and result assembly all included);
-* batch throughput: ``predictor.batch(all texts, batch_size)`` in utterances per second (best of ``--repeats``).
+* batch throughput: ``predictor.batch(all texts, batch_size)`` in utterances per second (best of ``--repeats``;
+  :func:`interleaved_throughput` is the steadier protocol for comparing models, used by ``compress.py``).
 
 The ONNX model is exported to a temporary folder unless ``--onnx DIR`` names an export. Prints a Markdown table,
 the machine and versions, and how often the two predictors agree (intents and tags); ``--json PATH`` also
@@ -74,6 +75,27 @@ def batch_throughput(predictor, texts: list[str], batch_size: int, repeats: int)
         predictor.batch(texts, batch_size=batch_size)
         best = min(best, time.perf_counter() - t0)
     return len(texts) / best
+
+
+def interleaved_throughput(
+    predictors: dict[str, object], texts: list[str], batch_size: int, repeats: int
+) -> dict[str, float]:
+    """Utterances per second of each predictor's ``batch(texts)``: the median of ``repeats`` runs taken
+    round-robin (A B C A B C ...), after one warm-up each.
+
+    On a shared VM the speed drifts by ~15 % over minutes; timing all repeats of one model, then all of the
+    next, lets that drift land on one row and not the other, so ratios between rows moved by as much.
+    Interleaved, every row sees the same drift; the median ignores a single disturbed run.
+    """
+    for predictor in predictors.values():
+        predictor.batch(texts[: batch_size * 2], batch_size=batch_size)
+    seconds: dict[str, list[float]] = {name: [] for name in predictors}
+    for _ in range(repeats):
+        for name, predictor in predictors.items():
+            t0 = time.perf_counter()
+            predictor.batch(texts, batch_size=batch_size)
+            seconds[name].append(time.perf_counter() - t0)
+    return {name: len(texts) / statistics.median(s) for name, s in seconds.items()}
 
 
 def measure(predictor, texts: list[str], n: int, warmup: int, batch_size: int, repeats: int) -> dict:
