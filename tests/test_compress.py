@@ -209,6 +209,21 @@ def test_teacher_with_other_labels_is_a_one_line_error(teacher, tiny_encoder, tm
     )
 
 
+def test_missing_teacher_is_a_one_line_error_before_any_model_is_built(tiny_encoder, tmp_path, capsys):
+    """Checked when the arguments are read: nothing printed before the error (no device line, no model
+    summary), and no run folder written."""
+    data = demo_subset(tmp_path / "data")
+    missing = tmp_path / "nothere.ckpt"
+    args = cli_args(tiny_encoder, data, tmp_path / "run", trainer__max_epochs=1, model__distill_from=missing)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", *args])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"chatft: error: --model.distill_from {missing}: no such checkpoint file\n"
+    assert not (tmp_path / "run").exists()
+
+
 def test_cached_teacher_logits_equal_a_fresh_pass_in_another_batch(teacher):
     """Logits are cached by utterance index and re-padded: a batch of other utterances and padding reads
     the same values a fresh teacher pass gives (padding only moves the last float bits)."""

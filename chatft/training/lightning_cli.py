@@ -106,6 +106,17 @@ class _DropNoise(logging.Filter):
         return not message.startswith(NOISE)
 
 
+def check_distill_from(model) -> None:
+    """``fit --model.distill_from PATH``: the teacher file must exist, said before any model is built (the
+    teacher itself loads at the start of fitting, after the model summary). ``fit`` only: a student's
+    checkpoint keeps the teacher's path in its hyper-parameters, and test/predict/export never read it."""
+    if model is None:
+        return
+    path = model.get("distill_from") or (model.get("init_args") or {}).get("distill_from")
+    if path and not Path(path).expanduser().is_file():
+        raise ConfigError(f"--model.distill_from {path}: no such checkpoint file")
+
+
 def quiet_libraries() -> None:
     """Silence what comes before chatft's first useful line: transformers' weight-loading bar and LOAD
     REPORT (a pooler the task does not use), Lightning's GPU/TPU availability lines and advert, deprecation
@@ -246,6 +257,8 @@ class ChatftCLI(LightningCLI):
         if data is not None and data.get("data_dir") == DEMO_ALIAS and not Path(DEMO_ALIAS).is_dir():
             data["data_dir"] = str(DEMO_DATA)
         check_accelerator(trainer.get("accelerator"))
+        if subcommand == "fit":
+            check_distill_from(config.get("model"))
         given_root = trainer.get("default_root_dir")
         root = given_root or default_run_root(data.get("data_dir") if data is not None else None)
         ckpt_path = config.get("ckpt_path") if subcommand else None
