@@ -34,18 +34,10 @@ from chatft.training.encoders import DEFAULT_ENCODER, keep_layers, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.model import JointModel
 from chatft.training.oos_metrics import OOSMetrics
+from chatft.training.param_groups import parameter_groups
 from chatft.training.reports import TestReport
 
 log = logging.getLogger(__name__)
-
-_NO_DECAY = (
-    "bias",
-    "LayerNorm.weight",
-    "LayerNorm.bias",
-    "layer_norm.weight",
-    "layernorm.weight",
-    "norm.weight",
-)
 
 
 class IntentSlotModule(L.LightningModule):
@@ -64,6 +56,8 @@ class IntentSlotModule(L.LightningModule):
         head_learning_rate: Peak learning rate of the heads and CRF (freshly initialised, so larger).
         weight_decay: AdamW weight decay (never applied to biases and LayerNorm weights).
         warmup_ratio: Fraction of all optimizer steps spent warming up linearly, then linear decay to 0.
+        layer_lr_decay: Layer-wise learning-rate decay: the top encoder layer trains at ``learning_rate``,
+            each layer below at this factor times the one above, the embeddings lowest (1: one rate).
         label_smoothing: Label smoothing of the cross-entropy losses.
         encoder_dropout: Override the encoder's dropout probabilities (None keeps the config's).
         head_dropout: Dropout on the encoder output before the heads.
@@ -97,6 +91,7 @@ class IntentSlotModule(L.LightningModule):
         head_learning_rate: float = 1e-3,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
+        layer_lr_decay: float = 1.0,
         label_smoothing: float = 0.0,
         encoder_dropout: float | None = None,
         head_dropout: float = 0.1,
@@ -110,6 +105,8 @@ class IntentSlotModule(L.LightningModule):
         distill_temperature: float = 1.0,
     ) -> None:
         super().__init__()
+        if not 0.0 < layer_lr_decay <= 1.0:
+            raise ConfigError(f"--model.layer_lr_decay must be in (0, 1] (got {layer_lr_decay})")
         if not 0.0 <= distill_weight <= 1.0 or distill_temperature <= 0:
             raise ConfigError(
                 f"--model.distill_weight must be in [0, 1] and --model.distill_temperature > 0 "
@@ -397,22 +394,19 @@ class IntentSlotModule(L.LightningModule):
 
     # ---- optimisation ------------------------------------------------------------------------------
     def configure_optimizers(self):
-        """AdamW (no decay on biases/LayerNorm), linear warmup then linear decay over all steps."""
+        """AdamW over :func:`parameter_groups` (layer-wise LR decay, no decay on biases/LayerNorm), linear warmup then
+        linear decay over all steps."""
         from transformers import get_linear_schedule_with_warmup
 
         hp = self.hparams
-        groups: dict[tuple[float, float], list] = {}
-        for name, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            lr = hp.learning_rate if name.startswith("encoder.") else hp.head_learning_rate
-            decay = (
-                0.0
-                if (p.ndim < 2 or any(k in name for k in _NO_DECAY) or name.startswith("crf."))
-                else hp.weight_decay
-            )
-            groups.setdefault((lr, decay), []).append(p)
-        params = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+        params = parameter_groups(
+            self.model.named_parameters(),
+            learning_rate=hp.learning_rate,
+            head_learning_rate=hp.head_learning_rate,
+            weight_decay=hp.weight_decay,
+            num_layers=self.model.encoder.config.num_hidden_layers,
+            layer_lr_decay=hp.layer_lr_decay,
+        )
         optimizer = _adamw(params, hp.learning_rate)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
