@@ -34,6 +34,7 @@ from chatft.training.module import IntentSlotModule
 from chatft.training.progress import ChatftProgressBar
 from chatft.training.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
 from chatft.training.schedule import SmallDataSchedule
+from chatft.training.weight_averaging import WeightEMA
 
 MONITOR = "val/sent_acc"
 EVAL_COMMANDS = ("validate", "test", "predict")
@@ -188,6 +189,8 @@ class ChatftCLI(LightningCLI):
         # --oos.method / --oos.max_acc_drop / --oos.target_recall / --oos.fallback_intent: calibration and
         # out-of-scope decision fitted on dev at the end of fit (chatft.training.calibration).
         parser.add_lightning_class_args(OOSCalibration, "oos")
+        # --ema.decay / --ema.start_step: validate and keep an exponential moving average of the weights.
+        parser.add_lightning_class_args(WeightEMA, "ema")
         # --autosave.every_n_train_steps / --autosave.on_sigterm: keep last.ckpt fresh for --ckpt_path last.
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
