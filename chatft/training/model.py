@@ -1,7 +1,8 @@
 """JointModel: a pretrained encoder with an intent head and a word-level slot head (optional CRF).
 
 Plain ``nn.Module`` (no Lightning) so it can be exported and served on its own. The intent head reads
-the ``[CLS]`` vector; the slot head reads each word's first sub-word, gathered into a word sequence, so
+the ``[CLS]`` vector (or the mean of the real tokens' vectors: ``intent_pooling="mean"``, the pooling
+sentence-transformers encoders such as the default were trained with); the slot head reads each word's first sub-word, gathered into a word sequence, so
 loss, CRF and decoding all run over real words and never see padding or continuation sub-words.
 """
 
@@ -34,9 +35,11 @@ class JointModel(nn.Module):
         use_crf: bool = False,
         bio_constrained: bool = True,
         head_dropout: float = 0.1,
+        intent_pooling: str = "cls",
     ) -> None:
         super().__init__()
         self.encoder = encoder
+        self.intent_pooling = intent_pooling
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(head_dropout)
         self.intent_head = nn.Linear(hidden, num_intents)
@@ -57,13 +60,20 @@ class JointModel(nn.Module):
     ):
         """Intent logits ``[B, I]`` and word-level slot emissions ``[B, W, T]`` (``None`` without slots).
 
-        ``return_features``: also return the pooled feature ``[B, H]`` the intent head reads (the ``[CLS]``
+        ``return_features``: also return the pooled feature ``[B, H]`` the intent head reads (``[CLS]`` or mean
         vector before dropout), which the Mahalanobis out-of-scope score measures (:mod:`chatft.core.oos`).
         """
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = hidden[:, 0]
+        if self.intent_pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        else:
+            pooled = hidden[:, 0]
         hidden = self.dropout(hidden)
-        intent_logits = self.intent_head(hidden[:, 0])
+        # cls: dropout on the whole hidden tensor, as before the option existed (same random stream).
+        intent_logits = self.intent_head(
+            hidden[:, 0] if self.intent_pooling == "cls" else self.dropout(pooled)
+        )
         slot_logits = None
         if self.slot_head is not None:
             words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))

@@ -58,6 +58,8 @@ class IntentSlotModule(L.LightningModule):
         warmup_ratio: Fraction of all optimizer steps spent warming up linearly, then linear decay to 0.
         layer_lr_decay: Layer-wise learning-rate decay: the top encoder layer trains at ``learning_rate``,
             each layer below at this factor times the one above, the embeddings lowest (1: one rate).
+        intent_pooling: What the intent head reads: ``cls`` (the ``[CLS]`` vector) or ``mean`` (the mean of
+            the real tokens' vectors, the pooling sentence-transformers encoders were trained with).
         label_smoothing: Label smoothing of the cross-entropy losses.
         encoder_dropout: Override the encoder's dropout probabilities (None keeps the config's).
         head_dropout: Dropout on the encoder output before the heads.
@@ -92,6 +94,7 @@ class IntentSlotModule(L.LightningModule):
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         layer_lr_decay: float = 1.0,
+        intent_pooling: str = "cls",
         label_smoothing: float = 0.0,
         encoder_dropout: float | None = None,
         head_dropout: float = 0.1,
@@ -105,6 +108,8 @@ class IntentSlotModule(L.LightningModule):
         distill_temperature: float = 1.0,
     ) -> None:
         super().__init__()
+        if intent_pooling not in ("cls", "mean"):
+            raise ConfigError(f"--model.intent_pooling must be cls or mean (got {intent_pooling!r})")
         if not 0.0 < layer_lr_decay <= 1.0:
             raise ConfigError(f"--model.layer_lr_decay must be in (0, 1] (got {layer_lr_decay})")
         if not 0.0 <= distill_weight <= 1.0 or distill_temperature <= 0:
@@ -131,6 +136,7 @@ class IntentSlotModule(L.LightningModule):
             use_crf=use_crf,
             bio_constrained=bio_constrained,
             head_dropout=head_dropout,
+            intent_pooling=intent_pooling,
         )
         # transformers returns models in eval mode and Lightning keeps sub-module modes as it finds them:
         # put the encoder in train mode so its dropout is active during fit.
