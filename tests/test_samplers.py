@@ -56,3 +56,19 @@ def test_eval_sampler_shards_without_repeats():
     for shard in shards:
         order = [i for b in shard for i in b]
         assert [lengths[i] for i in order] == sorted(lengths[i] for i in order)
+
+
+def test_datamodule_passes_the_pool_size_and_refuses_zero(tiny_encoder, demo_small):
+    import pytest
+
+    from chatft.core.errors import ConfigError
+    from chatft.training.datamodule import IntentSlotDataModule
+
+    dm = IntentSlotDataModule(str(demo_small), batch_size=4, tokenizer=tiny_encoder, bucket_pool_batches=1)
+    dm.setup("fit")
+    batches = list(dm.train_dataloader().batch_sampler)
+    expected = list(BucketBatchSampler(dm._lengths("train"), batch_size=4, seed=0, pool_batches=1))
+    assert batches == expected
+    assert batches != list(BucketBatchSampler(dm._lengths("train"), batch_size=4, seed=0, pool_batches=50))
+    with pytest.raises(ConfigError, match="data.bucket_pool_batches must be >= 1, got 0"):
+        IntentSlotDataModule(str(demo_small), bucket_pool_batches=0)

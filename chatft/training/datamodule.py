@@ -61,6 +61,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         max_length: Maximum sub-word tokens per utterance, special tokens included; longer utterances are
             truncated and their cut words predicted ``O`` (their gold tags still count).
         bucket_by_length: Group training utterances of similar length into batches (less padding).
+        bucket_pool_batches: How many batches' worth of shuffled utterances are sorted by length together:
+            larger pools pad less, smaller pools keep batches more random (1 sorts within each batch only).
         num_workers: DataLoader worker processes (0 = load in the main process: best on a few CPU cores,
             where tokenization is already done in ``setup()``).
         tokenizer: Tokenizer name or folder; linked from ``model.encoder`` by the CLI.
@@ -83,6 +85,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         max_length: int = 128,
         bucket_by_length: bool = True,
+        bucket_pool_batches: int = 50,
         num_workers: int = 0,
         tokenizer: str = DEFAULT_ENCODER,
         seed: int = 0,
@@ -94,6 +97,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if bucket_pool_batches < 1:
+            raise ConfigError(f"data.bucket_pool_batches must be >= 1, got {bucket_pool_batches}")
         if max_length < 3:
             raise ConfigError(
                 f"data.max_length must be >= 3 (room for [CLS], one word and [SEP]), got {max_length}"
@@ -103,6 +108,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or 2 * batch_size
         self.max_length = max_length
         self.bucket_by_length = bucket_by_length
+        self.bucket_pool_batches = bucket_pool_batches
         self.num_workers = num_workers
         self.tokenizer_name = tokenizer
         self.seed = seed
@@ -273,6 +279,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             shuffle=True,
             bucket=self.bucket_by_length,
             seed=self.seed,
+            pool_batches=self.bucket_pool_batches,
             num_replicas=world,
             rank=rank,
         )
