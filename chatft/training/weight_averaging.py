@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 
 class WeightEMA(EMAWeightAveraging):
@@ -39,7 +40,12 @@ class WeightEMA(EMAWeightAveraging):
             raise ConfigError(
                 f"--ema.decay must be in [0, 1) and --ema.start_step >= 0 (got {decay}, {start_step})"
             )
-        super().__init__(use_buffers=False, decay=decay if decay > 0 else 0.5)
+        # WeightAveraging, not EMAWeightAveraging.__init__: the latter updates one tensor at a time (avg_fn);
+        # torch's foreach variant (multi_avg_fn) does the same arithmetic over all parameters at once.
+        WeightAveraging.__init__(
+            self, use_buffers=False, multi_avg_fn=get_ema_multi_avg_fn(decay if decay > 0 else 0.5)
+        )
+        self.update_every_n_steps, self.update_starting_at_step, self.update_starting_at_epoch = 1, None, None
         self.enabled = decay > 0
         self.start_step = start_step
         self._swapped = False
