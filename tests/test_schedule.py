@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from chatft.training.lightning_cli import lightning_cli
-from chatft.training.schedule import default_patience, stretched_epochs
+from chatft.training.schedule import budgeted_epochs, default_patience, stretched_epochs
 
 from .conftest import cli_args
 
@@ -55,3 +55,37 @@ def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_s
     cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
     assert cli.trainer.max_epochs == 100
     assert _epochs_run(root) == [0, 1, 2] and cli.trainer.global_step == 12
+
+
+def test_step_budget_trims_large_data_to_whole_epochs():
+    assert budgeted_epochs(12, 472, 2000) == 5  # CLINC150: 15,100 utterances, batch 32, configs/atis.yaml
+    assert budgeted_epochs(12, 409, 2000) == 5  # a slot set 3x ATIS (13,084 utterances)
+    assert budgeted_epochs(12, 140, 2000) == 12  # ATIS: 1,680 steps, under the budget
+    assert budgeted_epochs(12, 3000, 2000) == 1
+    assert budgeted_epochs(12, 472, 0) == 12  # off
+
+
+def test_large_data_trains_the_step_budget_in_whole_epochs(tiny_encoder, demo_small, tmp_path, caplog):
+    # 64 utterances in batches of 16: 4 steps an epoch; demo.yaml's 8 epochs would be 32; a budget of 10 -> 3 epochs.
+    root = tmp_path / "run"
+    args = dict(data__batch_size=16, schedule__min_steps=0, schedule__budget_steps=10)
+    cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
+    assert cli.trainer.max_epochs == 3 and cli.trainer.global_step == 12
+    assert _epochs_run(root) == [0, 1, 2]  # every epoch validated, the last one too
+    assert (
+        "large training set: 4 steps per epoch, so 8 epochs would be 32 steps; training 3 epochs "
+        "(12 steps, --schedule.budget_steps 10); --trainer.max_epochs N trains exactly N"
+    ) in caplog.messages
+
+
+def test_step_budget_below_min_steps_is_a_config_error():
+    import pytest
+
+    from chatft.core.errors import ConfigError
+    from chatft.training.schedule import SmallDataSchedule
+
+    with pytest.raises(
+        ConfigError,
+        match=r"schedule.budget_steps must be 0 \(off\) or >= schedule.min_steps \(300\), got 100",
+    ):
+        SmallDataSchedule(budget_steps=100)

@@ -1,4 +1,5 @@
-"""A recipe that also works on small data: a minimum number of optimizer steps, then early stopping.
+"""A recipe that also works on small and on large data: a minimum number of optimizer steps (then early
+stopping), and a step budget.
 
 A recipe is written in epochs (``configs/atis.yaml``: 12), and an epoch of a small training set is a few
 steps: 75 utterances in batches of 32 make 3 steps an epoch, 36 in all, and the model stops while the
@@ -15,6 +16,14 @@ tuned to end at epoch 12 is not stopped at epoch 8. An explicit ``--trainer.max_
 ``--trainer.max_steps`` on the command line always wins (the CLI sets ``explicit_length``), so does any
 ``max_steps`` or ``limit_train_batches`` (``configs/debug.yaml`` stays a few batches), and
 ``--schedule.min_steps 0`` turns the rule off.
+
+Large data is the mirror case: 12 epochs of CLINC150's 15,100 utterances are 5,664 steps, and dev
+accuracy was as good after 3 epochs (0.951 at epoch 3, 0.9513 at epoch 11; 25 min on 2 CPU cores); on a
+slot dataset three times ATIS's size, dev slot F1 peaked at epoch 7 of 12 and then fell. So when the
+configured epochs would give more than ``budget_steps`` steps, the run trains the fewest whole epochs
+that reach ``budget_steps`` (whole, so its last epoch is validated), with the warmup and decay sized to
+them: CLINC150 5 epochs (2,360 steps). Off (0) unless a config sets it; ``configs/atis.yaml`` sets 2000,
+above ATIS's own 1,680 steps, so ATIS trains exactly as before.
 
 It also logs every ``min(log_every_n_steps, batches per epoch)`` steps, so a short run still has loss and
 learning-rate curves in TensorBoard (Lightning logs nothing when an epoch is shorter than the interval).
@@ -41,6 +50,13 @@ def stretched_epochs(max_epochs: int, steps_per_epoch: int, min_steps: int) -> i
     return math.ceil(min_steps / steps_per_epoch)
 
 
+def budgeted_epochs(max_epochs: int, steps_per_epoch: int, budget_steps: int) -> int:
+    """Epochs to train: ``max_epochs``, or the fewest whole epochs that reach ``budget_steps``, if fewer."""
+    if not budget_steps or steps_per_epoch <= 0 or max_epochs * steps_per_epoch <= budget_steps:
+        return max_epochs
+    return max(1, math.ceil(budget_steps / steps_per_epoch))
+
+
 def default_patience(epochs: int) -> int:
     """A quarter of the stretched run, at least :data:`MIN_PATIENCE` validations.
 
@@ -61,6 +77,9 @@ class SmallDataSchedule(EarlyStopping):
             never stop early.
         monitor: Metric watched by early stopping; the CLI links it to ``--checkpoint.monitor``.
         mode: ``max`` or ``min``; linked to ``--checkpoint.mode``.
+        budget_steps: Step budget for large data: when the configured epochs give more optimizer steps than
+            this, train the fewest whole epochs that reach it (0: off). An explicit
+            ``--trainer.max_epochs``/``--trainer.max_steps`` on the command line wins.
     """
 
     def __init__(
@@ -69,6 +88,7 @@ class SmallDataSchedule(EarlyStopping):
         patience: int | None = None,
         monitor: str = "val/sent_acc",
         mode: str = "max",
+        budget_steps: int = 0,
     ) -> None:
         super().__init__(
             monitor=monitor,
@@ -81,7 +101,14 @@ class SmallDataSchedule(EarlyStopping):
             from chatft.core.errors import ConfigError
 
             raise ConfigError(f"schedule.min_steps must be >= 0 (0: off), got {min_steps}")
+        if budget_steps < 0 or (budget_steps and budget_steps < min_steps):
+            from chatft.core.errors import ConfigError
+
+            raise ConfigError(
+                f"schedule.budget_steps must be 0 (off) or >= schedule.min_steps ({min_steps}), got {budget_steps}"
+            )
         self.min_steps = min_steps
+        self.budget_steps = budget_steps
         self.patience_setting = patience
         #: Set by the CLI when the command line gives --trainer.max_epochs or --trainer.max_steps.
         self.explicit_length = False
@@ -115,7 +142,7 @@ class SmallDataSchedule(EarlyStopping):
         trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, batches))
         max_epochs = trainer.fit_loop.max_epochs
         if (
-            not self.min_steps
+            not (self.min_steps or self.budget_steps)
             or self.explicit_length
             or trainer.max_steps != -1
             or trainer.limit_train_batches != 1.0  # a debug run (configs/debug.yaml) stays short
@@ -123,6 +150,21 @@ class SmallDataSchedule(EarlyStopping):
             or max_epochs is None
             or max_epochs < 0
         ):
+            return
+        budgeted = budgeted_epochs(max_epochs, steps, self.budget_steps)
+        if budgeted < max_epochs:
+            trainer.fit_loop.max_epochs = budgeted
+            if trainer.is_global_zero:
+                log.warning(
+                    "large training set: %d steps per epoch, so %d epochs would be %d steps; training %d epochs "
+                    "(%d steps, --schedule.budget_steps %d); --trainer.max_epochs N trains exactly N",
+                    steps,
+                    max_epochs,
+                    max_epochs * steps,
+                    budgeted,
+                    budgeted * steps,
+                    self.budget_steps,
+                )
             return
         epochs = stretched_epochs(max_epochs, steps, self.min_steps)
         if epochs == max_epochs:
