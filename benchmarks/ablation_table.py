@@ -20,8 +20,9 @@ KEYS = ("intent_acc", "slot_f1", "sent_acc")
 def row(label: str, results: list[dict]) -> str:
     def ms(key: str) -> str:
         vals = [100 * r["dev"][key] for r in results]
-        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        return f"{statistics.mean(vals):.2f} ± {sd:.2f}"
+        if len(vals) == 1:  # one seed: no spread to report
+            return f"{vals[0]:.2f}"
+        return f"{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f}"
 
     seeds = ",".join(str(r["seed"]) for r in results)
     per_seed = " / ".join(f"{100 * r['dev']['sent_acc']:.1f}" for r in results)
