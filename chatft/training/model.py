@@ -67,13 +67,12 @@ class JointModel(nn.Module):
         if self.intent_pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        else:
+            hidden = self.dropout(hidden)
+            intent_logits = self.intent_head(self.dropout(pooled))
+        else:  # cls: dropout on the whole hidden tensor first, as before the option existed (same random stream)
             pooled = hidden[:, 0]
-        hidden = self.dropout(hidden)
-        # cls: dropout on the whole hidden tensor, as before the option existed (same random stream).
-        intent_logits = self.intent_head(
-            hidden[:, 0] if self.intent_pooling == "cls" else self.dropout(pooled)
-        )
+            hidden = self.dropout(hidden)
+            intent_logits = self.intent_head(hidden[:, 0])
         slot_logits = None
         if self.slot_head is not None:
             words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
