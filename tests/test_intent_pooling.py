@@ -45,3 +45,43 @@ def test_unknown_pooling_is_a_config_error(tiny_encoder):
 
     with pytest.raises(ConfigError, match="--model.intent_pooling must be cls or mean"):
         _model(tiny_encoder, "max")
+
+
+def test_a_mean_pooling_checkpoint_predicts_and_exports_with_mean_pooling(tiny_encoder, tmp_path):
+    """The inference loader (Predictor, export, serve, chat, a distillation teacher) rebuilds the pooling the
+    model was trained with: read with CLS pooling, a mean-pooling checkpoint would give other intents,
+    silently. Its logits equal the training module's; the ONNX export's match them too."""
+    from chatft import OnnxPredictor
+    from chatft.cli import main
+    from chatft.core.features import pad_batch, tokenize_examples
+    from chatft.training.artifacts import load_for_inference
+    from chatft.training.module import IntentSlotModule
+
+    from .conftest import cli_args, demo_subset
+
+    data = demo_subset(tmp_path / "data")
+    main(
+        [
+            "fit",
+            *cli_args(
+                tiny_encoder, data, tmp_path / "run", trainer__max_epochs=1, model__intent_pooling="mean"
+            ),
+        ]
+    )
+    ckpt = tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt"
+    loaded = load_for_inference(ckpt)
+    assert loaded.model.intent_pooling == "mean"
+    module = IntentSlotModule.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    texts = (data / "test/seq.in").read_text(encoding="utf-8").splitlines()[:8]
+    arrays = pad_batch(
+        tokenize_examples(loaded.tokenizer, [t.split() for t in texts], loaded.max_length),
+        loaded.tokenizer.pad_token_id,
+    )
+    ids, mask, words = (torch.as_tensor(arrays[k]) for k in ("input_ids", "attention_mask", "word_index"))
+    with torch.no_grad():
+        trained, _ = module.model(ids, mask, words)
+        reloaded, _ = loaded.model(ids, mask, words)
+    assert torch.equal(reloaded, trained)
+    main(["export", "--ckpt_path", str(ckpt), "--output", str(tmp_path / "onnx")])
+    onnx_intents, _, _ = OnnxPredictor(tmp_path / "onnx").logits(arrays)
+    assert abs(onnx_intents - trained.numpy()).max() < 1e-4
