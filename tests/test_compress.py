@@ -259,3 +259,84 @@ def test_cached_teacher_logits_equal_a_fresh_pass_in_another_batch(teacher):
     assert torch.allclose(cached_intent, fresh_intent, atol=1e-5)
     assert torch.allclose(cached_slots[mask], fresh_slots[mask], atol=1e-5)
     assert torch.equal(cached_slots[~mask], torch.zeros_like(cached_slots[~mask]))
+
+
+# ---- starting the student from the teacher ---------------------------------------------------------------
+def _mapped_teacher_state(teacher_ckpt, keep: list[int]) -> dict[str, torch.Tensor]:
+    """The teacher's state dict as the student should hold it: teacher layer keep[j] as student layer j."""
+    from chatft.training.artifacts import load_for_inference
+
+    state = {}
+    for key, value in load_for_inference(teacher_ckpt).model.state_dict().items():
+        parts = key.split(".")
+        if parts[:3] == ["encoder", "encoder", "layer"]:
+            if int(parts[3]) not in keep:
+                continue
+            parts[3] = str(keep.index(int(parts[3])))
+        state[".".join(parts)] = value
+    return state
+
+
+def test_init_from_teacher_copies_the_named_layers_embeddings_and_heads(teacher, tiny_encoder):
+    from chatft.training.artifacts import checkpoint_labels, load_for_inference
+    from chatft.training.distill import init_from_teacher
+    from chatft.training.module import IntentSlotModule
+
+    intents, slots = checkpoint_labels(teacher["ckpt"])
+    student = IntentSlotModule(
+        tiny_encoder, intent_labels=list(intents), slot_labels=list(slots), encoder_layers=[1]
+    ).model
+    assert init_from_teacher(student, load_for_inference(teacher["ckpt"]).model, [1]) == [1]
+    want = _mapped_teacher_state(teacher["ckpt"], [1])
+    got = student.state_dict()
+    assert set(got) == set(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert student.encoder.config.num_hidden_layers == 1
+
+
+def test_distill_init_fit_starts_from_the_teacher(teacher, tiny_encoder, tmp_path, capsys):
+    """With zero learning rates the fit cannot move the weights: the saved student is exactly the teacher's
+    embeddings, first layer and heads."""
+    args = cli_args(
+        tiny_encoder,
+        teacher["data"],
+        tmp_path / "run",
+        trainer__max_epochs=1,
+        model__encoder_layers=1,
+        model__distill_from=teacher["ckpt"],
+        model__distill_init=True,
+        model__learning_rate=0.0,
+        model__head_learning_rate=0.0,
+        data__batch_size=16,
+    )
+    main(["fit", *args])
+    assert (
+        "distillation: the student starts from the teacher's weights (its layers [0], embeddings and heads)"
+        in capsys.readouterr().out.splitlines()
+    )
+    from chatft.training.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt")
+    got = {k[len("model.") :]: v for k, v in saved["state_dict"].items() if k.startswith("model.")}
+    want = _mapped_teacher_state(teacher["ckpt"], [0])
+    assert set(got) == set(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_distill_init_errors_are_one_line(teacher, tiny_encoder, tmp_path, capsys):
+    for options, message in (
+        (
+            dict(model__distill_init=True),
+            "chatft: error: --model.distill_init starts the student from a teacher: give --model.distill_from too",
+        ),
+        (
+            dict(model__distill_init=True, model__distill_from=teacher["ckpt"], model__use_crf=True),
+            "chatft: error: --model.distill_init: the teacher's weights do not fit the student (",
+        ),
+    ):
+        args = cli_args(tiny_encoder, teacher["data"], tmp_path / "run", trainer__max_epochs=1, **options)
+        with pytest.raises(SystemExit) as exc:
+            main(["fit", *args])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(message), err

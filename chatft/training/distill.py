@@ -17,6 +17,9 @@ the student's checkpoint, and a student reloads, tests, exports and serves witho
 training utterance do not change from one epoch to the next, so they are computed the first time the
 utterance is seen and cached by its index: the teacher costs one forward pass over the training set, not one
 per epoch (``Teacher.stats`` counts both, and fit logs them).
+
+``--model.distill_init true`` also starts the student from the teacher's weights (:func:`init_from_teacher`)
+instead of the pretrained encoder's.
 """
 
 from __future__ import annotations
@@ -58,6 +61,40 @@ def distillation_loss(
         mask = word_mask.to(per_word.dtype)
         loss = loss + slot_loss_coef * (per_word * mask).sum() / mask.sum().clamp(min=1)
     return temperature**2 * loss
+
+
+def init_from_teacher(student, teacher, layers: int | list[int] | None) -> list[int]:
+    """Start ``student`` from ``teacher``'s fine-tuned weights; returns the teacher layers it copied.
+
+    The student gets the teacher's embeddings, its heads (and CRF), and the teacher's transformer layers that
+    ``layers`` names (the student's ``encoder_layers``: ``K`` the first K, or a list): student layer ``j`` is
+    teacher layer ``layers[j]``. DistilBERT (Sanh et al., 2019) initialises its student from the teacher for
+    the same reason: the soft targets alone say little where the teacher is near one-hot on its own training
+    data, while its fine-tuned weights hold what it learned about the task. Both are :class:`JointModel`s of
+    the same encoder family; a teacher whose shapes differ is a one-line error.
+    """
+    from chatft.training.encoders import _layer_list, layer_indices
+
+    blocks = _layer_list(teacher.encoder)
+    keep = layer_indices(layers if layers is not None else len(blocks), len(blocks))
+    prefix = next(name for name, module in teacher.named_modules() if module is blocks) + "."
+    state = {}
+    for key, value in teacher.state_dict().items():
+        if key.startswith(prefix):
+            index, rest = key[len(prefix) :].split(".", 1)
+            if int(index) not in keep:
+                continue
+            key = f"{prefix}{keep.index(int(index))}.{rest}"
+        state[key] = value
+    try:
+        student.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise ConfigError(
+            f"--model.distill_init: the teacher's weights do not fit the student ({first}); the student must "
+            "use the teacher's encoder and options (CRF, labels)"
+        ) from None
+    return keep
 
 
 class Teacher:
