@@ -246,10 +246,11 @@ def test_cached_teacher_logits_equal_a_fresh_pass_in_another_batch(teacher):
     )
     pad = loaded.tokenizer.pad_token_id
     t = Teacher(loaded.model, weight=0.5, temperature=2.0)
-    t.logits(collate(feats[:8], pad))
-    t.logits(collate(feats[8:], pad))
+    t.targets(collate(feats[:8], pad))
+    t.targets(collate(feats[8:], pad))
     mixed = collate([feats[i] for i in (12, 3, 9, 0, 15)], pad)
-    cached_intent, cached_slots = t.logits(mixed)
+    cached_intent, cached_slots, cached_hidden = t.targets(mixed)
+    assert cached_hidden is None  # hidden_weight 0: hidden states are not kept
     assert t.stats["teacher_batches"] == 2 and t.stats["cached_batches"] == 1
     with torch.no_grad():
         fresh_intent, fresh_slots = loaded.model(
@@ -259,6 +260,32 @@ def test_cached_teacher_logits_equal_a_fresh_pass_in_another_batch(teacher):
     assert torch.allclose(cached_intent, fresh_intent, atol=1e-5)
     assert torch.allclose(cached_slots[mask], fresh_slots[mask], atol=1e-5)
     assert torch.equal(cached_slots[~mask], torch.zeros_like(cached_slots[~mask]))
+
+    # With hidden-state distillation the cache also holds each utterance's last hidden states (real tokens).
+    h = Teacher(loaded.model, weight=0.5, temperature=1.0, hidden_weight=1.0)
+    h.targets(collate(feats[:8], pad))
+    h.targets(collate(feats[8:], pad))
+    _, _, cached_hidden = h.targets(mixed)
+    assert h.stats["cached_batches"] == 1
+    with torch.no_grad():
+        *_, fresh_hidden = loaded.model(
+            mixed["input_ids"], mixed["attention_mask"], mixed["word_index"], return_hidden=True
+        )
+    tokens = mixed["attention_mask"].bool()
+    assert cached_hidden.shape == fresh_hidden.shape
+    assert torch.allclose(cached_hidden[tokens], fresh_hidden[tokens], atol=1e-5)
+    assert not cached_hidden[~tokens].any()
+
+
+def test_hidden_distance_is_the_mean_cosine_distance_over_real_tokens():
+    from chatft.training.distill import hidden_distance
+
+    student = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]], [[3.0, 4.0], [1.0, 1.0], [1.0, 1.0]]])
+    teacher = torch.tensor([[[2.0, 0.0], [1.0, 0.0], [-1.0, 3.0]], [[3.0, 4.0], [-1.0, -1.0], [9.0, 9.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 0]])
+    # cosines over real tokens: 1 (same direction, other scale), 0 (orthogonal), 1 (equal), -1 (opposite)
+    assert hidden_distance(student, teacher, mask).item() == pytest.approx((0 + 1 + 0 + 2) / 4, abs=1e-6)
+    assert hidden_distance(student, student.clone(), torch.ones(2, 3)).item() == pytest.approx(0.0, abs=1e-6)
 
 
 # ---- starting the student from the teacher ---------------------------------------------------------------
@@ -323,8 +350,40 @@ def test_distill_init_fit_starts_from_the_teacher(teacher, tiny_encoder, tmp_pat
     assert all(torch.equal(got[k], want[k]) for k in want)
 
 
+def test_hidden_state_distillation_fits_and_logs_its_term(teacher, tiny_encoder, tmp_path, capsys):
+    """The hidden-state term is computed and logged at every step (4 batches, log every step): a 1-layer
+    student's last hidden states differ from its 2-layer teacher's, so the cosine distance is in (0, 2)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = cli_args(
+        tiny_encoder,
+        teacher["data"],
+        tmp_path / "run",
+        trainer__max_epochs=1,
+        trainer__log_every_n_steps=1,
+        model__encoder_layers=1,
+        model__distill_from=teacher["ckpt"],
+        model__distill_init=True,
+        model__distill_hidden_weight=1.0,
+        data__batch_size=16,
+    )
+    main(["fit", *args])
+    assert any(
+        line.startswith("distillation: the teacher ran on 4 batches")
+        for line in capsys.readouterr().out.splitlines()
+    )
+    events = EventAccumulator(str(tmp_path / "run/lightning_logs/version_0"))
+    events.Reload()
+    values = [e.value for e in events.Scalars("train/distill_hidden_loss")]
+    assert len(values) == 4 and all(0 < v < 2 for v in values)
+
+
 def test_distill_init_errors_are_one_line(teacher, tiny_encoder, tmp_path, capsys):
     for options, message in (
+        (
+            dict(model__distill_hidden_weight=-1),
+            "chatft: error: --model.distill_hidden_weight must be >= 0 (got -1",
+        ),
         (
             dict(model__distill_init=True),
             "chatft: error: --model.distill_init starts the student from a teacher: give --model.distill_from too",

@@ -56,14 +56,23 @@ class JointModel(nn.Module):
         self.register_buffer("allowed_trans", allowed_trans, persistent=False)
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor, return_features: bool = False
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        word_index: Tensor,
+        return_features: bool = False,
+        return_hidden: bool = False,
     ):
         """Intent logits ``[B, I]`` and word-level slot emissions ``[B, W, T]`` (``None`` without slots).
 
         ``return_features``: also return the pooled feature ``[B, H]`` the intent head reads (``[CLS]`` or mean
         vector before dropout), which the Mahalanobis out-of-scope score measures (:mod:`chatft.core.oos`).
+        ``return_hidden``: return the features and then the encoder's last hidden states ``[B, L, H]`` (before
+        dropout; what hidden-state distillation compares, :mod:`chatft.training.distill`).
         """
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = last_hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask
+        ).last_hidden_state
         if self.intent_pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -77,6 +86,8 @@ class JointModel(nn.Module):
         if self.slot_head is not None:
             words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
             slot_logits = self.slot_head(words)
+        if return_hidden:
+            return intent_logits, slot_logits, pooled, last_hidden
         if return_features:
             return intent_logits, slot_logits, pooled
         return intent_logits, slot_logits

@@ -81,6 +81,8 @@ class IntentSlotModule(L.LightningModule):
             ATIS dev for a 3-layer student (dev sentence accuracy 89.8 at T = 1, 87.6 at 2, 86.4 at 4).
         distill_init: Start the student from the teacher's fine-tuned weights (embeddings, heads, and the
             teacher layers ``encoder_layers`` names) instead of the pretrained encoder's.
+        distill_hidden_weight: Weight of a third loss term: the cosine distance between the student's and
+            the teacher's last hidden states, per real token (0: off). Needs the same hidden width.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class IntentSlotModule(L.LightningModule):
         distill_weight: float = 0.5,
         distill_temperature: float = 1.0,
         distill_init: bool = False,
+        distill_hidden_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if intent_pooling not in ("cls", "mean"):
@@ -120,6 +123,8 @@ class IntentSlotModule(L.LightningModule):
                 f"--model.distill_weight must be in [0, 1] and --model.distill_temperature > 0 "
                 f"(got {distill_weight} and {distill_temperature})"
             )
+        if distill_hidden_weight < 0:
+            raise ConfigError(f"--model.distill_hidden_weight must be >= 0 (got {distill_hidden_weight})")
         if distill_init and not distill_from:
             raise ConfigError(
                 "--model.distill_init starts the student from a teacher: give --model.distill_from too"
@@ -177,7 +182,14 @@ class IntentSlotModule(L.LightningModule):
                 weight=self.hparams.distill_weight,
                 temperature=self.hparams.distill_temperature,
                 slot_loss_coef=self.hparams.slot_loss_coef,
+                hidden_weight=self.hparams.distill_hidden_weight,
             )
+            sizes = (self._teacher.model.encoder.config.hidden_size, self.model.encoder.config.hidden_size)
+            if self.hparams.distill_hidden_weight > 0 and sizes[0] != sizes[1]:
+                raise ConfigError(
+                    f"--model.distill_hidden_weight: the teacher's hidden states have {sizes[0]} values per token, "
+                    f"the student's {sizes[1]}; hidden-state distillation needs the same width"
+                )
             if self.hparams.distill_init:
                 keep = init_from_teacher(self.model, self._teacher.model, self.hparams.encoder_layers)
                 if self.trainer.is_global_zero:
@@ -228,11 +240,17 @@ class IntentSlotModule(L.LightningModule):
     def forward(self, batch: dict) -> tuple[Tensor, Tensor | None]:
         return self.model(batch["input_ids"], batch["attention_mask"], batch["word_index"])
 
-    def model_step(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor]:
-        """(loss, intent loss, slot loss, intent logits, slot logits, pooled features)."""
-        intent_logits, slot_logits, features = self.model(
-            batch["input_ids"], batch["attention_mask"], batch["word_index"], return_features=True
+    def model_step(self, batch: dict, return_hidden: bool = False) -> tuple:
+        """(loss, intent loss, slot loss, intent logits, slot logits, pooled features), and the encoder's last
+        hidden states after them with ``return_hidden``."""
+        out = self.model(
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["word_index"],
+            return_features=True,
+            return_hidden=return_hidden,
         )
+        intent_logits, slot_logits, features = out[:3]
         loss, intent_loss, slot_loss = self.model.loss(
             intent_logits,
             slot_logits,
@@ -242,14 +260,22 @@ class IntentSlotModule(L.LightningModule):
             slot_loss_coef=self.hparams.slot_loss_coef,
             label_smoothing=self.hparams.label_smoothing,
         )
-        return loss, intent_loss, slot_loss, intent_logits, slot_logits, features
+        return (loss, intent_loss, slot_loss, intent_logits, slot_logits, features, *out[3:])
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss, intent_loss, slot_loss, intent_logits, slot_logits, _ = self.model_step(batch)
+        teacher = self._teacher
+        want_hidden = teacher is not None and teacher.hidden_weight > 0
+        loss, intent_loss, slot_loss, intent_logits, slot_logits, _, *hidden = self.model_step(
+            batch, want_hidden
+        )
         size = batch["input_ids"].size(0)
-        if self._teacher is not None:
-            loss, soft = self._teacher.mix(loss, batch, intent_logits, slot_logits)
+        if teacher is not None:
+            loss, soft, hidden_loss = teacher.mix(
+                loss, batch, intent_logits, slot_logits, hidden[0] if hidden else None
+            )
             self.log("train/distill_loss", soft, batch_size=size)
+            if hidden_loss is not None:
+                self.log("train/distill_hidden_loss", hidden_loss, batch_size=size)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log_dict({"train/intent_loss": intent_loss, "train/slot_loss": slot_loss}, batch_size=size)
         return loss
