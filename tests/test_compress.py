@@ -167,9 +167,13 @@ def student(teacher, tiny_encoder) -> dict:
 def test_distilled_student_runs_the_teacher_once_per_utterance(student):
     """64 training utterances, batches of 16, 2 epochs: the teacher runs on epoch 1's 4 batches only."""
     lines = [r for r in student["out"].splitlines() if r.startswith("distillation:")]
-    assert len(lines) == 1
-    assert lines[0].startswith("distillation: the teacher ran on 4 batches (")
-    assert "; 4 batches read its cached logits instead" in lines[0]
+    assert len(lines) == 2
+    # By default (distill_init not given) the student starts from the teacher's weights.
+    assert lines[0] == (
+        "distillation: the student starts from the teacher's weights (its layers [0], embeddings and heads)"
+    )
+    assert lines[1].startswith("distillation: the teacher ran on 4 batches (")
+    assert "; 4 batches read its cached logits instead" in lines[1]
 
 
 def test_student_checkpoint_reloads_for_predict_test_and_export(student, teacher, tmp_path):
@@ -348,6 +352,36 @@ def test_distill_init_fit_starts_from_the_teacher(teacher, tiny_encoder, tmp_pat
     want = _mapped_teacher_state(teacher["ckpt"], [0])
     assert set(got) == set(want)
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_distill_init_false_starts_from_the_pretrained_encoder(teacher, tiny_encoder, tmp_path, capsys):
+    """``--model.distill_init false``: soft targets only; the encoder starts as a student without a teacher's."""
+    from chatft.training.checkpoint import load_checkpoint
+    from chatft.training.encoders import keep_layers, load_encoder
+
+    args = cli_args(
+        tiny_encoder,
+        teacher["data"],
+        tmp_path / "run",
+        trainer__max_epochs=1,
+        model__encoder_layers=1,
+        model__distill_from=teacher["ckpt"],
+        model__distill_init=False,
+        model__learning_rate=0.0,
+        model__head_learning_rate=0.0,
+        data__batch_size=16,
+    )
+    main(["fit", *args])
+    assert not any("starts from the teacher" in line for line in capsys.readouterr().out.splitlines())
+    saved = load_checkpoint(tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt")
+    pretrained = keep_layers(load_encoder(tiny_encoder), 1).state_dict()
+    got = {
+        k[len("model.encoder.") :]: v
+        for k, v in saved["state_dict"].items()
+        if k.startswith("model.encoder.")
+    }
+    assert set(got) == set(pretrained)
+    assert all(torch.equal(got[k], pretrained[k]) for k in pretrained)
 
 
 def test_hidden_state_distillation_fits_and_logs_its_term(teacher, tiny_encoder, tmp_path, capsys):

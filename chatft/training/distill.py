@@ -18,8 +18,8 @@ training utterance do not change from one epoch to the next, so they are compute
 utterance is seen and cached by its index: the teacher costs one forward pass over the training set, not one
 per epoch (``Teacher.stats`` counts both, and fit logs them).
 
-``--model.distill_init true`` also starts the student from the teacher's weights (:func:`init_from_teacher`)
-instead of the pretrained encoder's, and ``--model.distill_hidden_weight b`` adds ``b`` times the cosine
+The student also starts from the teacher's weights (:func:`init_from_teacher`), not the pretrained encoder's,
+unless ``--model.distill_init false``; and ``--model.distill_hidden_weight b`` adds ``b`` times the cosine
 distance between the student's and the teacher's last hidden states (:func:`hidden_distance`).
 """
 
@@ -104,7 +104,7 @@ def init_from_teacher(student, teacher, layers: int | list[int] | None) -> list[
         first = str(err).splitlines()[0]
         raise ConfigError(
             f"--model.distill_init: the teacher's weights do not fit the student ({first}); the student must "
-            "use the teacher's encoder and options (CRF, labels)"
+            "use the teacher's encoder and options (CRF, labels), or pass --model.distill_init false"
         ) from None
     return keep
 
