@@ -412,8 +412,34 @@ def test_hidden_state_distillation_fits_and_logs_its_term(teacher, tiny_encoder,
     assert len(values) == 4 and all(0 < v < 2 for v in values)
 
 
+def test_weight_zero_student_takes_the_teachers_weights_and_never_runs_it(
+    teacher, tiny_encoder, tmp_path, capsys
+):
+    args = cli_args(
+        tiny_encoder,
+        teacher["data"],
+        tmp_path / "run",
+        trainer__max_epochs=1,
+        model__encoder_layers=1,
+        model__distill_from=teacher["ckpt"],
+        model__distill_weight=0,
+        data__batch_size=16,
+    )
+    main(["fit", *args])
+    lines = [r for r in capsys.readouterr().out.splitlines() if r.startswith("distillation:")]
+    assert lines == [
+        "distillation: the student starts from the teacher's weights (its layers [0], embeddings and heads)",
+        "distillation: --model.distill_weight 0: the teacher gave the student its starting weights only and never ran",
+    ]
+
+
 def test_distill_init_errors_are_one_line(teacher, tiny_encoder, tmp_path, capsys):
     for options, message in (
+        (
+            dict(model__distill_from=teacher["ckpt"], model__distill_init=False, model__distill_weight=0),
+            "chatft: error: --model.distill_from with --model.distill_init false, --model.distill_weight 0 and "
+            "no --model.distill_hidden_weight: the teacher would do nothing; drop one of them",
+        ),
         (
             dict(model__distill_hidden_weight=-1),
             "chatft: error: --model.distill_hidden_weight must be >= 0 (got -1",

@@ -236,8 +236,18 @@ class Teacher:
         distance = hidden_distance(hidden, teacher_hidden, batch["attention_mask"])
         return loss + self.hidden_weight * distance, soft, distance
 
+    @property
+    def teaches(self) -> bool:
+        """Whether any loss term reads the teacher's outputs (``distill_weight 0`` and no hidden term: no)."""
+        return self.weight > 0 or self.hidden_weight > 0
+
     def summary(self) -> str:
         """One line: what the teacher cost and what the cache saved."""
+        if not self.teaches:
+            return (
+                "distillation: --model.distill_weight 0: the teacher gave the student its starting weights only "
+                "and never ran"
+            )
         s = self.stats
         per = 1000 * s["teacher_seconds"] / max(1, s["teacher_batches"])
         return (

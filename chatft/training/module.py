@@ -127,6 +127,11 @@ class IntentSlotModule(L.LightningModule):
             )
         if distill_hidden_weight < 0:
             raise ConfigError(f"--model.distill_hidden_weight must be >= 0 (got {distill_hidden_weight})")
+        if distill_from and distill_init is False and distill_weight == 0 and distill_hidden_weight == 0:
+            raise ConfigError(
+                "--model.distill_from with --model.distill_init false, --model.distill_weight 0 and no "
+                "--model.distill_hidden_weight: the teacher would do nothing; drop one of them"
+            )
         if distill_init is True and not distill_from:
             raise ConfigError(
                 "--model.distill_init starts the student from a teacher: give --model.distill_from too"
@@ -266,6 +271,10 @@ class IntentSlotModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         teacher = self._teacher
+        if teacher is not None and not teacher.teaches:
+            teacher = (
+                None  # the teacher gave its weights only (distill_weight 0): no forward passes to pay for
+            )
         want_hidden = teacher is not None and teacher.hidden_weight > 0
         loss, intent_loss, slot_loss, intent_logits, slot_logits, _, *hidden = self.model_step(
             batch, want_hidden
