@@ -1,7 +1,8 @@
-"""Knowledge distillation: a student learns from a trained chatft checkpoint's soft intent and slot targets.
+"""Knowledge distillation: a student starts from a trained chatft checkpoint's weights and learns from its soft
+intent and slot targets.
 
     python -m chatft fit --config configs/atis.yaml --data.data_dir ../shared/data/atis \\
-        --model.encoder_layers 3 --model.distill_from runs/atis/lightning_logs/version_0/checkpoints/best-….ckpt
+        --model.encoder_layers '[0,2,4]' --model.distill_from runs/atis/lightning_logs/version_0/checkpoints/best-….ckpt
 
 The student's loss is ``(1 - w) * usual loss + w * soft loss`` with
 ``soft = T² * (KL(teacher_T || student_T) on intents + slot_loss_coef * KL on words)``: ``T`` the temperature
