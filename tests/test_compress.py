@@ -308,6 +308,27 @@ def _mapped_teacher_state(teacher_ckpt, keep: list[int]) -> dict[str, torch.Tens
     return state
 
 
+ZERO_LR = dict(model__learning_rate=0.0, model__head_learning_rate=0.0)
+
+
+def _fit_student(teacher, tiny_encoder, tmp_path, **options):
+    """Fit a 1-layer student of the tiny teacher for one epoch (64 utterances, batches of 16: 4 steps) in
+    ``tmp_path/run``; returns its ``last.ckpt``."""
+    root = tmp_path / "run"
+    args = cli_args(
+        tiny_encoder,
+        teacher["data"],
+        root,
+        trainer__max_epochs=1,
+        model__encoder_layers=1,
+        model__distill_from=teacher["ckpt"],
+        data__batch_size=16,
+        **options,
+    )
+    main(["fit", *args])
+    return root / "lightning_logs/version_0/checkpoints/last.ckpt"
+
+
 def test_init_from_teacher_copies_the_named_layers_embeddings_and_heads(teacher, tiny_encoder):
     from chatft.training.artifacts import checkpoint_labels, load_for_inference
     from chatft.training.distill import init_from_teacher
@@ -328,26 +349,14 @@ def test_init_from_teacher_copies_the_named_layers_embeddings_and_heads(teacher,
 def test_distill_init_fit_starts_from_the_teacher(teacher, tiny_encoder, tmp_path, capsys):
     """With zero learning rates the fit cannot move the weights: the saved student is exactly the teacher's
     embeddings, first layer and heads."""
-    args = cli_args(
-        tiny_encoder,
-        teacher["data"],
-        tmp_path / "run",
-        trainer__max_epochs=1,
-        model__encoder_layers=1,
-        model__distill_from=teacher["ckpt"],
-        model__distill_init=True,
-        model__learning_rate=0.0,
-        model__head_learning_rate=0.0,
-        data__batch_size=16,
-    )
-    main(["fit", *args])
+    ckpt = _fit_student(teacher, tiny_encoder, tmp_path, model__distill_init=True, **ZERO_LR)
     assert (
         "distillation: the student starts from the teacher's weights (its layers [0], embeddings and heads)"
         in capsys.readouterr().out.splitlines()
     )
     from chatft.training.checkpoint import load_checkpoint
 
-    saved = load_checkpoint(tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt")
+    saved = load_checkpoint(ckpt)
     got = {k[len("model.") :]: v for k, v in saved["state_dict"].items() if k.startswith("model.")}
     want = _mapped_teacher_state(teacher["ckpt"], [0])
     assert set(got) == set(want)
@@ -359,21 +368,9 @@ def test_distill_init_false_starts_from_the_pretrained_encoder(teacher, tiny_enc
     from chatft.training.checkpoint import load_checkpoint
     from chatft.training.encoders import keep_layers, load_encoder
 
-    args = cli_args(
-        tiny_encoder,
-        teacher["data"],
-        tmp_path / "run",
-        trainer__max_epochs=1,
-        model__encoder_layers=1,
-        model__distill_from=teacher["ckpt"],
-        model__distill_init=False,
-        model__learning_rate=0.0,
-        model__head_learning_rate=0.0,
-        data__batch_size=16,
-    )
-    main(["fit", *args])
+    ckpt = _fit_student(teacher, tiny_encoder, tmp_path, model__distill_init=False, **ZERO_LR)
     assert not any("starts from the teacher" in line for line in capsys.readouterr().out.splitlines())
-    saved = load_checkpoint(tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt")
+    saved = load_checkpoint(ckpt)
     pretrained = keep_layers(load_encoder(tiny_encoder), 1).state_dict()
     got = {
         k[len("model.encoder.") :]: v
@@ -389,19 +386,9 @@ def test_hidden_state_distillation_fits_and_logs_its_term(teacher, tiny_encoder,
     student's last hidden states differ from its 2-layer teacher's, so the cosine distance is in (0, 2)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    args = cli_args(
-        tiny_encoder,
-        teacher["data"],
-        tmp_path / "run",
-        trainer__max_epochs=1,
-        trainer__log_every_n_steps=1,
-        model__encoder_layers=1,
-        model__distill_from=teacher["ckpt"],
-        model__distill_init=True,
-        model__distill_hidden_weight=1.0,
-        data__batch_size=16,
+    _fit_student(
+        teacher, tiny_encoder, tmp_path, trainer__log_every_n_steps=1, model__distill_hidden_weight=1.0
     )
-    main(["fit", *args])
     assert any(
         line.startswith("distillation: the teacher ran on 4 batches")
         for line in capsys.readouterr().out.splitlines()
@@ -415,17 +402,7 @@ def test_hidden_state_distillation_fits_and_logs_its_term(teacher, tiny_encoder,
 def test_weight_zero_student_takes_the_teachers_weights_and_never_runs_it(
     teacher, tiny_encoder, tmp_path, capsys
 ):
-    args = cli_args(
-        tiny_encoder,
-        teacher["data"],
-        tmp_path / "run",
-        trainer__max_epochs=1,
-        model__encoder_layers=1,
-        model__distill_from=teacher["ckpt"],
-        model__distill_weight=0,
-        data__batch_size=16,
-    )
-    main(["fit", *args])
+    _fit_student(teacher, tiny_encoder, tmp_path, model__distill_weight=0)
     lines = [r for r in capsys.readouterr().out.splitlines() if r.startswith("distillation:")]
     assert lines == [
         "distillation: the student starts from the teacher's weights (its layers [0], embeddings and heads)",
