@@ -74,8 +74,9 @@ class IntentSlotModule(L.LightningModule):
         encoder_layers: Keep only some of the pretrained encoder's transformer layers (a shallower, faster
             student): ``K`` keeps the first K, a list such as ``[0, 2, 4]`` keeps those (0-based, increasing).
             None keeps all. Saved with the checkpoint, so test/predict/export rebuild the same depth.
-        distill_from: A trained chatft checkpoint (same label lists and tokenizer) whose soft intent and slot
-            targets the model also learns from (:mod:`chatft.training.distill`); used during ``fit`` only.
+        distill_from: A trained chatft checkpoint (same label lists and tokenizer) the model starts from
+            (``distill_init``) and whose soft intent and slot targets it also learns from
+            (:mod:`chatft.training.distill`); used during ``fit`` only.
         distill_weight: ``w`` in loss = (1 - w) x usual loss + w x distillation loss. 0.2 was chosen on dev
             (3-layer students that start from the teacher, 3 seeds on ATIS: sentence accuracy 90.67 at 0.5,
             90.80 at 0.2, 91.00 at 0; CLINC150, 1 seed: 93.71 at 0.2 and at 0): within one dev utterance per
@@ -273,11 +274,8 @@ class IntentSlotModule(L.LightningModule):
         return (loss, intent_loss, slot_loss, intent_logits, slot_logits, features, *out[3:])
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        teacher = self._teacher
-        if teacher is not None and not teacher.teaches:
-            teacher = (
-                None  # the teacher gave its weights only (distill_weight 0): no forward passes to pay for
-            )
+        # With distill_weight 0 (and no hidden term) the teacher gave its weights only: no passes to pay for.
+        teacher = self._teacher if self._teacher is not None and self._teacher.teaches else None
         want_hidden = teacher is not None and teacher.hidden_weight > 0
         loss, intent_loss, slot_loss, intent_logits, slot_logits, _, *hidden = self.model_step(
             batch, want_hidden
