@@ -188,9 +188,8 @@ def load_for_inference(
         slot_tags=list(slot_labels),
         use_crf=bool(hp.get("use_crf", False)),
         bio_constrained=bool(hp.get("bio_constrained", True)),
-        intent_pooling=hp.get(
-            "intent_pooling", "cls"
-        ),  # a mean-pooling model read as CLS would be silently wrong
+        # The pooling it was trained with: a mean-pooling model read with CLS would be silently wrong.
+        intent_pooling=hp.get("intent_pooling", "cls"),
     )
     prefix = "model."
     state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}

@@ -2,8 +2,9 @@
 
 Plain ``nn.Module`` (no Lightning) so it can be exported and served on its own. The intent head reads
 the ``[CLS]`` vector (or the mean of the real tokens' vectors: ``intent_pooling="mean"``, the pooling
-sentence-transformers encoders such as the default were trained with); the slot head reads each word's first sub-word, gathered into a word sequence, so
-loss, CRF and decoding all run over real words and never see padding or continuation sub-words.
+sentence-transformers encoders such as the default were trained with); the slot head reads each word's
+first sub-word, gathered into a word sequence, so loss, CRF and decoding all run over real words and never
+see padding or continuation sub-words.
 """
 
 from __future__ import annotations
@@ -73,15 +74,15 @@ class JointModel(nn.Module):
         hidden = last_hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask
         ).last_hidden_state
-        if self.intent_pooling == "mean":
+        mean = self.intent_pooling == "mean"
+        if mean:
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            hidden = self.dropout(hidden)
-            intent_logits = self.intent_head(self.dropout(pooled))
-        else:  # cls: dropout on the whole hidden tensor first, as before the option existed (same random stream)
+        else:
             pooled = hidden[:, 0]
-            hidden = self.dropout(hidden)
-            intent_logits = self.intent_head(hidden[:, 0])
+        hidden = self.dropout(hidden)
+        # cls reads the dropped-out hidden tensor, as before the option existed (the same random stream).
+        intent_logits = self.intent_head(self.dropout(pooled) if mean else hidden[:, 0])
         slot_logits = None
         if self.slot_head is not None:
             words = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))

@@ -211,7 +211,7 @@ class IntentSlotModule(L.LightningModule):
                     )
 
     def on_fit_start(self) -> None:
-        if self._teacher is not None:
+        if self._teacher is not None and self._teacher.teaches:  # weight 0: it never runs, leave it on CPU
             self._teacher.to(self.device)
 
     def on_train_end(self) -> None:
@@ -459,8 +459,8 @@ class IntentSlotModule(L.LightningModule):
 
     # ---- optimisation ------------------------------------------------------------------------------
     def configure_optimizers(self):
-        """AdamW over :func:`parameter_groups` (layer-wise LR decay, no decay on biases/LayerNorm), linear warmup then
-        linear decay over all steps."""
+        """AdamW over :func:`parameter_groups` (layer-wise LR decay, no decay on biases/LayerNorm), linear
+        warmup then linear decay over all steps."""
         from transformers import get_linear_schedule_with_warmup
 
         hp = self.hparams

@@ -5,9 +5,10 @@ for validation, but it swaps back at the end of the validation epoch, *before* `
 and it puts the average into a checkpoint only from ``on_save_checkpoint``, which Lightning does not call
 for weights-only files. chatft's ``best-*.ckpt`` are weights-only, so with the stock callback the file
 kept for the best *averaged* dev score would hold the raw weights: a silently different model. This
-subclass of their common base, ``WeightAveraging``, keeps the average in the module from the start of validation until the next training batch, so
-every checkpoint written in between (weights-only or full) holds exactly the weights that were scored;
-full checkpoints still carry the raw weights and the average's state for an exact resume.
+subclass of their common base, ``WeightAveraging``, keeps the average in the module from the start of
+validation until the next training batch, so every checkpoint written in between (weights-only or full)
+holds exactly the weights that were scored; full checkpoints still carry the raw weights and the average's
+state for an exact resume.
 
 Off by default (``decay = 0``); in ``fit`` only. Only parameters are averaged (``use_buffers=False``): the
 encoder's buffers are constants (position ids, the decoding masks), and averaging integer buffers would
@@ -54,9 +55,8 @@ class WeightEMA(WeightAveraging):
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        if (
-            self._swapped
-        ):  # the average sat in the module for validation and checkpointing: train the raw weights
+        # The average sat in the module for validation and checkpointing: train the raw weights.
+        if self._swapped:
             self._swap_models(pl_module)
             self._swapped = False
 
@@ -101,7 +101,6 @@ class WeightEMA(WeightAveraging):
         checkpoint["averaging_state"] = {k: v for k, v in other.items() if not k.startswith("module.")}
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        if (
-            self._average_model is not None
-        ):  # outside fit there is nothing to restore (and nothing to warn about)
+        # Outside fit there is nothing to restore (and nothing to warn about).
+        if self._average_model is not None:
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
