@@ -59,7 +59,7 @@ def score(predictions, examples) -> dict[str, float]:
 
 def count_parameters(ckpt: str | Path) -> tuple[int, int]:
     """(parameters of the model, encoder layers) of a checkpoint, read memory-mapped."""
-    from chatft.training.checkpoint import load_checkpoint
+    from chatft.model.checkpoint import load_checkpoint
 
     ckpt_data = load_checkpoint(ckpt, mmap=True)
     state = ckpt_data["state_dict"]

@@ -52,7 +52,7 @@ def main() -> None:
 
     from chatft.core.labels import LabelVocab
     from chatft.core.oos import OOSState, auroc, fpr_at_tpr
-    from chatft.training.artifacts import load_for_inference
+    from chatft.model.inference import load_for_inference
     from chatft.training.calibration import add_to_checkpoint, calibrate
 
     torch.set_grad_enabled(False)
@@ -71,9 +71,9 @@ def main() -> None:
         print(
             f"calibrated in {time.perf_counter() - t0:.1f} s: temperature {state.temperature:.4f} -> {ckpt}"
         )
-        loaded.oos = state
+        loaded.oos, loaded.calibrated = state, True
     state = loaded.oos
-    if state is None:
+    if not loaded.calibrated:
         raise SystemExit(f"{ckpt}: no calibration stored (fit it with --calibrate OUT)")
 
     logits, feats, gold = _split(args.data, "test", loaded, vocab)

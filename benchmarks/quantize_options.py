@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     from inference_latency import batch_throughput, single_latency
 
     from chatft.core.formats import read_split
+    from chatft.model.inference import load_for_inference
     from chatft.serving.export import export_onnx, quantize_int8
     from chatft.serving.onnx_predictor import OnnxPredictor
-    from chatft.training.artifacts import load_for_inference
 
     torch.set_num_threads(2)
     examples = read_split(args.data, "dev")

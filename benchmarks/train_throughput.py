@@ -49,7 +49,7 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
     import lightning as L
     import torch
 
-    from chatft.training.collate import Collator
+    from chatft.model.batching import Collator
     from chatft.training.datamodule import IntentSlotDataModule
     from chatft.training.module import IntentSlotModule
 

@@ -1,7 +1,8 @@
 """Decoding a padded batch at once (:meth:`chatft.core.decoding.Decoder.decode`) gives exactly what decoding
 each utterance alone gives: same intents, tags, confidences and word probabilities, bit for bit.
 
-The reference below is the per-utterance loop ``Decoder.decode`` ran before it was vectorised; the inputs
+The reference below is the per-utterance loop ``Decoder.decode`` ran before it was vectorised (with the
+per-utterance slot decoders of ``tests/oracles.py``); the inputs
 cover every slot decoder mode, ragged and truncated utterances, tied scores (integer logits) and a batch
 whose best allowed path lies 10^4 below a forbidden one (the batched Viterbi's dense fallback). Torch-free.
 """
@@ -13,6 +14,8 @@ import pytest
 
 from chatft.core.decoding import Decoded, Decoder, SlotDecoder, intent_probabilities
 from chatft.core.tags import OUTSIDE, decoding_transitions
+
+from .oracles import slot_confidences, slot_decode, slot_word_probabilities
 
 TAGS = ("<unk>", "O", "B-city", "I-city", "B-date", "I-date", "B-time", "I-time", "B-code")
 INTENTS = ("<unk>", "flight", "fare", "airline")
@@ -39,16 +42,16 @@ def _one_by_one(decoder: Decoder, intent_logits, slot_logits, kept, n_words) -> 
     out = []
     for b, (n_kept, n) in enumerate(zip(kept, n_words, strict=True)):
         emissions = np.asarray(slot_logits[b, :n_kept], dtype=np.float64)
-        path = decoder.slots.decode(emissions)
+        path = slot_decode(decoder.slots, emissions)
         out.append(
             Decoded(
                 int(probs[b].argmax()),
                 probs[b].tolist(),
                 [decoder.slot_labels[t] for t in path] + [OUTSIDE] * (n - n_kept),
-                decoder.slots.confidences(emissions, path),
+                slot_confidences(decoder.slots, emissions, path),
                 n_kept < n,
                 out_of_scope=bool(out_of_scope[b]),
-                tag_probs=decoder.slots.word_probabilities(emissions),
+                tag_probs=slot_word_probabilities(decoder.slots, emissions),
             )
         )
     return out

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from chatft.cli import main
-from chatft.training.artifacts import ASSETS_KEY
+from chatft.model.assets import ASSETS_KEY
 from chatft.training.best_checkpoint import BestCheckpoint
 
 from .conftest import QUIET, cli_args

@@ -10,13 +10,9 @@ import pytest
 import torch
 
 from chatft.cli import main
-from chatft.training.checkpoint import (
-    AtomicCheckpointIO,
-    CheckpointError,
-    atomic_save,
-    find_last_checkpoints,
-    load_checkpoint,
-)
+from chatft.core.errors import CheckpointError
+from chatft.model.checkpoint import load_checkpoint
+from chatft.training.checkpoint import AtomicCheckpointIO, atomic_save, find_last_checkpoints
 
 from .conftest import REPO, cli_args, demo_subset
 

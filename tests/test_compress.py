@@ -178,7 +178,7 @@ def test_distilled_student_runs_the_teacher_once_per_utterance(student):
 
 def test_student_checkpoint_reloads_for_predict_test_and_export(student, teacher, tmp_path):
     from chatft import OnnxPredictor, Predictor
-    from chatft.training.checkpoint import load_checkpoint
+    from chatft.model.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(student["ckpt"])
     assert ckpt["hyper_parameters"]["encoder_layers"] == 1
@@ -233,8 +233,8 @@ def test_cached_teacher_logits_equal_a_fresh_pass_in_another_batch(teacher):
     the same values a fresh teacher pass gives (padding only moves the last float bits)."""
     from chatft.core.features import tokenize_examples
     from chatft.core.formats import read_split
-    from chatft.training.artifacts import load_for_inference
-    from chatft.training.collate import collate
+    from chatft.model.batching import collate
+    from chatft.model.inference import load_for_inference
     from chatft.training.distill import Teacher
 
     loaded = load_for_inference(teacher["ckpt"])
@@ -295,7 +295,7 @@ def test_hidden_distance_is_the_mean_cosine_distance_over_real_tokens():
 # ---- starting the student from the teacher ---------------------------------------------------------------
 def _mapped_teacher_state(teacher_ckpt, keep: list[int]) -> dict[str, torch.Tensor]:
     """The teacher's state dict as the student should hold it: teacher layer keep[j] as student layer j."""
-    from chatft.training.artifacts import load_for_inference
+    from chatft.model.inference import load_for_inference
 
     state = {}
     for key, value in load_for_inference(teacher_ckpt).model.state_dict().items():
@@ -330,7 +330,8 @@ def _fit_student(teacher, tiny_encoder, tmp_path, **options):
 
 
 def test_init_from_teacher_copies_the_named_layers_embeddings_and_heads(teacher, tiny_encoder):
-    from chatft.training.artifacts import checkpoint_labels, load_for_inference
+    from chatft.model.checkpoint import checkpoint_labels
+    from chatft.model.inference import load_for_inference
     from chatft.training.distill import init_from_teacher
     from chatft.training.module import IntentSlotModule
 
@@ -354,7 +355,7 @@ def test_distill_init_fit_starts_from_the_teacher(teacher, tiny_encoder, tmp_pat
         "distillation: the student starts from the teacher's weights (its layers [0], embeddings and heads)"
         in capsys.readouterr().out.splitlines()
     )
-    from chatft.training.checkpoint import load_checkpoint
+    from chatft.model.checkpoint import load_checkpoint
 
     saved = load_checkpoint(ckpt)
     got = {k[len("model.") :]: v for k, v in saved["state_dict"].items() if k.startswith("model.")}
@@ -365,8 +366,8 @@ def test_distill_init_fit_starts_from_the_teacher(teacher, tiny_encoder, tmp_pat
 
 def test_distill_init_false_starts_from_the_pretrained_encoder(teacher, tiny_encoder, tmp_path, capsys):
     """``--model.distill_init false``: soft targets only; the encoder starts as a student without a teacher's."""
-    from chatft.training.checkpoint import load_checkpoint
-    from chatft.training.encoders import keep_layers, load_encoder
+    from chatft.model.checkpoint import load_checkpoint
+    from chatft.model.encoders import keep_layers, load_encoder
 
     ckpt = _fit_student(teacher, tiny_encoder, tmp_path, model__distill_init=False, **ZERO_LR)
     assert not any("starts from the teacher" in line for line in capsys.readouterr().out.splitlines())

@@ -1,4 +1,4 @@
-"""Exact checks of chatft.training.crf against brute-force enumeration of all tag paths (tiny sizes, fixed seeds)."""
+"""Exact checks of chatft.model.crf (and the test-only torch Viterbi of tests/oracles.py) against brute-force enumeration of all tag paths (tiny sizes, fixed seeds)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from chatft.core.tags import FORBIDDEN_SCORE, allowed_transitions
-from chatft.training.crf import CRF, viterbi_decode
+from chatft.model.crf import CRF
+
+from .oracles import crf_viterbi, viterbi_decode
 
 TAG_SETS = {
     3: ["O", "B-a", "I-a"],
@@ -113,7 +115,7 @@ def test_float32_and_bf16_inputs():
         for b, n in enumerate(LENGTHS):
             expected = _brute_ll(em_in[b, :n].double(), gold[b, :n].tolist(), *ref)
             assert ll[b].item() == pytest.approx(expected, abs=1e-4)
-        assert crf.decode(em_in, mask) == crf.decode(em_in.float(), mask)
+        assert crf_viterbi(crf, em_in, mask) == crf_viterbi(crf, em_in.float(), mask)
 
 
 @pytest.mark.parametrize("constrained", [False, True])
@@ -142,7 +144,7 @@ def test_padding_never_matters():
     em = torch.randn(len(LENGTHS), W, 5, generator=gen, dtype=torch.float64)
     gold = torch.randint(0, 5, (len(LENGTHS), W), generator=gen)
     base_ll = crf.log_likelihood(em, gold, mask)
-    base_path = crf.decode(em, mask)
+    base_path = crf_viterbi(crf, em, mask)
     assert [len(p) for p in base_path] == LENGTHS
 
     pad = ~mask
@@ -153,7 +155,7 @@ def test_padding_never_matters():
             gold2 = torch.where(pad, torch.full_like(gold, bad_tag), gold)
             ll2 = crf.log_likelihood(em2, gold2, mask)
             torch.testing.assert_close(ll2, base_ll, rtol=0, atol=1e-12)
-            assert crf.decode(em2.detach(), mask) == base_path
+            assert crf_viterbi(crf, em2.detach(), mask) == base_path
         ll2.sum().backward()
         assert torch.isfinite(em2.grad).all()
         assert (em2.grad[pad] == 0).all()
@@ -166,7 +168,7 @@ def test_decode_matches_brute_force_argmax(constrained):
     W = 4
     em = torch.randn(len(LENGTHS), W, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     em[..., 2] += 1.5  # push towards I-a so constraints actually bite
-    paths = crf.decode(em, _mask(LENGTHS, W))
+    paths = crf_viterbi(crf, em, _mask(LENGTHS, W))
     ref = _reference_scores(crf)
     for b, n in enumerate(LENGTHS):
         if n == 0:
@@ -267,14 +269,14 @@ def test_reductions_empty_rows_and_input_checks():
     # all rows empty / zero words
     assert crf(em, gold, torch.zeros(3, 2, dtype=torch.bool)).item() == 0.0
     assert crf.log_likelihood(em[:, :0], gold[:, :0], mask[:, :0]).tolist() == [0.0, 0.0, 0.0]
-    assert crf.decode(em[:, :0], mask[:, :0]) == [[], [], []]
-    assert crf.decode(em, torch.zeros(3, 2, dtype=torch.bool)) == [[], [], []]
+    assert crf_viterbi(crf, em[:, :0], mask[:, :0]) == [[], [], []]
+    assert crf_viterbi(crf, em, torch.zeros(3, 2, dtype=torch.bool)) == [[], [], []]
     with pytest.raises(ValueError, match="prefix"):
         crf.log_likelihood(em, gold, torch.tensor([[False, True], [True, True], [True, False]]))
     with pytest.raises(ValueError, match="reduction"):
         crf(em, gold, mask, reduction="avg")
     with pytest.raises(ValueError):
-        crf.decode(torch.randn(3, 2, 4), mask)
+        crf_viterbi(crf, torch.randn(3, 2, 4), mask)
 
 
 def test_constraints_survive_state_dict_roundtrip():
@@ -288,5 +290,5 @@ def test_constraints_survive_state_dict_roundtrip():
         fresh.allowed_trans.tolist() == a_trans.tolist() and fresh.allowed_start.tolist() == a_start.tolist()
     )
     em = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(10))
-    assert fresh.decode(em, _mask([4, 3], 4)) == crf.decode(em, _mask([4, 3], 4))
+    assert crf_viterbi(fresh, em, _mask([4, 3], 4)) == crf_viterbi(crf, em, _mask([4, 3], 4))
     assert math.isfinite(fresh(em, torch.zeros(2, 4, dtype=torch.long), _mask([4, 3], 4)).item())

@@ -136,7 +136,7 @@ def test_writer_gathers_ranks_in_input_order(monkeypatch, tmp_path):
 
     from chatft.core.decoding import Decoded
     from chatft.core.oos import OOSState
-    from chatft.serving.writer import JsonlPredictionWriter
+    from chatft.training.prediction_writer import JsonlPredictionWriter
 
     def row(i):
         return i, Decoded(1, [0.0, 1.0], ["O"], [1.0], False)
@@ -187,7 +187,7 @@ def test_predictor_equals_cli_predict(trained, cli_predictions):
 
 def test_predictor_needs_nothing_but_the_checkpoint(trained, tmp_path):
     from chatft import Predictor
-    from chatft.training.artifacts import ASSETS_KEY
+    from chatft.model.assets import ASSETS_KEY
 
     ckpt = torch.load(trained["ckpt"], weights_only=True)
     assert set(ckpt[ASSETS_KEY]) == {"version", "tokenizer_files", "encoder_config", "max_length"}
@@ -205,7 +205,7 @@ def test_predictor_needs_nothing_but_the_checkpoint(trained, tmp_path):
 def test_checkpoint_without_embedded_assets_uses_its_encoder_and_run_config(trained, tmp_path):
     """Older checkpoints: tokenizer and config from hparams.encoder, max_length from the run's config.yaml."""
     from chatft import Predictor
-    from chatft.training.artifacts import ASSETS_KEY
+    from chatft.model.assets import ASSETS_KEY
 
     ckpt = torch.load(trained["ckpt"], weights_only=True)
     del ckpt[ASSETS_KEY]

@@ -54,7 +54,7 @@ def test_a_mean_pooling_checkpoint_predicts_and_exports_with_mean_pooling(tiny_e
     from chatft import OnnxPredictor
     from chatft.cli import main
     from chatft.core.features import pad_batch, tokenize_examples
-    from chatft.training.artifacts import load_for_inference
+    from chatft.model.inference import load_for_inference
     from chatft.training.module import IntentSlotModule
 
     from .conftest import cli_args, demo_subset

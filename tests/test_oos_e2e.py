@@ -143,8 +143,8 @@ def test_test_metrics_equal_the_predictors_decisions(oos_run, tmp_path):
 def _raw(predictor, texts):
     """Intent logits and pooled features of ``texts``, in one padded batch, from the predictor's backend."""
     from chatft.core.features import pad_batch, tokenize_examples
+    from chatft.core.inference_loop import MODEL_INPUTS
     from chatft.core.text import split_words
-    from chatft.serving.base import MODEL_INPUTS
 
     words = [[w for w, _, _ in split_words(t)] for t in texts]
     arrays = pad_batch(tokenize_examples(predictor.tokenizer, words, predictor.max_length), predictor.pad_id)

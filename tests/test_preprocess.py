@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from chatft.core.features import IGNORE, Features, align_labels, first_subword_positions, tokenize_examples
-from chatft.training.collate import collate
+from chatft.model.batching import collate
 
 
 def test_align_labels_first_subword_rule():

@@ -19,7 +19,7 @@ from chatft.core.formats import DataFormatError, Example, read_split
 from chatft.core.prediction import build_prediction
 from chatft.core.tags import bio_chunks
 from chatft.core.text import join_words
-from chatft.training.collate import collate
+from chatft.model.batching import collate
 
 SETTINGS = settings(
     max_examples=60,

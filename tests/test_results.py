@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from chatft.core.decoding import Decoded, Decoder, SlotDecoder, intent_probabilities
 from chatft.core.prediction import build_prediction, top_k_intents
 from chatft.core.tags import decoding_transitions
-from chatft.training.crf import CRF, viterbi_decode
-from chatft.training.model import JointModel
+from chatft.model.crf import CRF
+from chatft.model.joint import JointModel
 
 from .helpers import PREDICTION_KEYS
+from .oracles import crf_viterbi, slot_confidences, slot_decode, slot_word_probabilities, viterbi_decode
 
 TAGS = ["<unk>", "O", "B-city", "I-city", "B-date", "I-date"]
 
@@ -35,8 +36,8 @@ def test_softmax_bio_decoding_equals_the_models(seed, n_words):
         em.log_softmax(-1), torch.ones(1, n_words, dtype=torch.bool), None, None, None, start, trans
     )
     dec = SlotDecoder.from_constraints(False, True, start, trans)
-    assert dec.decode(em[0].numpy()) == want[0]
-    assert SlotDecoder.from_dict(dec.to_dict()).decode(em[0].numpy()) == want[0]
+    assert slot_decode(dec, em[0].numpy()) == want[0]
+    assert slot_decode(SlotDecoder.from_dict(dec.to_dict()), em[0].numpy()) == want[0]
 
 
 @settings(max_examples=30, deadline=None)
@@ -48,7 +49,7 @@ def test_crf_decoding_equals_the_models(seed, n_words):
     for p in crf.parameters():
         torch.nn.init.normal_(p, std=2.0)
     em = torch.randn(1, n_words, len(TAGS)) * 3
-    want = crf.decode(em, torch.ones(1, n_words, dtype=torch.bool))[0]
+    want = crf_viterbi(crf, em, torch.ones(1, n_words, dtype=torch.bool))[0]
     dec = SlotDecoder.from_constraints(
         True,
         True,
@@ -58,14 +59,14 @@ def test_crf_decoding_equals_the_models(seed, n_words):
         crf.transitions.detach().numpy(),
         crf.end_transitions.detach().numpy(),
     )
-    assert dec.decode(em[0].numpy()) == want
+    assert slot_decode(dec, em[0].numpy()) == want
 
 
 def test_softmax_decoding_never_predicts_unk():
     em = np.array([[9.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0, 0.0, 0.0]])
     dec = SlotDecoder("softmax")
-    assert dec.decode(em) == [1, 3]  # argmax without <unk>; unconstrained, so I-city after O is allowed
-    probs = dec.word_probabilities(em)
+    assert slot_decode(dec, em) == [1, 3]  # argmax without <unk>; unconstrained, so I-city after O is allowed
+    probs = slot_word_probabilities(dec, em)
     assert probs[:, 0].tolist() == [0.0, 0.0] and np.allclose(probs.sum(1), 1.0)
 
 
@@ -86,16 +87,16 @@ def test_crf_marginals_equal_brute_force():
     for path, s in scores.items():
         for i, t in enumerate(path):
             brute[i, t] += np.exp(s - z)
-    assert np.allclose(dec.word_probabilities(em), brute, atol=1e-12)
+    assert np.allclose(slot_word_probabilities(dec, em), brute, atol=1e-12)
     best = max(scores, key=scores.get)
-    assert dec.decode(em) == list(best)
-    assert dec.confidences(em, list(best)) == pytest.approx([brute[i, t] for i, t in enumerate(best)])
+    assert slot_decode(dec, em) == list(best)
+    assert slot_confidences(dec, em, list(best)) == pytest.approx([brute[i, t] for i, t in enumerate(best)])
 
 
 def test_slot_decoder_of_a_joint_model_matches_torch_decoding():
     from transformers import BertConfig, BertModel
 
-    from chatft.training.artifacts import slot_decoder_of
+    from chatft.model.decoding import slot_decoder_of
 
     torch.manual_seed(0)
     encoder = BertModel(
@@ -112,13 +113,13 @@ def test_slot_decoder_of_a_joint_model_matches_torch_decoding():
         em = torch.randn(3, 5, len(TAGS)) * 3
         mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
         if use_crf:
-            want = model.crf.decode(em, mask)
+            want = crf_viterbi(model.crf, em, mask)
         else:
             want = viterbi_decode(
                 em.log_softmax(-1), mask, allowed_start=model.allowed_start, allowed_trans=model.allowed_trans
             )
         dec = slot_decoder_of(model)
-        got = [dec.decode(em[b, : int(mask[b].sum())].numpy()) for b in range(3)]
+        got = [slot_decode(dec, em[b, : int(mask[b].sum())].numpy()) for b in range(3)]
         assert got == want
 
 

@@ -7,7 +7,7 @@ from forward-backward over the CRF's (constrained) scores for CRF models. A slot
 *minimum* over its words: a cautious value for deciding whether to confirm a slot with the user.
 
 :class:`SlotDecoder` decodes word emissions (argmax, BIO-constrained Viterbi over log-softmax, or CRF
-Viterbi); :func:`chatft.training.artifacts.slot_decoder_of` builds it from a PyTorch model, ``export`` saves it
+Viterbi); :func:`chatft.model.decoding.slot_decoder_of` builds it from a PyTorch model, ``export`` saves it
 for ONNX models. :class:`Decoder` adds the intents (calibrated, with the out-of-scope decision of
 :mod:`chatft.core.oos`) and the truncation rule. ``test`` scores, ``predict`` writes and both predictors return
 what :meth:`Decoder.decode` gives, so their tags, intents and out-of-scope decisions cannot differ.
@@ -66,33 +66,9 @@ class SlotDecoder:
     trans: np.ndarray | None = None
     end: np.ndarray | None = None
 
-    def decode(self, emissions: np.ndarray) -> list[int]:
-        em = np.asarray(emissions, dtype=np.float64)
-        if em.shape[0] == 0:
-            return []
-        if self.mode == "softmax":
-            return exclude_unk(em.copy()).argmax(-1).tolist()
-        if self.mode == "softmax_bio":
-            em = log_softmax(em)
-        return _viterbi(em, self.start, self.trans, self.end)
-
-    def word_probabilities(self, emissions: np.ndarray) -> np.ndarray:
-        """``[W, T]``: softmax over tags (``<unk>`` excluded), or CRF posterior marginals."""
-        em = np.asarray(emissions, dtype=np.float64)
-        if self.mode == "crf":
-            return _crf_marginals(em, self.start, self.trans, self.end)
-        return softmax(exclude_unk(em.copy()))
-
-    def confidences(self, emissions: np.ndarray, path: Sequence[int]) -> list[float]:
-        """Probability of each chosen tag (see the module docstring)."""
-        if not len(path):
-            return []
-        probs = self.word_probabilities(np.asarray(emissions)[: len(path)])
-        return [float(probs[i, t]) for i, t in enumerate(path)]
-
     def decode_batch(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[list[int]]:
         """The paths of a padded batch ``[B, W, T]`` whose utterance ``b`` has ``lengths[b]`` words: equal to
-        :meth:`decode` on each ``emissions[b, :lengths[b]]`` (same float64 operations per utterance, same
+        a per-utterance Viterbi on each ``emissions[b, :lengths[b]]`` (same float64 operations per utterance, same
         ties), in a few numpy calls per word position instead of per word of every utterance."""
         em = np.asarray(emissions, dtype=np.float64)
         lengths = np.asarray(lengths, dtype=np.intp)
@@ -109,7 +85,7 @@ class SlotDecoder:
         return _transition_plan(self.trans)
 
     def probabilities_batch(self, emissions: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
-        """``[B, W, T]``: :meth:`word_probabilities` of each ``emissions[b, :lengths[b]]`` (rows past an
+        """``[B, W, T]``: the softmax over tags (``<unk>`` excluded), or the CRF posterior marginals, of each ``emissions[b, :lengths[b]]`` (rows past an
         utterance's length are zeros for CRF decoders, softmax of the padding otherwise: never read)."""
         em = np.asarray(emissions, dtype=np.float64)
         if self.mode != "crf":
@@ -267,23 +243,6 @@ class Decoder:
         return out
 
 
-def _viterbi(em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np.ndarray) -> list[int]:
-    """Best path of one utterance (first index wins ties, like ``torch.max`` on CPU)."""
-    score = start + em[0]
-    history = []
-    for t in range(1, em.shape[0]):
-        cand = score[:, None] + trans  # [prev, next]
-        idx = cand.argmax(0)
-        score = cand[idx, np.arange(cand.shape[1])] + em[t]
-        history.append(idx)
-    best = int((score + end).argmax())
-    path = [best]
-    for idx in reversed(history):
-        best = int(idx[best])
-        path.append(best)
-    return path[::-1]
-
-
 @dataclass(frozen=True)
 class _Plan:
     """How :func:`_viterbi_batch` maximizes over previous tags, column by column of ``trans [prev, next]``.
@@ -378,7 +337,7 @@ def _viterbi_batch(
     end: np.ndarray,
     plan: _Plan | None = None,
 ) -> list[list[int]]:
-    """:func:`_viterbi` of each ``em[b, :lengths[b]]`` at once (an utterance's score stops at its length)."""
+    """The best path of each ``em[b, :lengths[b]]`` (first index wins ties, like ``torch.max`` on CPU) at once (an utterance's score stops at its length)."""
     batch, width = em.shape[:2]
     if width == 0:
         return [[] for _ in range(batch)]

@@ -1,7 +1,7 @@
 """The BIO tag rules, in one place (no torch): parsing, span chunking, allowed transitions, ``<unk>``.
 
 Everything that reads tags calls this module: slot metrics (:mod:`chatft.training.metrics`), the CRF and
-constrained decoding (:mod:`chatft.training.crf`, :mod:`chatft.core.decoding`), data validation
+constrained decoding (:mod:`chatft.model.crf`, :mod:`chatft.core.decoding`), data validation
 (:mod:`chatft.core.formats`), predictions (:mod:`chatft.core.prediction`) and the dialogue policy. Changing
 the tag scheme means changing this file.
 

@@ -3,9 +3,8 @@
 :class:`~chatft.serving.predictor.Predictor` (PyTorch) and :class:`~chatft.serving.onnx_predictor.OnnxPredictor`
 (onnxruntime) subclass :class:`BasePredictor` and differ only in :meth:`BasePredictor.logits`. Everything
 else is here, once: words from :func:`chatft.core.text.split_words`, tokenization and word alignment as in
-training (:func:`chatft.core.features.tokenize_examples`), batches of similar length (less padding),
-:func:`chatft.core.features.pad_batch`, decoding with :class:`chatft.core.decoding.Decoder` (the decoding
-``test`` scores: calibrated intents, the out-of-scope decision, words cut by truncation tagged ``O``) and
+training and batches of similar length (:func:`chatft.core.inference_loop.decode_words`), decoding with
+:class:`chatft.core.decoding.Decoder` (the decoding ``test`` scores: calibrated intents, the out-of-scope decision, words cut by truncation tagged ``O``) and
 :func:`chatft.core.prediction.build_prediction`. A text without words gets an empty prediction and never
 reaches the model.
 """
@@ -17,14 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from chatft.core.decoding import Decoded, Decoder
-from chatft.core.features import pad_batch, tokenize_examples
+from chatft.core.inference_loop import decode_words
 from chatft.core.prediction import Prediction, build_prediction
 from chatft.core.text import split_words
 
 __all__ = ["BasePredictor"]
-
-#: The arrays :meth:`BasePredictor.logits` receives (all ``int64``, ``[batch, tokens]`` or ``[batch, words]``).
-MODEL_INPUTS = ("input_ids", "attention_mask", "word_index")
 
 
 class BasePredictor:
@@ -55,7 +51,9 @@ class BasePredictor:
 
     @property
     def oos(self):
-        """Temperature and out-of-scope decision (:class:`chatft.core.oos.OOSState`; None: not calibrated)."""
+        """Temperature and out-of-scope decision (:class:`chatft.core.oos.OOSState`): the one fitted at the end
+        of ``fit``, or for a checkpoint without calibration the uncalibrated one ``test`` uses
+        (:meth:`chatft.model.spec.ModelSpec.uncalibrated_oos`); None for an ONNX export without ``oos.json``."""
         return self.decoder.oos
 
     def logits(
@@ -63,7 +61,7 @@ class BasePredictor:
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Intent logits ``[B, I]``, word slot logits ``[B, W, T]`` (None without slots) and the pooled
         features ``[B, H]`` the Mahalanobis out-of-scope score reads (None where the backend has none) of a
-        padded batch."""
+        padded batch (the arrays :data:`chatft.core.inference_loop.MODEL_INPUTS` names)."""
         raise NotImplementedError
 
     def __call__(self, text: str) -> Prediction:
@@ -88,26 +86,19 @@ class BasePredictor:
     def decode_words(
         self, words: Sequence[Sequence[str]], batch_size: int = 32, word_probabilities: bool = False
     ) -> list[Decoded]:
-        """Decode utterances already split into words, in input order (the loop :meth:`batch` runs).
+        """Decode utterances already split into words, in input order (the loop :meth:`batch` runs:
+        :func:`chatft.core.inference_loop.decode_words` with this predictor's forward pass).
 
         ``word_probabilities``: also give every kept word's probabilities over all tags
         (:meth:`chatft.core.decoding.Decoder.decode`), as the data audit needs.
         """
-        features = tokenize_examples(self.tokenizer, words, self.max_length)
-        results: list[Decoded | None] = [None] * len(features)
-        order = sorted(range(len(features)), key=lambda k: len(features[k].input_ids))
-        for lo in range(0, len(order), batch_size):
-            chunk = [features[k] for k in order[lo : lo + batch_size]]
-            arrays = pad_batch(chunk, self.pad_id)
-            intent_logits, slot_logits, pooled = self.logits({k: arrays[k] for k in MODEL_INPUTS})
-            decoded = self.decoder.decode(
-                intent_logits,
-                slot_logits,
-                [len(f.word_starts) for f in chunk],
-                [f.n_words for f in chunk],
-                features=pooled,
-                word_probabilities=word_probabilities,
-            )
-            for f, d in zip(chunk, decoded, strict=True):
-                results[f.index] = d
-        return results  # type: ignore[return-value]
+        return decode_words(
+            words,
+            self.tokenizer,
+            self.logits,
+            self.decoder,
+            self.max_length,
+            self.pad_id,
+            batch_size,
+            word_probabilities,
+        )

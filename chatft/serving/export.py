@@ -14,7 +14,8 @@
   over the learned transitions stored here (forbidden BIO moves already set to -1e4).
 * ``oos.json``: the temperature and out-of-scope decision fitted at the end of ``fit``
   (:class:`chatft.core.oos.OOSState`: method, mode, threshold, fallback intent, and for the Mahalanobis score the
-  class means and precision matrix), when the checkpoint has them. The graph's third output,
+  class means and precision matrix); for a checkpoint without calibration, the uncalibrated decision ``test``
+  uses (temperature 1, out of scope when the OOS intent wins). The graph's third output,
   ``intent_features`` ``[batch, hidden]``, is the pooled feature that score reads.
 * ``manifest.json``: what is where, shapes, the source checkpoint, ``max_length``, the weights' precision
   (``quantization``: null for fp32) and the largest difference between ONNX and PyTorch logits measured at
@@ -42,8 +43,9 @@ from chatft import __version__
 from chatft.core.errors import ConfigError
 from chatft.core.features import tokenize_examples
 from chatft.core.labels import LabelVocab
-from chatft.training.artifacts import load_for_inference, slot_decoder_of
-from chatft.training.collate import collate
+from chatft.model.batching import collate
+from chatft.model.decoding import slot_decoder_of
+from chatft.model.inference import load_for_inference
 
 MANIFEST = "manifest.json"
 QUANTIZE_CHOICES = ("int8",)

@@ -6,9 +6,10 @@
     result.intent, result.intent_confidence, [(s.label, s.value) for s in result.slots]
     predictor.batch(["list flights to denver", "what is fare code h"])   # dynamic padding
 
-Loading needs only the checkpoint file (see :mod:`chatft.training.artifacts`). Everything but the model's
+Loading needs only the checkpoint file (see :mod:`chatft.model.inference`). Everything but the model's
 forward pass is :class:`~chatft.serving.base.BasePredictor`'s, shared with the ONNX predictor and decoded as
-``test`` decodes (with the temperature and out-of-scope decision stored in the checkpoint), so tags, intents
+``test`` decodes (with the temperature and out-of-scope decision stored in the checkpoint, or without one the
+uncalibrated decision ``test`` uses), so tags, intents
 and out-of-scope calls equal what ``python -m chatft predict`` writes. Results are
 :class:`~chatft.core.prediction.Prediction` objects.
 """
@@ -19,8 +20,9 @@ import numpy as np
 import torch
 
 from chatft.core.decoding import Decoder
+from chatft.model.decoding import slot_decoder_of
+from chatft.model.inference import InferenceModel, load_for_inference
 from chatft.serving.base import BasePredictor
-from chatft.training.artifacts import InferenceModel, load_for_inference, slot_decoder_of
 
 __all__ = ["Predictor"]
 
@@ -36,7 +38,7 @@ class Predictor(BasePredictor):
         self.loaded = loaded
         self.model = loaded.model
         self.device = torch.device(device)
-        # loaded.oos: the temperature and out-of-scope decision fitted at the end of fit (None: older checkpoint)
+        # loaded.oos: the temperature and out-of-scope decision fitted at the end of fit, or the uncalibrated one
         decoder = Decoder(loaded.intent_labels, loaded.slot_labels, slot_decoder_of(loaded.model), loaded.oos)
         pad_id = loaded.tokenizer.pad_token_id or 0
         super().__init__(loaded.tokenizer, decoder, loaded.max_length, pad_id, top_k)
@@ -48,12 +50,5 @@ class Predictor(BasePredictor):
         """Load a ``.ckpt`` written by ``fit``; ``max_length`` defaults to the one the model was trained with."""
         return cls(load_for_inference(path, device=device, max_length=max_length), device=device, top_k=top_k)
 
-    @torch.inference_mode()
     def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
-        intent_logits, slot_logits, features = self.model(**tensors, return_features=True)
-        return (
-            intent_logits.float().cpu().numpy(),
-            None if slot_logits is None else slot_logits.float().cpu().numpy(),
-            features.float().cpu().numpy(),
-        )
+        return self.loaded.logits(arrays, self.device)

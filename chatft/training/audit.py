@@ -107,20 +107,28 @@ def held_out_probabilities(
 ) -> HeldOut:
     """Intent and word-tag probabilities of a checkpoint on ``examples``, decoded as ``test`` decodes.
 
-    Runs the predictors' loop (:meth:`chatft.serving.base.BasePredictor.decode_words`) on the examples' own
-    words. Probabilities are the ones the predictors report (:mod:`chatft.core.decoding`): softmax without
+    Runs the predictors' loop (:func:`chatft.core.inference_loop.decode_words`) on the examples' own words. Probabilities are the ones the predictors report (:mod:`chatft.core.decoding`): softmax without
     ``<unk>``, or CRF posterior marginals. The checkpoint's calibration is left out (intent probabilities are
     not temperature-scaled): in ``threshold`` mode it gives the OOS intent probability 0, which would flag
     every utterance labelled with it.
     """
-    import dataclasses
-
-    from chatft.serving.predictor import Predictor
-    from chatft.training.artifacts import load_for_inference
+    from chatft.core.decoding import Decoder
+    from chatft.core.inference_loop import decode_words
+    from chatft.model.decoding import slot_decoder_of
+    from chatft.model.inference import load_for_inference
 
     loaded = load_for_inference(ckpt_path, device=device)
-    predictor = Predictor(dataclasses.replace(loaded, oos=None), device=device)
-    decoded = predictor.decode_words([ex.words for ex in examples], batch_size, word_probabilities=True)
+    decoder = Decoder(loaded.intent_labels, loaded.slot_labels, slot_decoder_of(loaded.model))  # no oos
+    decoded = decode_words(
+        [ex.words for ex in examples],
+        loaded.tokenizer,
+        loaded.logits,
+        decoder,
+        loaded.max_length,
+        loaded.tokenizer.pad_token_id or 0,
+        batch_size,
+        word_probabilities=True,
+    )
     n_tags = len(loaded.slot_labels)
     return HeldOut(
         loaded.intent_labels,

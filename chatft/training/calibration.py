@@ -40,16 +40,9 @@ from chatft.core.oos import (
     operating_point,
     precision_matrix,
 )
+from chatft.model.checkpoint import OOS_KEY, state_to_checkpoint
 
 log = logging.getLogger(__name__)
-
-#: Checkpoint key of the fitted :class:`~chatft.core.oos.OOSState`.
-OOS_KEY = "chatft_oos"
-
-
-def state_to_checkpoint(state: OOSState) -> dict:
-    """The state as checkpoint values: arrays as tensors (``torch.load(weights_only=True)`` reads them)."""
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.to_dict().items()}
 
 
 def fit_temperature(logits, labels, excluded=(0,), max_iter: int = 200) -> float:
@@ -87,7 +80,7 @@ def collect(
     model, features, pad_id: int, device, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(intent logits [N, I], pooled features [N, H], gold intents [N])`` of a list of Features, in order."""
-    from chatft.training.collate import collate
+    from chatft.model.batching import collate
     from chatft.training.samplers import EvalBatchSampler
 
     was_training = model.training
@@ -240,7 +233,8 @@ def calibrate(
 
 def add_to_checkpoint(path: str | Path, state: OOSState) -> None:
     """Write ``state`` into an existing checkpoint file, atomically (the file is whole, old or new)."""
-    from chatft.training.checkpoint import atomic_save, load_checkpoint
+    from chatft.model.checkpoint import load_checkpoint
+    from chatft.training.checkpoint import atomic_save
 
     ckpt = load_checkpoint(path)
     ckpt[OOS_KEY] = state_to_checkpoint(state)
@@ -292,12 +286,9 @@ class OOSCalibration(L.Callback):
         best = getattr(ckpt_cb, "best_model_path", "") or ""
         model = pl_module.model
         if best:
-            from chatft.training.checkpoint import load_checkpoint
+            from chatft.model.checkpoint import load_checkpoint, model_state_dict
 
-            state_dict = load_checkpoint(best)["state_dict"]
-            model.load_state_dict(
-                {k[len("model.") :]: v for k, v in state_dict.items() if k.startswith("model.")}
-            )
+            model.load_state_dict(model_state_dict(load_checkpoint(best)))
         pad_id = dm.tokenizer.pad_token_id or 0
         device = pl_module.device
         dev_logits, dev_feats, dev_gold = collect(

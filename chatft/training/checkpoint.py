@@ -1,22 +1,20 @@
-"""Checkpoint files: read them without running code, write them so a crash never leaves a torn file.
+"""Writing checkpoint files so a crash never leaves a torn file, and checking one fits the data.
 
-* :func:`load_checkpoint` opens a file with ``torch.load(weights_only=True)``: only tensors and plain values
-  are unpickled, so a crafted file cannot execute anything; a file that is not a chatft checkpoint is
-  refused with one line that says why.
+Reading them (``torch.load(weights_only=True)``, chatft-checked) is :func:`chatft.model.checkpoint.load_checkpoint`,
+shared with inference and export.
+
 * :class:`AtomicCheckpointIO` is the Lightning checkpoint plugin the CLI installs: it writes to a temporary
   file in the same folder, fsyncs it, then renames it over the target (``os.replace`` is atomic on POSIX),
   so a kill while saving leaves the previous ``last.ckpt`` intact. Lightning's own ``_atomic_save`` stages
   the file in the system temp folder and moves it, which is a copy (not atomic) when ``/tmp`` is another
-  file system, as on most clusters, and never fsyncs. Loading goes through :func:`load_checkpoint`, so
-  ``--ckpt_path`` is safe as well.
+  file system, as on most clusters, and never fsyncs. Loading goes through
+  :func:`~chatft.model.checkpoint.load_checkpoint`, so ``--ckpt_path`` is safe as well.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,57 +24,11 @@ from lightning.fabric.plugins import TorchCheckpointIO
 
 from chatft.core.errors import CheckpointError
 from chatft.core.labels import UNK
+from chatft.model.checkpoint import load_checkpoint
 
 
 def _is_local(path: str | Path) -> bool:
     return "://" not in str(path) or str(path).startswith("file://")
-
-
-def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict:
-    """A chatft checkpoint as a dict, read with ``weights_only=True`` (no code from the file runs).
-
-    Raises :class:`CheckpointError` when the file is missing, unreadable, holds anything but tensors and
-    plain values (a pickle that would import or call code), or is not a chatft checkpoint.
-    """
-    p = Path(str(path).removeprefix("file://")).expanduser()
-    if not p.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found (give a .ckpt file written by `chatft fit`)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the error below says it all
-            ckpt = torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)
-    except Exception as err:  # noqa: BLE001 - every way of failing to read is one actionable line
-        text = str(err)
-        if isinstance(err, pickle.UnpicklingError) and "weights only load failed" in text.lower():
-            found = re.search(r"unsupported global:? (?:GLOBAL )?(\S+)", text, re.IGNORECASE)
-            if found:
-                raise CheckpointError(
-                    f"{path}: refused to load: the file imports {found.group(1)}, which a pickle can use to "
-                    "run code (chatft only loads tensors and plain values; use a .ckpt written by `chatft fit`)"
-                ) from None
-            raise CheckpointError(
-                f"{path}: refused to load: not a file chatft can read safely (it holds pickle data other "
-                "than tensors and plain values, or is no checkpoint at all; use a .ckpt written by `chatft fit`)"
-            ) from None
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(err).__name__}: {first[:200]}); the file may be "
-            "truncated or not a checkpoint at all"
-        ) from None
-    check_chatft_checkpoint(ckpt, path)
-    return ckpt
-
-
-def check_chatft_checkpoint(ckpt: Any, path: str | Path) -> None:
-    """Raise :class:`CheckpointError` unless ``ckpt`` looks like what ``chatft fit`` writes."""
-    if not isinstance(ckpt, dict):
-        raise CheckpointError(f"{path}: not a chatft checkpoint (holds a {type(ckpt).__name__}, not a dict)")
-    state = ckpt.get("state_dict")
-    hparams = ckpt.get("hyper_parameters")
-    if not isinstance(state, dict) or not any(str(k).startswith("model.") for k in state):
-        raise CheckpointError(f"{path}: not a chatft checkpoint (no state_dict with model.* weights)")
-    if not isinstance(hparams, dict) or not hparams.get("intent_labels"):
-        raise CheckpointError(f"{path}: not a chatft checkpoint (no intent_labels in hyper_parameters)")
 
 
 def check_labels_match(

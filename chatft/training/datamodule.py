@@ -26,9 +26,9 @@ from chatft.core.formats import (
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
 from chatft.core.text import join_words, read_utterances, split_words
-from chatft.training.artifacts import checkpoint_labels
-from chatft.training.collate import Collator
-from chatft.training.encoders import DEFAULT_ENCODER, load_tokenizer
+from chatft.model.batching import Collator
+from chatft.model.checkpoint import checkpoint_labels
+from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
 from chatft.training.resume import ResumableBatchSampler, ResumableDataLoader, epoch_progress
 from chatft.training.samplers import BucketBatchSampler, EvalBatchSampler
 

@@ -86,9 +86,9 @@ def init_from_teacher(student, teacher, layers: int | list[int] | None) -> list[
     data, while its fine-tuned weights hold what it learned about the task. Both are :class:`JointModel`s of
     the same encoder family; a teacher whose shapes differ is a one-line error.
     """
-    from chatft.training.encoders import _layer_list, layer_indices
+    from chatft.model.encoders import layer_indices, layer_list
 
-    blocks = _layer_list(teacher.encoder)
+    blocks = layer_list(teacher.encoder)
     keep = layer_indices(layers if layers is not None else len(blocks), len(blocks))
     prefix = next(name for name, module in teacher.named_modules() if module is blocks) + "."
     state = {}
@@ -114,7 +114,7 @@ class Teacher:
     """A trained checkpoint used for its soft targets (eval mode, no gradient, outputs cached by utterance index).
 
     Args:
-        model: the teacher's :class:`~chatft.training.model.JointModel`.
+        model: the teacher's :class:`~chatft.model.joint.JointModel`.
         weight: ``w`` in ``(1 - w) * usual loss + w * soft loss``.
         temperature: softmax temperature of both distributions.
         slot_loss_coef: weight of the slot KL (the student's ``slot_loss_coef``, as in its usual loss).
@@ -152,7 +152,8 @@ class Teacher:
         **options,
     ) -> Teacher:
         """Load the teacher checkpoint; its label lists and vocabulary must be the student's (one-line error)."""
-        from chatft.training.artifacts import checkpoint_labels, load_for_inference
+        from chatft.model.checkpoint import checkpoint_labels
+        from chatft.model.inference import load_for_inference
 
         if not Path(path).expanduser().is_file():
             raise ConfigError(f"--model.distill_from {path}: no such checkpoint file")

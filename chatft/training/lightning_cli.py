@@ -20,17 +20,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from chatft.cli import PROG, OneLineErrors
 from chatft.core.errors import ConfigError
-from chatft.serving.writer import JsonlPredictionWriter
+from chatft.model.checkpoint import load_checkpoint
 from chatft.training.best_checkpoint import BestCheckpoint
 from chatft.training.calibration import OOSCalibration
-from chatft.training.checkpoint import (
-    AtomicCheckpointIO,
-    CheckpointError,
-    check_labels_match,
-    load_checkpoint,
-)
+from chatft.training.checkpoint import AtomicCheckpointIO, CheckpointError, check_labels_match
 from chatft.training.datamodule import IntentSlotDataModule
 from chatft.training.module import IntentSlotModule
+from chatft.training.prediction_writer import JsonlPredictionWriter
 from chatft.training.progress import ChatftProgressBar
 from chatft.training.resume import SIGTERM_EXIT_CODE, AutoSave, resolve_resume
 from chatft.training.schedule import SmallDataSchedule

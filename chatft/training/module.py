@@ -1,4 +1,4 @@
-"""IntentSlotModule: the LightningModule that trains and evaluates a :class:`~chatft.training.model.JointModel`.
+"""IntentSlotModule: the LightningModule that trains and evaluates a :class:`~chatft.model.joint.JointModel`.
 
 One ``model_step`` serves train/val/test/predict; one set of metric objects per split. Metric states are
 counts reduced across processes, so DDP numbers equal single-process numbers. The test report (per-class
@@ -27,12 +27,14 @@ from chatft.core.decoding import Decoded, Decoder
 from chatft.core.errors import ConfigError
 from chatft.core.labels import LabelVocab
 from chatft.core.oos import OOSState
-from chatft.training.artifacts import slot_decoder_of
+from chatft.model.assets import ASSETS_KEY, make_assets
+from chatft.model.checkpoint import OOS_KEY, oos_state_of, state_to_checkpoint
+from chatft.model.decoding import slot_decoder_of
+from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
+from chatft.model.spec import ModelSpec
 from chatft.training.calibration_report import ece_of
 from chatft.training.distill import Teacher, init_from_teacher
-from chatft.training.encoders import DEFAULT_ENCODER, keep_layers, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1
-from chatft.training.model import JointModel
 from chatft.training.oos_metrics import OOSMetrics
 from chatft.training.param_groups import parameter_groups
 from chatft.training.reports import TestReport
@@ -146,34 +148,23 @@ class IntentSlotModule(L.LightningModule):
                 "or --ckpt_path of a trained model"
             )
         self.save_hyperparameters()
-        self.intent_vocab = LabelVocab.from_list(intent_labels)
-        self.slot_vocab = LabelVocab.from_list(slot_labels) if slot_labels else None
+        #: The network's shape, read from the hyper-parameters exactly as a checkpoint's are read back
+        #: (:func:`chatft.model.inference.load_for_inference` builds the same model from the same spec).
+        self.spec = ModelSpec.from_hparams(self.hparams)
+        self.intent_vocab = LabelVocab.from_list(self.spec.intent_labels)
+        self.slot_vocab = LabelVocab.from_list(self.spec.slot_labels) if self.spec.slot_labels else None
         self.has_slots = self.slot_vocab is not None
-        backbone = load_encoder(encoder, pretrained=pretrained, dropout=encoder_dropout)
-        if encoder_layers is not None:
-            keep_layers(backbone, encoder_layers)
-        self.model = JointModel(
-            backbone,
-            num_intents=len(self.intent_vocab),
-            slot_tags=list(self.slot_vocab.labels) if self.slot_vocab else [],
-            use_crf=use_crf,
-            bio_constrained=bio_constrained,
-            head_dropout=head_dropout,
-            intent_pooling=intent_pooling,
-        )
+        self.model = self.spec.build(pretrained=pretrained)
         # transformers returns models in eval mode and Lightning keeps sub-module modes as it finds them:
         # put the encoder in train mode so its dropout is active during fit.
         self.model.train()
         if freeze_word_embeddings:
             self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
         n = len(self.intent_vocab)
-        self.oos_index: int | None = (
-            self.intent_vocab.id(oos_label) if oos_label and oos_label in self.intent_vocab else None
-        )
-        #: Temperature and out-of-scope decision; before calibration: T = 1, out of scope = the OOS class wins.
-        self.oos_state = OOSState(
-            mode="both" if self.oos_index is not None else "threshold", oos_index=self.oos_index
-        )
+        self.oos_index: int | None = self.spec.oos_index
+        #: Temperature and out-of-scope decision; before calibration the spec's (T = 1, out of scope = the OOS
+        #: class wins), which the predictors also use for a checkpoint without calibration.
+        self.oos_state = self.spec.uncalibrated_oos()
         self.oos_calibrated = False
         #: The distillation teacher while fitting (a plain attribute, not a sub-module: never in state_dict).
         self._teacher: Teacher | None = None
@@ -437,20 +428,25 @@ class IntentSlotModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Embed the tokenizer files, encoder config and max_length, so inference needs only the checkpoint;
         and the fitted temperature and out-of-scope decision, once calibrated."""
-        from chatft.training.artifacts import ASSETS_KEY, module_assets
-        from chatft.training.calibration import OOS_KEY, state_to_checkpoint
-
-        checkpoint[ASSETS_KEY] = module_assets(self)
+        checkpoint[ASSETS_KEY] = self._inference_assets()
         if self.oos_calibrated:
             checkpoint[OOS_KEY] = state_to_checkpoint(self.oos_state)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Restore the temperature and out-of-scope decision fitted at the end of ``fit`` (if any)."""
-        from chatft.training.calibration import OOS_KEY
-
-        state = OOSState.from_dict(checkpoint.get(OOS_KEY))
+        state = oos_state_of(checkpoint)
         if state is not None:
             self.set_oos_state(state)
+
+    def _inference_assets(self) -> dict:
+        """What inference needs besides the weights (:mod:`chatft.model.assets`): the tokenizer (the
+        datamodule's when there is one), the encoder config and the datamodule's ``max_length``."""
+        trainer = getattr(self, "_trainer", None)
+        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        tokenizer = getattr(datamodule, "tokenizer", None) or load_tokenizer(self.hparams.encoder)
+        return make_assets(
+            tokenizer, self.model.encoder.config.to_dict(), getattr(datamodule, "max_length", None)
+        )
 
     def set_oos_state(self, state: OOSState) -> None:
         """Use a fitted temperature and out-of-scope decision from now on (and save it with checkpoints)."""

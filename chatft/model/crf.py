@@ -1,17 +1,21 @@
-"""Word-level, masked linear-chain CRF and (optionally constrained) Viterbi decoding, in plain torch.
+"""Word-level, masked linear-chain CRF (training loss), in plain torch.
+
+Decoding (Viterbi over the learned, masked scores) runs in numpy, outside the model
+(:class:`chatft.core.decoding.SlotDecoder`, built by :func:`chatft.model.decoding.slot_decoder_of`); the torch
+Viterbi the tests compare it with lives in ``tests/oracles.py``.
 
 Why our own instead of ``pytorch-crf``: that package is unmaintained and scores every position it is
 given. Here the CRF runs over *word* positions: the model gathers each word's first sub-word into an
 emission tensor ``[B, W, T]`` and a boolean ``mask [B, W]`` marks the real words. The mask must be a
 left-aligned prefix (True for the first ``n_b`` words, False after); ``n_b`` may be 0, in which case the
-log-likelihood is 0 and the decoded path is empty. Padded positions are never scored: their emissions are
+log-likelihood is 0. Padded positions are never scored: their emissions are
 replaced by zeros before any arithmetic (so even NaN/inf padding cannot leak into values or gradients) and
 their tags are never used as indices.
 
 Design choices:
 
 * Everything is vectorised over the batch and the tags; the only Python loop is over word positions
-  (forward algorithm and Viterbi are inherently sequential in time).
+  (the forward algorithm is inherently sequential in time).
 * Computation happens in at least float32: bf16/fp16 emissions are upcast (log-sum-exp over paths in
   bf16 is far too coarse); float64 inputs stay float64, which the tests use for exact checks.
 * Constraints (e.g. BIO: ``I-x`` only after ``B-x``/``I-x``, from
@@ -41,7 +45,7 @@ from torch import Tensor, nn
 
 from chatft.core.tags import FORBIDDEN_SCORE
 
-__all__ = ["CRF", "viterbi_decode"]
+__all__ = ["CRF"]
 
 
 def _compute_dtype(*tensors: Tensor | None) -> torch.dtype:
@@ -106,60 +110,6 @@ def _masked_scores(
         ok = torch.as_tensor(allowed_trans, dtype=torch.bool, device=device)
         trans_s = torch.where(ok, trans_s, torch.full_like(trans_s, FORBIDDEN_SCORE))
     return start_s, trans_s, end_s
-
-
-def _viterbi(emissions: Tensor, mask: Tensor, start: Tensor, trans: Tensor, end: Tensor) -> list[list[int]]:
-    """Core Viterbi on already-validated, already-masked float inputs. Batch-vectorised."""
-    batch, words, _ = emissions.shape
-    lengths = mask.sum(dim=1)
-    if words == 0:
-        return [[] for _ in range(batch)]
-    score = start + emissions[:, 0]  # [B, T]
-    history: list[Tensor] = []  # history[t-1][b, j] = best previous tag for tag j at position t
-    for t in range(1, words):
-        best, idx = (score.unsqueeze(2) + trans.unsqueeze(0)).max(dim=1)  # max over previous tag
-        score = torch.where(mask[:, t : t + 1], best + emissions[:, t], score)
-        history.append(idx)
-    last = (score + end).argmax(dim=1)  # [B] best tag at position len-1
-
-    # Vectorised backtrace: `cur` is (re)seeded at t == len-1 and followed back from there.
-    paths = torch.zeros(batch, words, dtype=torch.long, device=emissions.device)
-    cur = last
-    for t in range(words - 1, -1, -1):
-        cur = torch.where(lengths - 1 == t, last, cur)
-        paths[:, t] = cur
-        if t > 0:
-            cur = history[t - 1].gather(1, cur.unsqueeze(1)).squeeze(1)
-    paths_list = paths.tolist()
-    return [row[:n] for row, n in zip(paths_list, lengths.tolist(), strict=True)]
-
-
-def viterbi_decode(
-    emissions: Tensor,
-    mask: Tensor,
-    transitions: Tensor | None = None,
-    start: Tensor | None = None,
-    end: Tensor | None = None,
-    allowed_start: Tensor | np.ndarray | None = None,
-    allowed_trans: Tensor | np.ndarray | None = None,
-) -> list[list[int]]:
-    """Best tag path per sequence; each path has as many tags as its mask has True entries.
-
-    ``transitions [T, T]`` scores i -> j, ``start``/``end [T]`` score the first/last tag; None means zeros.
-    ``allowed_*`` (bool) forbid starts/transitions by replacing their score with :data:`FORBIDDEN_SCORE`
-    (finite, so a path always exists even under over-restrictive constraints). Shared by the CRF and by
-    plain softmax mode with BIO constraints (emissions = log-softmax, no transitions), where it turns
-    per-word argmax into "best *valid* sequence". Runs without autograd.
-    """
-    with torch.no_grad():
-        mask = _check_inputs(emissions, mask)
-        dtype = _compute_dtype(emissions, transitions, start, end)
-        num_tags = emissions.shape[2]
-        start_s, trans_s, end_s = _masked_scores(
-            num_tags, dtype, emissions.device, transitions, start, end, allowed_start, allowed_trans
-        )
-        em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
-        return _viterbi(em, mask, start_s, trans_s, end_s)
 
 
 class CRF(nn.Module):
@@ -267,12 +217,3 @@ class CRF(nn.Module):
             n = mask.to(torch.bool).any(dim=1).sum().clamp(min=1)
             return nll.sum() / n.to(nll.dtype)
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-    def decode(self, emissions: Tensor, mask: Tensor) -> list[list[int]]:
-        """Viterbi with the learned scores and the stored constraints (no autograd)."""
-        with torch.no_grad():
-            mask = _check_inputs(emissions, mask, self.num_tags)
-            dtype = _compute_dtype(emissions, self.transitions)
-            start, trans, end = self._scores(dtype, emissions.device)
-            em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
-            return _viterbi(em, mask, start, trans, end)

@@ -61,7 +61,7 @@ def load_tokenizer(name: str):
     return tok
 
 
-def _layer_list(encoder):
+def layer_list(encoder):
     """The ``nn.ModuleList`` of transformer blocks (BERT/RoBERTa ``encoder.layer``, DistilBERT ``transformer.layer``)."""
     from torch import nn
 
@@ -100,11 +100,11 @@ def keep_layers(encoder, layers: int | list[int]):
 
     The embeddings and the kept blocks keep their pretrained weights; ``config.num_hidden_layers`` is set to
     the new depth, so the config embedded in checkpoints rebuilds the same shape
-    (:func:`chatft.training.artifacts.load_for_inference`).
+    (:func:`chatft.model.inference.load_for_inference`).
     """
     from torch import nn
 
-    blocks = _layer_list(encoder)
+    blocks = layer_list(encoder)
     keep = layer_indices(layers, len(blocks))
     kept = [blocks[i] for i in keep]
     for new_index, block in enumerate(kept):  # attention modules that number their layer (caches) follow

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from chatft.core.tags import decoding_transitions
-from chatft.training.crf import CRF
+from chatft.model.crf import CRF
 
 
 class JointModel(nn.Module):
@@ -24,7 +24,7 @@ class JointModel(nn.Module):
 
     ``num_slot_tags == 0`` builds an intent-only model (sentence classification data). The first class
     of each head is ``<unk>`` and is never predicted. Decoding happens outside the model, in numpy
-    (:class:`chatft.core.decoding.Decoder`, built with :func:`chatft.training.artifacts.slot_decoder_of`),
+    (:class:`chatft.core.decoding.Decoder`, built with :func:`chatft.model.decoding.slot_decoder_of`),
     the same for ``test``, ``predict`` and both predictors.
     """
 

@@ -1,0 +1,171 @@
+"""Which chatft package may import which: the dependency direction, checked on the source (AST).
+
+Arrows point down only (``/work/shared/STYLE.md``, "Dependency direction")::
+
+    cli  ->  training, serving, data_tools, dialogue  ->  model (torch network, CRF, encoders, checkpoints)  ->  core
+
+Serving never imports training and training never imports serving; the four middle packages do not import
+each other; ``model`` never imports Lightning and ``core`` never torch, Lightning or transformers. Every
+``import`` in every module under ``chatft/`` counts, function-local ones included (a lazy import is still a
+dependency). A name starting with ``_`` is private to its package: ``from chatft.x import _y`` from another
+package fails too. Failures name ``file:line`` and the import.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "chatft"
+
+#: Top-level part of chatft -> the parts it may import (itself always). ``chatft`` is the package root
+#: (``__version__``, the lazy public names), importable from anywhere.
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "model": {"core"},
+    "training": {"model", "core"},
+    "serving": {"model", "core"},
+    "data_tools": {"core"},
+    "dialogue": {"core"},
+    "cli": {"training", "serving", "data_tools", "dialogue", "model", "core"},
+    "__main__": {"cli"},
+    "chatft": set(),
+}
+#: Third-party packages a part must not import (torch-free core; a torch model layer without Lightning).
+FORBIDDEN_EXTERNAL: dict[str, set[str]] = {
+    "core": {"torch", "lightning", "pytorch_lightning", "transformers"},
+    "model": {"lightning", "pytorch_lightning"},
+}
+#: PENDING: violations in files other branches are rewriting now (serving/server.py and data_tools/cli.py
+#: by the server split, dialogue/chat.py with it, training/lightning_cli.py's use of the CLI's argument
+#: machinery with it). ``(file, imported module)`` pairs; the lead removes each entry when its fix merges.
+PENDING: set[tuple[str, str]] = {
+    ("chatft/serving/server.py", "chatft.dialogue.tracker"),  # the /chat endpoint hosts the tracker
+    ("chatft/serving/server.py", "chatft.dialogue.chat"),  # turn_record, being moved
+    ("chatft/serving/server.py", "chatft.cli"),  # serve's entry point, being moved
+    ("chatft/dialogue/chat.py", "chatft.serving.predictor"),  # chat loads a predictor
+    ("chatft/dialogue/chat.py", "chatft.serving.onnx_predictor"),
+    ("chatft/data_tools/cli.py", "chatft.cli"),  # _parser_class, moving to the shared argument machinery
+    ("chatft/training/lightning_cli.py", "chatft.cli"),  # PROG, OneLineErrors, COMMANDS: the same machinery
+}
+
+
+def part_of(module: str) -> str:
+    """``chatft.serving.base`` -> ``serving``; ``chatft.cli`` -> ``cli``; ``chatft`` -> ``chatft``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "chatft"
+
+
+def module_name(path: Path, root: Path = PACKAGE) -> str:
+    rel = path.relative_to(root.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path, root: Path = PACKAGE) -> list[tuple[int, str, list[str]]]:
+    """``(line, imported module, imported names)`` of every import statement in the file, at any depth."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the file's package
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            out.append((node.lineno, base, [alias.name for alias in node.names]))
+    return out
+
+
+def violations(root: Path = PACKAGE) -> list[str]:
+    """Every import that runs the wrong way, as ``file:line: ...`` lines (PENDING ones left out)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        mine = part_of(module_name(path, root))
+        rel = path.relative_to(root.parent).as_posix()
+        for line, target, names in imports_of(path, root):
+            top = target.split(".")[0]
+            if top != "chatft":
+                if top in FORBIDDEN_EXTERNAL.get(mine, ()):
+                    found.append(f"{rel}:{line}: chatft.{mine} must not import {target}")
+                continue
+            theirs = part_of(target)
+            if (rel, target) in PENDING:
+                continue
+            if theirs != mine and theirs != "chatft" and theirs not in ALLOWED[mine]:
+                found.append(f"{rel}:{line}: chatft.{mine} must not import {target} (chatft.{theirs})")
+            private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+            private += [p for p in target.split(".") if p.startswith("_") and not p.startswith("__")]
+            if private and theirs != mine:
+                found.append(
+                    f"{rel}:{line}: private {', '.join(private)} imported from another package ({target})"
+                )
+    return found
+
+
+def test_every_part_has_a_row():
+    """A new top-level package or module must be placed in the table before it can import anything."""
+    parts = {part_of(module_name(p)) for p in PACKAGE.rglob("*.py")}
+    assert parts - set(ALLOWED) == set()
+
+
+def test_imports_point_down_only():
+    assert violations() == []
+
+
+def test_pending_entries_still_exist():
+    """A PENDING entry whose import is gone must be removed (the allowlist only shrinks)."""
+    present = {
+        (p.relative_to(PACKAGE.parent).as_posix(), target)
+        for p in PACKAGE.rglob("*.py")
+        for _, target, _ in imports_of(p)
+    }
+    assert sorted(PENDING - present) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "message"),
+    [
+        (
+            "serving/bad.py",
+            "def f():\n    from chatft.training.module import IntentSlotModule\n",
+            "chatft/serving/bad.py:2: chatft.serving must not import chatft.training.module (chatft.training)",
+        ),
+        (
+            "training/bad.py",
+            "import chatft.serving.predictor\n",
+            "chatft/training/bad.py:1: chatft.training must not import chatft.serving.predictor (chatft.serving)",
+        ),
+        (
+            "model/bad.py",
+            "from ..training import module\n",
+            "chatft/model/bad.py:1: chatft.model must not import chatft.training (chatft.training)",
+        ),
+        (
+            "model/bad.py",
+            "import lightning as L\n",
+            "chatft/model/bad.py:1: chatft.model must not import lightning",
+        ),
+        (
+            "training/bad.py",
+            "from chatft.model.encoders import _secret\n",
+            "chatft/training/bad.py:1: private _secret imported from another package (chatft.model.encoders)",
+        ),
+    ],
+)
+def test_a_wrong_import_is_reported(tmp_path, where, code, message):
+    """The check itself can fail: each kind of wrong import is reported with file:line."""
+    root = tmp_path / "chatft"
+    for part in ("serving", "training", "model"):
+        (root / part).mkdir(parents=True)
+        (root / part / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / where).write_text(code)
+    assert violations(root) == [message]
