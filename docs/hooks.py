@@ -4,7 +4,8 @@
   (``docs/gen_reference.py``), listed in the nav under "Reference" in ``python -m chatft --help``'s order;
 - ``<!-- chatft:commands -->`` in a page: a table of every command and its one-line summary;
 - ``<!-- chatft:modules -->`` in a page: a table of every module of the ``chatft`` package and the first
-  paragraph of its docstring (read with ``ast``, nothing imported).
+  paragraph of its docstring (read with ``ast``, nothing imported); ``<!-- chatft:scripts -->`` the same
+  for ``benchmarks/`` and ``scripts/``.
 
 Generated at build time, not committed: other work changes the CLI and moves modules all the time, and a
 committed copy would be stale the moment it did; the build always shows the code it is built from. The
@@ -79,9 +80,9 @@ def _plain(docstring: str) -> str:
     return text.replace("``", "`").replace("|", "\\|")
 
 
-def _modules_table() -> str:
-    rows = ["| module | what it is |", "| --- | --- |"]
-    for path in sorted((ROOT / "chatft").rglob("*.py")):
+def _modules_table(paths: list[Path]) -> str:
+    rows = ["| file | what it is |", "| --- | --- |"]
+    for path in sorted(paths):
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         rows.append(f"| `{path.relative_to(ROOT).as_posix()}` | {_plain(doc)} |")
     return "\n".join(rows)
@@ -91,5 +92,10 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
     if "<!-- chatft:commands -->" in markdown:
         markdown = markdown.replace("<!-- chatft:commands -->", _commands_table())
     if "<!-- chatft:modules -->" in markdown:
-        markdown = markdown.replace("<!-- chatft:modules -->", _modules_table())
+        markdown = markdown.replace(
+            "<!-- chatft:modules -->", _modules_table(list((ROOT / "chatft").rglob("*.py")))
+        )
+    if "<!-- chatft:scripts -->" in markdown:
+        scripts = [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "scripts").glob("*.py")]
+        markdown = markdown.replace("<!-- chatft:scripts -->", _modules_table(scripts))
     return markdown
