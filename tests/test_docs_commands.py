@@ -197,3 +197,17 @@ def test_the_check_finds_each_kind_of_mistake(options):
         "doc.md:9: data: needs a command before --verbose",
     ]
     assert seen == {"fit", "serve", "data check", "test", "data", "data convert"}
+
+
+def test_every_repository_path_in_the_docs_exists():
+    """``chatft/serving/sessions.py``, ``configs/atis.yaml``...: a module that moves must take its docs along."""
+    pattern = re.compile(
+        r"(?<![\w./-])((?:chatft|tests|benchmarks|scripts|configs|slurm|docs)/[\w./*-]*[\w*/])"
+    )
+    missing = []
+    for path in DOCS:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for found in pattern.findall(line):
+                if not (any(ROOT.glob(found)) if "*" in found else (ROOT / found).exists()):
+                    missing.append(f"{path.relative_to(ROOT)}:{number}: {found}")
+    assert missing == []
