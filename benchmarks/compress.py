@@ -4,7 +4,7 @@
         --teacher runs/atis/lightning_logs/version_0/checkpoints/best-epoch10-step1540.ckpt \\
         --student "student, 3 layers, distilled=runs/compress/s3/lightning_logs/version_0/checkpoints/best-epoch11-step1680.ckpt"
 
-(README "Smaller and faster models" has the full sequence: the student fits, then this with four students.)
+(docs/results.md, "Smaller and faster models", has the full sequence: the student fits, then this with four students.)
 
 Rows: the teacher run by the PyTorch ``Predictor`` (fp32), the teacher exported to ONNX fp32 and int8
 (``python -m chatft export [--quantize int8]``), then each ``--student`` exported fp32 and int8. Columns:

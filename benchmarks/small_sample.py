@@ -2,7 +2,7 @@
 
     python benchmarks/small_sample.py ../shared/data/atis /tmp/atis100 --n 100 --seed 0
 
-Used to check the recipe on small data (README, "Small data"): train on the sample, compare the default
+Used to check the recipe on small data (docs/results.md, "Small data"): train on the sample, compare the default
 recipe with hand-tuned epoch counts with ``benchmarks/seeds.py --dev-only``. Torch-free.
 """
 

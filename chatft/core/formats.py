@@ -154,7 +154,7 @@ def _read_lines(path: Path) -> list[str]:
     """
     if not path.is_file():
         what = "is a folder, expected a file" if path.is_dir() else "file not found"
-        raise DataFormatError(f"{path}: {what} (see the README section 'Data formats' for the layout)")
+        raise DataFormatError(f"{path}: {what} (layouts: docs/guides/your-data.md)")
     text = decode_utf8(path.read_bytes(), path)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if all(not line.strip() for line in lines):

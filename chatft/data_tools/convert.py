@@ -26,7 +26,7 @@ from chatft.data_tools import brackets, clinc, csv_table, rasa_json, rasa_yaml, 
 from chatft.data_tools.carve import carve, parse_fractions
 from chatft.data_tools.records import Record, SpanReport, to_example
 
-#: ``--from`` values and what each reads (the README section "Your own data" shows each).
+#: ``--from`` values and what each reads (docs/guides/your-data.md shows each).
 FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc")
 
 

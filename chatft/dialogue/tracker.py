@@ -180,7 +180,7 @@ class DialoguePolicy:
     def from_dict(cls, raw: dict, where: str = "policy") -> DialoguePolicy:
         if not isinstance(raw, dict):
             raise ConfigError(
-                f"{where}: expected a mapping with 'intents' (keys: README, 'Dialogue policies')"
+                f"{where}: expected a mapping with 'intents' (keys: docs/guides/dialogue.md, 'Dialogue policies')"
             )
         unknown = set(raw) - set(_TOP_KEYS)
         if unknown:

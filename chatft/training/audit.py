@@ -40,7 +40,7 @@ from chatft.core.label_issues import (
 )
 
 #: Epochs per fold. ATIS (4478 training utterances, ~150 utterances/s on 2 CPU cores) audits in about 20
-#: minutes with 5 folds: each fold trains on 4/5 of the data for this many epochs (see README, "Data audit").
+#: minutes with 5 folds: each fold trains on 4/5 of the data for this many epochs (docs/results.md, "Data audit").
 DEFAULT_EPOCHS = 8
 DEFAULT_FOLDS = 5
 

@@ -87,7 +87,7 @@ class IntentSlotModule(L.LightningModule):
             ATIS dev for a 3-layer student (dev sentence accuracy 89.8 at T = 1, 87.6 at 2, 86.4 at 4).
         distill_init: Start the student from the teacher's fine-tuned weights (embeddings, heads, and the
             teacher layers ``encoder_layers`` names) instead of the pretrained encoder's. None (default): yes
-            when ``distill_from`` is given (it won on ATIS dev: README, "Smaller and faster models"); False:
+            when ``distill_from`` is given (it won on ATIS dev: docs/results.md, "Smaller and faster models"); False:
             start from the pretrained encoder and learn from the soft targets only.
         distill_hidden_weight: Weight of a third loss term: the cosine distance between the student's and
             the teacher's last hidden states, per real token (0: off). Needs the same hidden width.
