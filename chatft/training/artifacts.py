@@ -73,9 +73,10 @@ def make_assets(tokenizer, encoder_config: dict, max_length: int | None) -> dict
 
 def module_assets(module) -> dict:
     """Assets of a training :class:`~chatft.training.module.IntentSlotModule` (tokenizer from its datamodule if any)."""
+    from chatft.compat.lightning_hooks import attached_trainer
     from chatft.training.encoders import load_tokenizer
 
-    trainer = getattr(module, "_trainer", None)
+    trainer = attached_trainer(module)
     datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
     tokenizer = getattr(datamodule, "tokenizer", None) or load_tokenizer(module.hparams.encoder)
     return make_assets(

@@ -19,6 +19,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from chatft.cli import PROG, OneLineErrors
+from chatft.compat.lightning_hooks import LightningCLIHooks
 from chatft.core.errors import ConfigError
 from chatft.serving.writer import JsonlPredictionWriter
 from chatft.training.best_checkpoint import BestCheckpoint
@@ -149,7 +150,7 @@ class ChatftArgumentParser(OneLineErrors, LightningArgumentParser):
     """LightningCLI's parser with chatft's one-line errors (closest valid option for a typo)."""
 
 
-class ChatftCLI(LightningCLI):
+class ChatftCLI(LightningCLIHooks):
     """``fit``/``validate``/``test``/``predict`` for :class:`IntentSlotModule` on :class:`IntentSlotDataModule`."""
 
     @staticmethod
@@ -161,9 +162,9 @@ class ChatftCLI(LightningCLI):
             for name, skip in LightningCLI.subcommands().items()
         }
 
-    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+    def subcommand_kwargs(self, subcommand: str) -> dict:
         # Lightning's own results table prints float32 noise (0.800000011920929); _report prints ours.
-        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        kwargs = super().subcommand_kwargs(subcommand)
         if subcommand in ("validate", "test"):
             kwargs["verbose"] = False
         return kwargs
@@ -172,7 +173,7 @@ class ChatftCLI(LightningCLI):
         """Lightning's parsers, each subcommand's named ``python -m chatft fit`` (jsonargparse would say
         ``python -m chatft [options] fit``)."""
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
-        for name, parser in getattr(self, "_subcommand_parsers", {}).items():
+        for name, parser in self.subcommand_parsers().items():
             parser.prog = f"{self.parser.prog} {name}"
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -356,7 +357,7 @@ class ChatftCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         """The trainer, with :class:`AtomicCheckpointIO` unless a checkpoint plugin was configured, and
         :class:`ChatftProgressBar` unless the progress bar is off or another one was configured."""
-        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        config = {**self.trainer_config(), **kwargs}
         plugins = _as_list(config.get("plugins"))
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
