@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import sys
 from types import SimpleNamespace
 
 import lightning as L
@@ -287,7 +288,9 @@ def test_weight_average_checkpoint_layout_matches_lightning():
 # ---- LightningCLI --------------------------------------------------------------------------------------
 
 
-def test_lightning_cli_hooks(tmp_path):
+def test_lightning_cli_hooks(tmp_path, monkeypatch):
+    # LightningCLI warns when it gets both args and a command line (pytest's)
+    monkeypatch.setattr(sys, "argv", ["chatft"])
     seen: dict = {}
 
     class RecordingCLI(LightningCLIHooks):
