@@ -135,8 +135,9 @@ def quiet_libraries() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) for f in logger.filters):
             logger.addFilter(_DropNoise())
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
+    if not sys.warnoptions:  # python -W default -m chatft ... (or PYTHONWARNINGS) shows them again
+        for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
     # Printed on every machine that has SLURM installed, also for a plain local run (srun is only used when
     # the job is launched with it; slurm/*.sbatch do that).
     warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system")
@@ -451,6 +452,9 @@ def lightning_cli(
     """
     from chatft.cli import COMMANDS
 
+    # chatft.cli (and a test) hands LightningCLI the arguments after the command name; sys.argv still has
+    # the whole command line (or pytest's), which LightningCLI would warn about.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cls = cli_class or ChatftCLI
     per_command = {name: {"description": COMMANDS[name].summary} for name in cls.subcommands()}
     return cls(
@@ -483,8 +487,6 @@ def run_subcommand(subcommand: str, argv: list[str]) -> ChatftCLI:
     # Epoch metrics are torchmetrics values already reduced across ranks; Lightning still suggests
     # sync_dist=True for them under DDP, which would only average identical numbers (not bit-exactly).
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
-    # chatft.cli hands LightningCLI the arguments after the command name; sys.argv still has them all.
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     try:
         cli = lightning_cli([subcommand, *argv])
         close_process_group()
