@@ -182,12 +182,12 @@ class OneLineErrors:
     """Mixin for a jsonargparse parser: errors print one line on stderr and exit 2, not the whole usage."""
 
     def error(self, message: str, ex: Exception | None = None):
-        from jsonargparse._common import debug_mode_active
+        from chatft.compat.jsonargparse_hooks import debug_mode_active, error_parser, long_options
 
         if not self.exit_on_error or debug_mode_active():
             return super().error(message, ex)  # jsonargparse parses in parts and catches its own errors
-        parser = getattr(ex, "subcommand_parser", None) or self
-        options = [o for o in parser._option_string_actions if o.startswith("--")]
+        parser = error_parser(self, ex)
+        options = long_options(parser)
         prog = parser.prog.replace(" [options]", "")
         print(f"chatft: error: {one_line_usage_error(message, options, prog)}", file=sys.stderr, flush=True)
         raise UsageError(2)

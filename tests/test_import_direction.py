@@ -1,11 +1,12 @@
 """Which chatft package may import which: the dependency direction, checked on the source (AST).
 
-Arrows point down only (``/work/shared/STYLE.md``, "Dependency direction")::
+Arrows point down only (``shared/STYLE.md``, "Dependency direction")::
 
     cli  ->  training, serving, data_tools, dialogue  ->  model (torch network, CRF, encoders, checkpoints)  ->  core
 
 Serving never imports training and training never imports serving; the four middle packages do not import
-each other; ``model`` never imports Lightning and ``core`` never torch, Lightning or transformers. Every
+each other; ``compat`` (the one home of private framework hooks) imports no chatft package and is used by
+``model``, ``training`` and ``cli``; ``model`` never imports Lightning and ``core`` never torch, Lightning or transformers. Every
 ``import`` in every module under ``chatft/`` counts, function-local ones included (a lazy import is still a
 dependency). A name starting with ``_`` is private to its package: ``from chatft.x import _y`` from another
 package fails too. Failures name ``file:line`` and the import.
@@ -24,12 +25,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chatft"
 #: (``__version__``, the lazy public names), importable from anywhere.
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
-    "model": {"core"},
-    "training": {"model", "core"},
+    # The one home of private framework hooks (Lightning, torchmetrics, jsonargparse): imports only them.
+    "compat": set(),
+    "model": {"core", "compat"},
+    "training": {"model", "core", "compat"},
     "serving": {"model", "core"},
     "data_tools": {"core"},
     "dialogue": {"core"},
-    "cli": {"training", "serving", "data_tools", "dialogue", "model", "core"},
+    "cli": {"training", "serving", "data_tools", "dialogue", "model", "core", "compat"},
     "__main__": {"cli"},
     "chatft": set(),
 }

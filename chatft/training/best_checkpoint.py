@@ -20,10 +20,11 @@ changes:
 from __future__ import annotations
 
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+
+from chatft.compat.lightning_hooks import CheckpointWriteHook
 
 
-class BestCheckpoint(ModelCheckpoint):
+class BestCheckpoint(CheckpointWriteHook):
     """``ModelCheckpoint`` whose ties keep the later checkpoint and whose ``save_weights_only`` spares last.ckpt.
 
     ``save_weights_only`` applies to the monitored (top-k) checkpoints only: ``last.ckpt`` always holds the
@@ -39,11 +40,11 @@ class BestCheckpoint(ModelCheckpoint):
         # Every rank holds the same reduced metric; still decide together, as the parent does.
         return trainer.strategy.reduce_boolean_decision(tie)
 
-    def _save_checkpoint(self, trainer, filepath: str) -> None:
-        # _save_last_checkpoint sets last_model_path to the file it is about to write.
+    def write_checkpoint(self, trainer, filepath: str) -> None:
+        # last_model_path is already the file about to be written when it is last.ckpt.
         weights_only = self.save_weights_only
         self.save_weights_only = weights_only and filepath != self.last_model_path
         try:
-            super()._save_checkpoint(trainer, filepath)
+            super().write_checkpoint(trainer, filepath)
         finally:
             self.save_weights_only = weights_only

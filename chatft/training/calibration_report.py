@@ -21,10 +21,11 @@ def _gathered(metric) -> tuple[np.ndarray, np.ndarray]:
     """(confidences, hits) of a calibration metric, synced across processes (every rank must call this)."""
     from torchmetrics.utilities import dim_zero_cat
 
-    should_sync = metric.sync_on_compute and not metric._is_synced
-    with metric.sync_context(dist_sync_fn=metric.dist_sync_fn, should_sync=should_sync, should_unsync=True):
+    from chatft.compat.torchmetrics_hooks import calibration_states, synced_states
+
+    with synced_states(metric):
         # A list before syncing (empty on a rank without data), one tensor after.
-        conf, hits = metric.confidences, metric.accuracies
+        conf, hits = calibration_states(metric)
         if isinstance(conf, list):
             if not conf:
                 return np.zeros(0), np.zeros(0)

@@ -19,6 +19,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from chatft.cli import PROG, OneLineErrors
+from chatft.compat.lightning_hooks import LightningCLIHooks
 from chatft.core.errors import ConfigError
 from chatft.model.checkpoint import load_checkpoint
 from chatft.training.best_checkpoint import BestCheckpoint
@@ -130,8 +131,9 @@ def quiet_libraries() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) for f in logger.filters):
             logger.addFilter(_DropNoise())
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
+    if not sys.warnoptions:  # python -W default -m chatft ... (or PYTHONWARNINGS) shows them again
+        for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
     # Printed on every machine that has SLURM installed, also for a plain local run (srun is only used when
     # the job is launched with it; slurm/*.sbatch do that).
     warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system")
@@ -145,7 +147,7 @@ class ChatftArgumentParser(OneLineErrors, LightningArgumentParser):
     """LightningCLI's parser with chatft's one-line errors (closest valid option for a typo)."""
 
 
-class ChatftCLI(LightningCLI):
+class ChatftCLI(LightningCLIHooks):
     """``fit``/``validate``/``test``/``predict`` for :class:`IntentSlotModule` on :class:`IntentSlotDataModule`."""
 
     @staticmethod
@@ -157,9 +159,9 @@ class ChatftCLI(LightningCLI):
             for name, skip in LightningCLI.subcommands().items()
         }
 
-    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+    def subcommand_kwargs(self, subcommand: str) -> dict:
         # Lightning's own results table prints float32 noise (0.800000011920929); _report prints ours.
-        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        kwargs = super().subcommand_kwargs(subcommand)
         if subcommand in ("validate", "test"):
             kwargs["verbose"] = False
         return kwargs
@@ -168,7 +170,7 @@ class ChatftCLI(LightningCLI):
         """Lightning's parsers, each subcommand's named ``python -m chatft fit`` (jsonargparse would say
         ``python -m chatft [options] fit``)."""
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
-        for name, parser in getattr(self, "_subcommand_parsers", {}).items():
+        for name, parser in self.subcommand_parsers().items():
             parser.prog = f"{self.parser.prog} {name}"
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -352,7 +354,7 @@ class ChatftCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         """The trainer, with :class:`AtomicCheckpointIO` unless a checkpoint plugin was configured, and
         :class:`ChatftProgressBar` unless the progress bar is off or another one was configured."""
-        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        config = {**self.trainer_config(), **kwargs}
         plugins = _as_list(config.get("plugins"))
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
@@ -446,6 +448,9 @@ def lightning_cli(
     """
     from chatft.cli import COMMANDS
 
+    # chatft.cli (and a test) hands LightningCLI the arguments after the command name; sys.argv still has
+    # the whole command line (or pytest's), which LightningCLI would warn about.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cls = cli_class or ChatftCLI
     per_command = {name: {"description": COMMANDS[name].summary} for name in cls.subcommands()}
     return cls(
@@ -478,8 +483,6 @@ def run_subcommand(subcommand: str, argv: list[str]) -> ChatftCLI:
     # Epoch metrics are torchmetrics values already reduced across ranks; Lightning still suggests
     # sync_dist=True for them under DDP, which would only average identical numbers (not bit-exactly).
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
-    # chatft.cli hands LightningCLI the arguments after the command name; sys.argv still has them all.
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     try:
         cli = lightning_cli([subcommand, *argv])
         close_process_group()

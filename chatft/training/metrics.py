@@ -21,6 +21,7 @@ import torch
 import torchmetrics
 from torch import Tensor
 
+from chatft.compat.torchmetrics_hooks import synced_states
 from chatft.core.tags import bio_chunks, entity_types
 
 __all__ = ["OTHER_TYPE", "SentenceAccuracy", "SpanF1", "report_from_confusion"]
@@ -137,8 +138,7 @@ class SpanF1(torchmetrics.Metric):
         types it saw); ``<other>`` pools all types outside ``entity_types`` and appears only if it has counts.
         Under DDP this syncs states, so every rank must call it (like ``compute``).
         """
-        should_sync = self.sync_on_compute and not self._is_synced
-        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=should_sync, should_unsync=True):
+        with synced_states(self):
             tps = self.type_tp.tolist()
             preds = self.type_pred.tolist()
             golds = self.type_gold.tolist()

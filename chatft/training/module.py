@@ -441,7 +441,9 @@ class IntentSlotModule(L.LightningModule):
     def _inference_assets(self) -> dict:
         """What inference needs besides the weights (:mod:`chatft.model.assets`): the tokenizer (the
         datamodule's when there is one), the encoder config and the datamodule's ``max_length``."""
-        trainer = getattr(self, "_trainer", None)
+        from chatft.compat.lightning_hooks import attached_trainer
+
+        trainer = attached_trainer(self)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
         tokenizer = getattr(datamodule, "tokenizer", None) or load_tokenizer(self.hparams.encoder)
         return make_assets(

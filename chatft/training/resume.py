@@ -34,6 +34,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Sampler
 
+from chatft.compat.lightning_hooks import train_batch_progress
 from chatft.core.errors import ConfigError
 from chatft.training.checkpoint import find_last_checkpoints
 
@@ -108,9 +109,8 @@ def epoch_progress(trainer: L.Trainer | None) -> tuple[int, bool]:
     """``(batches of the current epoch whose training step ran, whether that includes the last batch)``."""
     if trainer is None:
         return 0, False
-    progress = trainer.fit_loop.epoch_loop.batch_progress
-    done = int(progress.current.processed)
-    return done, bool(progress.is_last_batch and done > 0 and done == progress.current.ready)
+    done, ready, is_last_batch = train_batch_progress(trainer)
+    return done, bool(is_last_batch and done > 0 and done == ready)
 
 
 def _last_checkpoint_callback(trainer: L.Trainer) -> ModelCheckpoint | None:

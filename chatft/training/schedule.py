@@ -35,7 +35,8 @@ import logging
 import math
 
 import lightning as L
-from lightning.pytorch.callbacks import EarlyStopping
+
+from chatft.compat.lightning_hooks import EarlyStoppingCheckHook, set_max_epochs
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def default_patience(epochs: int) -> int:
     return max(MIN_PATIENCE, math.ceil(epochs / 4))
 
 
-class SmallDataSchedule(EarlyStopping):
+class SmallDataSchedule(EarlyStoppingCheckHook):
     """At least ``min_steps`` optimizer steps (more epochs on small data), then early stopping on dev.
 
     Args:
@@ -140,7 +141,7 @@ class SmallDataSchedule(EarlyStopping):
             return
         batches, steps = sizes
         trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, batches))
-        max_epochs = trainer.fit_loop.max_epochs
+        max_epochs = trainer.max_epochs
         if (
             not (self.min_steps or self.budget_steps)
             or self.explicit_length
@@ -153,7 +154,7 @@ class SmallDataSchedule(EarlyStopping):
             return
         budgeted = budgeted_epochs(max_epochs, steps, self.budget_steps)
         if budgeted < max_epochs:
-            trainer.fit_loop.max_epochs = budgeted
+            set_max_epochs(trainer, budgeted)
             if trainer.is_global_zero:
                 log.warning(
                     "large training set: %d steps per epoch, so %d epochs would be %d steps; training %d epochs "
@@ -169,7 +170,7 @@ class SmallDataSchedule(EarlyStopping):
         epochs = stretched_epochs(max_epochs, steps, self.min_steps)
         if epochs == max_epochs:
             return
-        trainer.fit_loop.max_epochs = epochs
+        set_max_epochs(trainer, epochs)
         dm = trainer.datamodule
         self.active = trainer.limit_val_batches != 0 and bool(dm.val_dataloader())
         if self.patience_setting is None:
@@ -192,6 +193,6 @@ class SmallDataSchedule(EarlyStopping):
                 stop,
             )
 
-    def _run_early_stopping_check(self, trainer: L.Trainer) -> None:
+    def early_stopping_check(self, trainer: L.Trainer) -> None:
         if self.active:
-            super()._run_early_stopping_check(trainer)
+            super().early_stopping_check(trainer)

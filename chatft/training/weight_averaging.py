@@ -20,11 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import WeightAveraging
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
+from chatft.compat.lightning_hooks import WeightAveragingHooks
 
-class WeightEMA(WeightAveraging):
+
+class WeightEMA(WeightAveragingHooks):
     """EMA of the weights, validated and checkpointed in place of the raw weights.
 
     Args:
@@ -57,50 +58,48 @@ class WeightEMA(WeightAveraging):
     ) -> None:
         # The average sat in the module for validation and checkpointing: train the raw weights.
         if self._swapped:
-            self._swap_models(pl_module)
+            self.swap_average(pl_module)
             self._swapped = False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._average_model is None:
+        if self.average_model is None:
             return
         if trainer.global_step - 1 < self.start_step:  # follow the weights until averaging starts
             for average, current in zip(
-                self._average_model.module.parameters(), pl_module.parameters(), strict=True
+                self.average_model.module.parameters(), pl_module.parameters(), strict=True
             ):
                 average.data.copy_(current.data)
-            self._latest_update_step = trainer.global_step
+            self.set_latest_update_step(trainer.global_step)
             return
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._average_model is not None and not self._swapped:
-            self._swap_models(pl_module)
+        if self.average_model is not None and not self._swapped:
+            self.swap_average(pl_module)
             self._swapped = True
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Keep the average in the module: the checkpoint callbacks write after this hook."""
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._average_model is None:
+        if self.average_model is None:
             return
         if self._swapped:  # the module already holds the average
-            self._swap_models(pl_module)
+            self.swap_average(pl_module)
             self._swapped = False
-        self._copy_average_to_current(pl_module)
+        self.copy_average_to_module(pl_module)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         """Full checkpoints: ``state_dict`` = the average, ``current_model_state`` = the raw weights (the
         layout Lightning's callback reads back), whichever of the two the module holds right now."""
-        if self._average_model is None:
+        if self.average_model is None:
             return
         if not self._swapped:
             super().on_save_checkpoint(trainer, pl_module, checkpoint)
             return
-        other = self._average_model.state_dict()  # holds the raw weights while swapped
-        checkpoint["current_model_state"] = {k[7:]: v for k, v in other.items() if k.startswith("module.")}
-        checkpoint["averaging_state"] = {k: v for k, v in other.items() if not k.startswith("module.")}
+        self.checkpoint_while_swapped(checkpoint)  # the averaged model holds the raw weights while swapped
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         # Outside fit there is nothing to restore (and nothing to warn about).
-        if self._average_model is not None:
+        if self.average_model is not None:
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
