@@ -4,7 +4,8 @@ Input: a text file with one annotated utterance per line (the intent is then a f
 file (``column``: the annotated text's column, default ``annot_utt`` or the first; ``intent_column``: the
 intent's, default ``intent`` or the second), or JSON Lines such as MASSIVE's (keys ``annot_utt``/``intent``,
 SLURP's ``sentence_annotation``). An annotation is ``[type : value]``; the text keeps the value. Nested,
-unclosed or stray brackets, or a bracket without ``type :``, are one-line errors naming the file and line.
+unclosed or stray brackets, or a bracket without ``type :``, are one-line errors naming the file and line
+(``lenient``: the line is kept as literal words, without slots, and the summary warns with its place).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from chatft.core.errors import ConfigError, DataFormatError
 from chatft.data_tools import csv_table
+from chatft.data_tools.notes import shown
+from chatft.data_tools.rasa_annotations import LENIENT_KIND
 from chatft.data_tools.records import Record, Span
 from chatft.data_tools.sources import files_in, read_text
 
@@ -52,7 +55,14 @@ def parse(annotated: str, where: str) -> tuple[str, tuple[Span, ...]]:
         body = annotated[i + 1 : close]
         typ, sep, value = body.partition(":")
         if not sep or not typ.strip() or not value.strip():
-            raise DataFormatError(f"{where}: annotation [{body}] at column {i + 1} is not [type : value]")
+            rasa = (
+                " (Rasa's [text](entity) is --from rasa-yaml)"
+                if annotated[close + 1 : close + 2] in ("(", "{")
+                else ""
+            )
+            raise DataFormatError(
+                f"{where}: annotation [{body}] at column {i + 1} is not [type : value]{rasa}"
+            )
         value = value.strip()
         # the spaces written around an annotation stay in the text: "at [time : five am]" -> "at five am"
         spans.append(Span(length, length + len(value), typ.strip()))
@@ -85,6 +95,7 @@ def read_file(
     column: str | None = None,
     intent_column: str | None = None,
     intent: str | None = None,
+    lenient: bool = False,
 ) -> list[Record]:
     suffix = path.suffix.lower()
     items: list[tuple[str, str, str]] = []  # (where, annotated, intent)
@@ -139,7 +150,13 @@ def read_file(
             raise DataFormatError(f"{where}: the annotated text is missing or not a string")
         if not isinstance(label, str) or not label.strip():
             raise DataFormatError(f"{where}: the intent is missing or empty")
-        text, spans = parse(annotated, where)
+        try:
+            text, spans = parse(annotated, where)
+        except DataFormatError as err:
+            if not lenient:
+                raise DataFormatError(f"{err} (data convert --lenient keeps the line as words)") from None
+            shown(notes, LENIENT_KIND, str(err), level="warning")
+            text, spans = annotated, ()
         records.append(Record(text, label.strip(), spans, where))
     return records
 
