@@ -102,14 +102,32 @@ def read_file(
     if suffix in (".csv", ".tsv"):
         table = csv_table.rows(path)
         first = [c.strip() for c in table[0][1]] if table else []
+        # csv_table's header rule (Customer Query,Intent Name) when no column is named
+        unnamed = column is None and intent_column is None and bool(table)
         header = (
             first
-            if (column in first or intent_column in first or set(first) & {*TEXT_KEYS, *INTENT_KEYS})
+            if (
+                column in first
+                or intent_column in first
+                or set(first) & {*TEXT_KEYS, *INTENT_KEYS}
+                or (unnamed and csv_table.is_header(table, None if intent is not None else 1))
+            )
             else None
         )
         keys = header or [str(k + 1) for k in range(len(first))]
-        col = _pick(keys, column, TEXT_KEYS, 0, "column")
-        icol = None if intent is not None else _pick(keys, intent_column, INTENT_KEYS, 1, "intent-column")
+        found_text, found_label = csv_table.header_columns(first) if header else (None, None)
+        text_at = found_text if found_text is not None else (1 if found_label == 0 else 0)
+        label_at = found_label if found_label is not None else (0 if text_at == 1 else 1)
+        col = _pick(keys, column, TEXT_KEYS, text_at, "column")
+        icol = (
+            None if intent is not None else _pick(keys, intent_column, INTENT_KEYS, label_at, "intent-column")
+        )
+        if header:
+            shown(
+                notes,
+                "header rows (not read as examples)",
+                f"{path}:{table[0][0]}: " + " | ".join(map(repr, first)),
+            )
         col_i = keys.index(col) if isinstance(col, str) else col
         icol_i = keys.index(icol) if isinstance(icol, str) else icol
         for line, cells in table[1:] if header else table:
