@@ -14,7 +14,8 @@ is a header when its cells read like column names and it does not read like data
    a. one cell names a text column and another a label column: at most four words, no ``?``/``!``, and a
       header word among them (``Customer Query``, ``Intent Name``, ``utterance_text``, ``intentLabel``:
       :data:`TEXT_WORDS` / :data:`LABEL_WORDS`), or
-   b. one of its cells is a known name exactly (``sentence,Absicht``).
+   b. one of its cells is a known name exactly and its text and label cells are both short (at most four
+      words, no ``?``/``!``): ``sentence,Absicht``, but not ``where is the text?,intent``.
 
 The columns are then the cells that name them (exact names first), else columns 1 and 2. Ambiguous cases,
 as tested: ``send a message,send_message`` is data (only its text cell has a header word); ``hello,greet``
@@ -96,10 +97,14 @@ def cell_words(cell: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", cell).lower())
 
 
+def short(cell: str) -> bool:
+    """Shaped like a column name: one to four words, no ``?``/``!``."""
+    return 0 < len(cell_words(cell)) <= 4 and not re.search(r"[?!]", cell)
+
+
 def names_column(cell: str, words: frozenset[str]) -> bool:
-    """Whether ``cell`` reads like a column name: at most four words, no ``?``/``!``, one of ``words``."""
-    found = cell_words(cell)
-    return 0 < len(found) <= 4 and not re.search(r"[?!]", cell) and any(w in words for w in found)
+    """Whether ``cell`` reads like a column name: :func:`short`, and one of ``words`` among its words."""
+    return short(cell) and any(w in words for w in cell_words(cell))
 
 
 def header_columns(cells: list[str]) -> tuple[int | None, int | None]:
@@ -132,7 +137,10 @@ def is_header(table: list[tuple[int, list[str]]], label_index: int | None) -> bo
     others = {row[index].strip() for _, row in table[1:] if len(row) > index}
     if cells[index].strip() in others:
         return False
-    return (text is not None and label is not None) or bool(exact & {*TEXT_NAMES, *LABEL_NAMES})
+    if text is not None and label is not None:
+        return True
+    text_cell = cells[text if text is not None else (1 if index == 0 else 0)]
+    return bool(exact & {*TEXT_NAMES, *LABEL_NAMES}) and short(text_cell) and short(cells[index])
 
 
 def maybe_header(table: list[tuple[int, list[str]]], label_index: int) -> bool:
