@@ -53,7 +53,9 @@ def rasa_input(path: Path) -> tuple[str, Path] | None:
     project = any((path / name).is_file() for name in ("domain.yml", "domain.yaml", "config.yml"))
     if project and (path / "data").is_dir():
         return "rasa-yaml", path / "data"
-    if any(p.suffix.lower() in (".yml", ".yaml") and _has_nlu(p) for p in sorted(path.rglob("*"))):
+    # two levels (data/nlu.yml, data/nlu/*.yml), so a wrong folder such as $HOME is not walked entirely
+    near = [*path.glob("*"), *path.glob("*/*")]
+    if any(p.suffix.lower() in (".yml", ".yaml") and p.is_file() and _has_nlu(p) for p in sorted(near)):
         return "rasa-yaml", path
     return None
 
