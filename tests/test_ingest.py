@@ -360,3 +360,16 @@ def test_fit_reads_a_rasa_file_directly(tiny_encoder, tmp_path, capsys, monkeypa
         "warning: dev: 1 utterance carved from 8 (fewer than 50): checkpoint choice, early stopping and "
         "calibration on so few are noisy (one utterance = 100.0 points of dev accuracy)",
     ]
+
+
+def test_confusion_picture_of_a_test_split_with_one_intent(tmp_path):
+    """Found by ``test`` on a tiny Rasa file: one test utterance, predicted right, made torchmetrics refuse a
+    one-class matrix (a traceback after the metrics were printed)."""
+    import torch
+
+    from chatft.training.reports import save_confusion_png
+
+    confmat = torch.zeros(3, 3, dtype=torch.long)
+    confmat[1, 1] = 1
+    save_confusion_png(confmat, ["<unk>", "greet", "pay"], tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
