@@ -28,7 +28,8 @@ ALLOWED: dict[str, set[str]] = {
     # The one home of private framework hooks (Lightning, torchmetrics, jsonargparse): imports only them.
     "compat": set(),
     "model": {"core", "compat"},
-    "training": {"model", "core", "compat"},
+    # data_tools is torch-free (readers and converters): fit reads Rasa data through it (data_tools.ingest).
+    "training": {"model", "core", "compat", "data_tools"},
     "serving": {"model", "core"},
     "data_tools": {"core"},
     "dialogue": {"core"},

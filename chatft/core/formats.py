@@ -48,6 +48,11 @@ class Example:
 def detect_format(data_dir: str | Path) -> str:
     """Which format ``data_dir`` holds, judged by its training split."""
     root = Path(data_dir)
+    if root.is_file():
+        raise DataFormatError(
+            f"{root}: a file, not a data folder (--data.data_dir takes a folder with train/dev/test splits; "
+            "python -m chatft data convert makes one from other formats)"
+        )
     if not root.is_dir():
         raise DataFormatError(
             f"{root}: data directory not found (set --data.data_dir to a folder with the data)"

@@ -4,7 +4,8 @@ Input: a text file with one annotated utterance per line (the intent is then a f
 file (``column``: the annotated text's column, default ``annot_utt`` or the first; ``intent_column``: the
 intent's, default ``intent`` or the second), or JSON Lines such as MASSIVE's (keys ``annot_utt``/``intent``,
 SLURP's ``sentence_annotation``). An annotation is ``[type : value]``; the text keeps the value. Nested,
-unclosed or stray brackets, or a bracket without ``type :``, are one-line errors naming the file and line.
+unclosed or stray brackets, or a bracket without ``type :``, are one-line errors naming the file and line
+(``lenient``: the line is kept as literal words, without slots, and the summary warns with its place).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from chatft.core.errors import ConfigError, DataFormatError
 from chatft.data_tools import csv_table
+from chatft.data_tools.notes import shown
+from chatft.data_tools.rasa_annotations import LENIENT_KIND
 from chatft.data_tools.records import Record, Span
 from chatft.data_tools.sources import files_in, read_text
 
@@ -52,7 +55,14 @@ def parse(annotated: str, where: str) -> tuple[str, tuple[Span, ...]]:
         body = annotated[i + 1 : close]
         typ, sep, value = body.partition(":")
         if not sep or not typ.strip() or not value.strip():
-            raise DataFormatError(f"{where}: annotation [{body}] at column {i + 1} is not [type : value]")
+            rasa = (
+                " (Rasa's [text](entity) is --from rasa-yaml)"
+                if annotated[close + 1 : close + 2] in ("(", "{")
+                else ""
+            )
+            raise DataFormatError(
+                f"{where}: annotation [{body}] at column {i + 1} is not [type : value]{rasa}"
+            )
         value = value.strip()
         # the spaces written around an annotation stay in the text: "at [time : five am]" -> "at five am"
         spans.append(Span(length, length + len(value), typ.strip()))
@@ -85,20 +95,39 @@ def read_file(
     column: str | None = None,
     intent_column: str | None = None,
     intent: str | None = None,
+    lenient: bool = False,
 ) -> list[Record]:
     suffix = path.suffix.lower()
     items: list[tuple[str, str, str]] = []  # (where, annotated, intent)
     if suffix in (".csv", ".tsv"):
         table = csv_table.rows(path)
         first = [c.strip() for c in table[0][1]] if table else []
+        # csv_table's header rule (Customer Query,Intent Name) when no column is named
+        unnamed = column is None and intent_column is None and bool(table)
         header = (
             first
-            if (column in first or intent_column in first or set(first) & {*TEXT_KEYS, *INTENT_KEYS})
+            if (
+                column in first
+                or intent_column in first
+                or set(first) & {*TEXT_KEYS, *INTENT_KEYS}
+                or (unnamed and csv_table.is_header(table, None if intent is not None else 1))
+            )
             else None
         )
         keys = header or [str(k + 1) for k in range(len(first))]
-        col = _pick(keys, column, TEXT_KEYS, 0, "column")
-        icol = None if intent is not None else _pick(keys, intent_column, INTENT_KEYS, 1, "intent-column")
+        found_text, found_label = csv_table.header_columns(first) if header else (None, None)
+        text_at = found_text if found_text is not None else (1 if found_label == 0 else 0)
+        label_at = found_label if found_label is not None else (0 if text_at == 1 else 1)
+        col = _pick(keys, column, TEXT_KEYS, text_at, "column")
+        icol = (
+            None if intent is not None else _pick(keys, intent_column, INTENT_KEYS, label_at, "intent-column")
+        )
+        if header:
+            shown(
+                notes,
+                "header rows (not read as examples)",
+                f"{path}:{table[0][0]}: " + " | ".join(map(repr, first)),
+            )
         col_i = keys.index(col) if isinstance(col, str) else col
         icol_i = keys.index(icol) if isinstance(icol, str) else icol
         for line, cells in table[1:] if header else table:
@@ -139,7 +168,13 @@ def read_file(
             raise DataFormatError(f"{where}: the annotated text is missing or not a string")
         if not isinstance(label, str) or not label.strip():
             raise DataFormatError(f"{where}: the intent is missing or empty")
-        text, spans = parse(annotated, where)
+        try:
+            text, spans = parse(annotated, where)
+        except DataFormatError as err:
+            if not lenient:
+                raise DataFormatError(f"{err} (data convert --lenient keeps the line as words)") from None
+            shown(notes, LENIENT_KIND, str(err), level="warning")
+            text, spans = annotated, ()
         records.append(Record(text, label.strip(), spans, where))
     return records
 

@@ -23,7 +23,8 @@ from chatft.core.errors import ConfigError
 from chatft.core.formats import SPLITS, Example
 from chatft.core.tags import bio_chunks
 from chatft.data_tools import brackets, clinc, csv_table, rasa_json, rasa_yaml, spans_jsonl
-from chatft.data_tools.carve import carve, parse_fractions
+from chatft.data_tools.carve import MIN_DEV_UTTERANCES, carve, parse_fractions
+from chatft.data_tools.notes import summary_lines
 from chatft.data_tools.records import Record, SpanReport, to_example
 
 #: ``--from`` values and what each reads (docs/guides/your-data.md shows each).
@@ -32,20 +33,21 @@ FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc")
 
 @dataclass
 class ConvertResult:
-    """What ``convert`` wrote: the examples of each split, the span report and the readers' notes."""
+    """What ``convert`` wrote: the examples of each split, the span report, the readers' notes and warnings."""
 
     splits: dict[str, list[Example]]
     report: SpanReport
     notes: Counter
     files: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _reader(fmt: str, options: dict) -> Callable[[Path, Counter], list[Record]]:
     """The reader of ``fmt`` with the options it takes (an option it does not take is a one-line error)."""
     takes = {
-        "rasa-yaml": (rasa_yaml.read, ("roles",)),
+        "rasa-yaml": (rasa_yaml.read, ("roles", "lenient")),
         "rasa-json": (rasa_json.read, ("roles",)),
-        "brackets": (brackets.read, ("column", "intent_column", "intent")),
+        "brackets": (brackets.read, ("column", "intent_column", "intent", "lenient")),
         "spans-jsonl": (spans_jsonl.read, ("column", "intent_column", "intent")),
         "csv": (csv_table.read, ("text_column", "label_column", "delimiter")),
         "clinc": (clinc.read, ()),
@@ -53,7 +55,7 @@ def _reader(fmt: str, options: dict) -> Callable[[Path, Counter], list[Record]]:
     if fmt not in takes:
         raise ConfigError(f"--from {fmt!r}: unknown format; expected one of {', '.join(FORMATS)}")
     read, allowed = takes[fmt]
-    given = {k: v for k, v in options.items() if v is not None}
+    given = {k: v for k, v in options.items() if v is not None and v is not False}
     extra = sorted(set(given) - set(allowed))
     if extra:
         flags = ", ".join("--" + k.replace("_", "-") for k in extra)
@@ -71,6 +73,32 @@ def _default_fractions(carved: list[str]) -> str:
 
 def _slot_types(examples: list[Example]) -> set[str]:
     return {typ for ex in examples for typ, _, _ in bio_chunks(ex.tags or ())}
+
+
+def dev_warnings(
+    examples: dict[str, list[Example]], carved: list[str], pool_size: int, split_given: bool = False
+) -> list[str]:
+    """One line when the dev split is too small to choose a checkpoint on (see ``MIN_DEV_UTTERANCES``).
+
+    An empty dev split is only worth a line when it was carved by the default fractions (a ``--split`` with
+    no dev asked for it).
+    """
+    n = len(examples.get("dev", []))
+    if n >= MIN_DEV_UTTERANCES:
+        return []
+    origin = f" carved from {pool_size}" if "dev" in carved else ""
+    if n == 0:
+        if "dev" not in carved or split_given:
+            return []
+        return [
+            f"dev: 0 utterances{origin}: fit needs a dev split (give one with --dev, a larger --split, or train "
+            "without validation: --trainer.limit_val_batches 0)"
+        ]
+    return [
+        f"dev: {n} utterance{'s' if n != 1 else ''}{origin} (fewer than {MIN_DEV_UTTERANCES}): checkpoint choice, "
+        f"early stopping and calibration on so few are noisy (one utterance = {100 / n:.1f} points of dev "
+        "accuracy)"
+    ]
 
 
 def write_jsonl(path: Path, examples: list[Example]) -> None:
@@ -101,6 +129,7 @@ def convert(
     text_column: str | None = None,
     label_column: str | None = None,
     delimiter: str | None = None,
+    lenient: bool = False,
     quiet: bool = False,
 ) -> ConvertResult:
     """Convert annotated data to ``output/{train,dev,test}.jsonl`` and print a summary.
@@ -124,6 +153,8 @@ def convert(
         text_column: csv: the text column's name (or 1-based number).
         label_column: csv: the label column's name (or 1-based number).
         delimiter: csv: the delimiter (sniffed when not given; ``tab`` for a tab).
+        lenient: rasa-yaml/brackets: keep a broken annotation (``[50(amount)``, ``{"entity": ...}`` without
+            ``[text]``) as literal words and warn, instead of stopping with an error.
         quiet: Print nothing (the result is returned).
     """
     read = _reader(
@@ -136,6 +167,7 @@ def convert(
             "text_column": text_column,
             "label_column": label_column,
             "delimiter": delimiter,
+            "lenient": lenient,
         },
     )
     if input and (train or dev or test):
@@ -163,6 +195,7 @@ def convert(
     if not examples.get("train"):
         raise ConfigError("no training examples: the train input has no utterances")
     carved = [s for s in SPLITS[1:] if s not in sources]
+    pool_size = len(examples["train"])
     if carved:
         names = ["train", *carved]
         fractions = parse_fractions(split or _default_fractions(carved), names)
@@ -185,7 +218,9 @@ def convert(
             f"{out}: already holds data in another layout (train/seq.in or train.tsv); choose a new folder"
         )
     out.mkdir(parents=True, exist_ok=True)
-    result = ConvertResult(examples, report, notes)
+    result = ConvertResult(
+        examples, report, notes, warnings=dev_warnings(examples, carved, pool_size, split is not None)
+    )
     for s in SPLITS:
         path = out / f"{s}.jsonl"
         if examples.get(s):
@@ -218,8 +253,10 @@ def print_summary(result: ConvertResult, stream) -> None:
         )
     if rep.empty_texts:
         print(f"dropped: {rep.empty_texts} empty texts", file=stream)
-    for note, n in sorted(result.notes.items()):
-        print(f"note: {note}: {n}", file=stream)
+    for line in summary_lines(result.notes):
+        print(line, file=stream)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=stream)
     for kind, shown in rep.examples.items():
         total = rep.snapped if kind == "snapped" else rep.skipped[kind]
         label = "spans snapped to word boundaries" if kind == "snapped" else f"spans skipped ({kind})"

@@ -1,24 +1,52 @@
 """Intent-only spreadsheets (CSV/TSV), read with Python's ``csv`` module (quotes, commas and newlines in fields).
 
-The delimiter is sniffed from the first lines (``,`` ``;`` tab ``|``) unless given. A first row whose cells
-name a text column (``text``, ``sentence``, ``utterance``...) and a label column (``label``, ``intent``,
-``category``, ``class``) is a header; ``text_column``/``label_column`` name the columns (or give 1-based
-numbers). Without a header, text is column 1 and the label column 2.
+The delimiter is sniffed from the first lines (``,`` ``;`` tab ``|``) unless given. ``text_column`` and
+``label_column`` name the columns (or give 1-based numbers); without a header, text is column 1 and the
+label column 2.
+
+Header rule (:func:`is_header`; the same for every delimiter, and for the brackets format's tables). With
+a column option that is a name, the first row is a header when it holds that name. Otherwise the first row
+is a header when its cells read like column names and it does not read like data:
+
+1. both its text cell and its label cell are known names (``text``, ``sentence``, ``utterance``, ``utt``,
+   ``query``, ``example`` / ``label``, ``intent``, ``category``, ``class``, any case): a header, always; or
+2. its label cell is no other row's label (a column's name is not one of its classes), and either
+   a. one cell names a text column and another a label column: at most four words, no ``?``/``!``, and a
+      header word among them (``Customer Query``, ``Intent Name``, ``utterance_text``, ``intentLabel``:
+      :data:`TEXT_WORDS` / :data:`LABEL_WORDS`), or
+   b. one of its cells is a known name exactly and its text and label cells are both short (at most four
+      words, no ``?``/``!``): ``sentence,Absicht``, but not ``where is the text?,intent``.
+
+The columns are then the cells that name them (exact names first), else columns 1 and 2. Ambiguous cases,
+as tested: ``send a message,send_message`` is data (only its text cell has a header word); ``hello,greet``
+is data; ``Frage,Absicht`` (no header word) is read as data, and when its label is the only one-example
+class of a table whose other labels all repeat, the summary warns that it may be a header and how to say
+so (``--label-column Absicht``). A recognised header is shown in the summary too, so neither choice is silent.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from pathlib import Path
 
 from chatft.core.errors import ConfigError, DataFormatError
+from chatft.data_tools.notes import shown
 from chatft.data_tools.records import Record
 from chatft.data_tools.sources import files_in, read_text
 
 TEXT_NAMES = ("text", "sentence", "utterance", "utt", "query", "example")
 LABEL_NAMES = ("label", "intent", "category", "class")
+#: Words that make a short cell read like the name of a text / label column (``Customer Query``).
+TEXT_WORDS = frozenset(
+    {*TEXT_NAMES, "texts", "sentences", "utterances", "queries", "examples", "question", "questions"}
+    | {"message", "messages", "phrase", "phrases", "input", "request", "prompt", "sample", "samples"}
+)
+LABEL_WORDS = frozenset(
+    {*LABEL_NAMES, "labels", "intents", "categories", "classes", "tag", "tags", "target", "topic", "type"}
+)
 _DELIMITERS = ",;\t|"
 
 
@@ -64,19 +92,67 @@ def column_index(
     return default
 
 
-def has_header(cells: list[str], text_column: str | None, label_column: str | None) -> bool:
-    header = {c.strip().lower() for c in cells}
-    text_ok = (
-        (text_column.strip().lower() in header)
-        if text_column and not text_column.isdigit()
-        else bool(header & set(TEXT_NAMES))
-    )
-    label_ok = (
-        (label_column.strip().lower() in header)
-        if label_column and not label_column.isdigit()
-        else bool(header & set(LABEL_NAMES))
-    )
-    return text_ok and label_ok
+def cell_words(cell: str) -> list[str]:
+    """Lower-case words of a cell, split at spaces, punctuation, ``_`` and camelCase (``intentName``)."""
+    return re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", cell).lower())
+
+
+def short(cell: str) -> bool:
+    """Shaped like a column name: one to four words, no ``?``/``!``."""
+    return 0 < len(cell_words(cell)) <= 4 and not re.search(r"[?!]", cell)
+
+
+def names_column(cell: str, words: frozenset[str]) -> bool:
+    """Whether ``cell`` reads like a column name: :func:`short`, and one of ``words`` among its words."""
+    return short(cell) and any(w in words for w in cell_words(cell))
+
+
+def header_columns(cells: list[str]) -> tuple[int | None, int | None]:
+    """Indices of the cells naming the text and the label column (exact names first), None where none does."""
+    exact = [c.strip().lower() for c in cells]
+
+    def find(names: tuple[str, ...], words: frozenset[str], taken: int | None) -> int | None:
+        for name in names:
+            if name in exact and exact.index(name) != taken:
+                return exact.index(name)
+        return next((i for i, c in enumerate(cells) if i != taken and names_column(c, words)), None)
+
+    text = find(TEXT_NAMES, TEXT_WORDS, None)
+    return text, find(LABEL_NAMES, LABEL_WORDS, text)
+
+
+def is_header(table: list[tuple[int, list[str]]], label_index: int | None) -> bool:
+    """Whether the first row of ``table`` is a header, by the rule in the module docstring.
+
+    ``label_index`` is the label column when no cell names one (None: the table has no label column).
+    """
+    cells = table[0][1]
+    text, label = header_columns(cells)
+    exact = {c.strip().lower() for c in cells}
+    if exact & set(TEXT_NAMES) and (label_index is None or exact & set(LABEL_NAMES)):
+        return True
+    index = label if label is not None else label_index
+    if index is None or index >= len(cells):
+        return False
+    others = {row[index].strip() for _, row in table[1:] if len(row) > index}
+    if cells[index].strip() in others:
+        return False
+    if text is not None and label is not None:
+        return True
+    text_cell = cells[text if text is not None else (1 if index == 0 else 0)]
+    return bool(exact & {*TEXT_NAMES, *LABEL_NAMES}) and short(text_cell) and short(cells[index])
+
+
+def maybe_header(table: list[tuple[int, list[str]]], label_index: int) -> bool:
+    """A first row read as data that may be a header: its label is the table's only one-example class."""
+    if len(table) < 5 or len(table[0][1]) <= label_index:
+        return False
+    others = Counter(row[label_index].strip() for _, row in table[1:] if len(row) > label_index)
+    return table[0][1][label_index].strip() not in others and min(others.values()) >= 2
+
+
+def _show(cells: list[str]) -> str:
+    return " | ".join(repr(c.strip()) for c in cells)
 
 
 def read_file(
@@ -89,11 +165,34 @@ def read_file(
     table = rows(path, delimiter)
     if not table:
         raise DataFormatError(f"{path}: file is empty (expected text,label rows)")
-    header = table[0][1] if has_header(table[0][1], text_column, label_column) else None
-    if header is None and any(c is not None and not c.isdigit() for c in (text_column, label_column)):
-        raise ConfigError(f"{path}: no header row with the columns {text_column!r}/{label_column!r}")
-    t = column_index(header, text_column, TEXT_NAMES, 0, "text-column")
-    lab = column_index(header, label_column, LABEL_NAMES, 1, "label-column")
+    named = [c for c in (text_column, label_column) if c is not None and not c.isdigit()]
+    first = table[0][1]
+    if named:
+        header = (
+            first if all(c.strip().lower() in {x.strip().lower() for x in first} for c in named) else None
+        )
+        if header is None:
+            raise ConfigError(f"{path}: no header row with the columns {text_column!r}/{label_column!r}")
+    else:
+        given_label = int(label_column) - 1 if label_column is not None else 1
+        header = first if is_header(table, given_label) else None
+    found_text, found_label = header_columns(header) if header is not None else (None, None)
+    if found_text is None:
+        found_text = 1 if found_label == 0 else 0
+    if found_label is None:
+        found_label = 0 if found_text == 1 else 1
+    t = column_index(header, text_column, (), found_text, "text-column")
+    lab = column_index(header, label_column, (), found_label, "label-column")
+    if header is not None:
+        shown(notes, "header rows (not read as examples)", f"{path}:{table[0][0]}: {_show(header)}")
+    elif maybe_header(table, lab):
+        shown(
+            notes,
+            "first rows read as examples that may be headers",
+            f"{path}:{table[0][0]}: {_show(first)} (its label is the only one-example class; if it is a header, "
+            f"say so with --label-column {first[lab].strip()!r})",
+            level="warning",
+        )
     records = []
     for line, cells in table[1:] if header is not None else table:
         where = f"{path}:{line}"
@@ -105,8 +204,6 @@ def read_file(
         if not cells[lab].strip():
             raise DataFormatError(f"{where}: empty label")
         records.append(Record(cells[t], cells[lab].strip(), None, where))
-    if header is not None:
-        notes["header rows recognised"] += 1
     return records
 
 

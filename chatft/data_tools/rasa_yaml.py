@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from chatft.core.errors import DataFormatError
+from chatft.data_tools import rasa_annotations
 from chatft.data_tools.records import Record, Span
 from chatft.data_tools.sources import files_in, read_text
 
@@ -118,8 +119,13 @@ def _examples(node: yaml.Node, path: Path) -> list[tuple[str, int]]:
     )
 
 
-def read_file(path: Path, notes: Counter, roles: str = "drop", required: bool = True) -> list[Record]:
-    """Records of one Rasa YAML file (none, without error, for a file with no ``nlu:`` when not required)."""
+def read_file(
+    path: Path, notes: Counter, roles: str = "drop", required: bool = True, lenient: bool = False
+) -> list[Record]:
+    """Records of one Rasa YAML file (none, without error, for a file with no ``nlu:`` when not required).
+
+    A broken annotation is an error unless ``lenient`` (see :mod:`chatft.data_tools.rasa_annotations`).
+    """
     try:
         root = yaml.compose(read_text(path), Loader=_loader())
     except yaml.YAMLError as err:
@@ -153,19 +159,20 @@ def read_file(path: Path, notes: Counter, roles: str = "drop", required: bool = 
             )
         for example, line in _examples(fields["examples"], path):
             where = f"{path}:{line}"
+            rasa_annotations.check(example, _ANNOTATION, where, notes, lenient)
             text, spans = parse_example(example, where, notes, roles)
             records.append(Record(text, intent.value.strip(), spans, where))
     return records
 
 
-def read(path: Path, notes: Counter, roles: str = "drop") -> list[Record]:
+def read(path: Path, notes: Counter, roles: str = "drop", lenient: bool = False) -> list[Record]:
     """Records of a Rasa YAML file, or of every NLU file under a folder."""
     if roles not in ("drop", "keep"):
         raise DataFormatError(f"roles must be 'drop' or 'keep', got {roles!r}")
     files = files_in(path, (".yml", ".yaml"))
     records = []
     for f in files:
-        records.extend(read_file(f, notes, roles, required=not path.is_dir()))
+        records.extend(read_file(f, notes, roles, required=not path.is_dir(), lenient=lenient))
     if path.is_dir() and not records:
         raise DataFormatError(f"{path}: no Rasa NLU examples in its .yml/.yaml files")
     return records

@@ -21,6 +21,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from chatft.cli import PROG, OneLineErrors
 from chatft.compat.lightning_hooks import LightningCLIHooks
 from chatft.core.errors import ConfigError
+from chatft.data_tools.ingest import prepare as prepare_data_dir
 from chatft.model.checkpoint import load_checkpoint
 from chatft.training.best_checkpoint import BestCheckpoint
 from chatft.training.calibration import OOSCalibration
@@ -53,10 +54,12 @@ log = logging.getLogger(__name__)
 
 
 def default_run_root(data_dir: str | None) -> str | None:
-    """``runs/<data folder name>``: runs on different datasets never share a folder (``runs/atis``)."""
+    """``runs/<data folder name>``: runs on different datasets never share a folder (``runs/atis``; a data
+    file such as Rasa's ``data/nlu.yml`` gives ``runs/nlu``)."""
     if not data_dir:
         return None
-    return str(Path("runs") / (Path(data_dir).expanduser().resolve().name or "data"))
+    path = Path(data_dir).expanduser().resolve()
+    return str(Path("runs") / ((path.stem if path.is_file() else path.name) or "data"))
 
 
 def eval_dir_of(ckpt_path: str) -> Path:
@@ -262,6 +265,10 @@ class ChatftCLI(LightningCLIHooks):
             check_distill_from(config.get("model"))
         given_root = trainer.get("default_root_dir")
         root = given_root or default_run_root(data.get("data_dir") if data is not None else None)
+        if data is not None and data.get("data_dir"):
+            # Rasa data (data/nlu.yml, a Rasa project) is converted into the run root, once per content.
+            cache = root if subcommand not in EVAL_COMMANDS else default_run_root(data["data_dir"])
+            data["data_dir"] = prepare_data_dir(data["data_dir"], Path(cache) / "converted")
         ckpt_path = config.get("ckpt_path") if subcommand else None
         if subcommand not in EVAL_COMMANDS:
             if root:

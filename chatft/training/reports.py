@@ -106,6 +106,8 @@ def save_confusion_png(confmat: Tensor, labels, path: Path) -> None:
     from torchmetrics.classification import MulticlassConfusionMatrix
 
     keep = ((confmat.sum(0) + confmat.sum(1)) > 0).nonzero().flatten().tolist()
+    if len(keep) < 2:  # one intent only (a tiny test split): torchmetrics draws no 1x1 matrix
+        keep = sorted({*keep, next(i for i in range(len(labels)) if i not in keep)})
     cm = confmat[keep][:, keep].to(torch.float64)
     share = cm / cm.sum(1, keepdim=True).clamp(min=1)
     names = [labels[i] for i in keep]
