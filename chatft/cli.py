@@ -6,9 +6,10 @@ summary and where its code lives, and imports that code only once it knows which
 (``tests/test_inference.py`` runs it with torch, Lightning and transformers made unimportable).
 
 Every command takes ``--config FILE`` (YAML, repeatable, later files win, command-line options win over
-files), ``--print_config`` and ``--help`` the same way. ``fit``/``validate``/``test``/``predict`` are
-LightningCLI's (:mod:`chatft.training.lightning_cli`); the others are plain typed functions parsed by
-jsonargparse from their signature and docstring.
+files), ``--print_config`` and ``--help`` the same way; a ``--config demo.yaml`` that is no file names a
+preset shipped in the package (:mod:`chatft.presets`), so presets work from any directory.
+``fit``/``validate``/``test``/``predict`` are LightningCLI's (:mod:`chatft.training.lightning_cli`); the
+others are plain typed functions parsed by jsonargparse from their signature and docstring.
 
 Adding a command
 ----------------
@@ -55,6 +56,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from chatft.presets import resolve_config_args
 
 PROG = "python -m chatft"
 DESCRIPTION = (
@@ -267,6 +270,7 @@ def dispatch(commands: dict[str, Command | Group], argv: list[str], prog: str, d
     if isinstance(entry, Group):
         return dispatch(entry.commands, rest, f"{prog} {name}", entry.summary[:1].upper() + entry.summary[1:])
     fn = _load(entry.target)
+    rest = resolve_config_args(rest)
     if entry.raw:
         return fn(rest, f"{prog} {name}")
     return run_function(fn, rest, f"{prog} {name}", entry.summary)
