@@ -18,6 +18,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from chatft.cli import EXTRA_OF_COMMAND, EXTRA_OF_MODULE, missing_extra_message
 from tests.conftest import REPO
 from tests.test_boundary import TORCH_FREE
 
@@ -173,3 +174,28 @@ def test_import_scan_sees_an_undeclared_import(tmp_path):
     path.write_text("import os\nfrom . import x\n\ndef f():\n    import pytest, yaml.parser\n", "utf-8")
     assert third_party_imports(path) == {"pytest", "yaml"}
     assert distributions_of("pytest") & (names(requirements()) | names(requirements("serve"))) == set()
+
+
+def test_the_cli_names_the_extra_of_each_optional_package_as_pyproject_declares_it():
+    for module, extra in EXTRA_OF_MODULE.items():
+        assert distributions_of(module) & names(requirements(extra)), (module, extra)
+    assert set(EXTRA_OF_COMMAND.values()) <= set(EXTRAS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "missing", "line"),
+    [
+        (["fit", "--config", "demo.yaml"], "lightning.fabric", "fit needs lightning, which is not installed: pip install 'chatft[train]'"),
+        (["export", "--help"], "torch", "export needs torch, which is not installed: pip install 'chatft[onnx]'"),
+        (["data", "audit"], "sklearn.model_selection", "data audit needs sklearn, which is not installed: pip install 'chatft[audit]'"),
+        (["serve", "--onnx", "x"], "onnxruntime", "serve needs onnxruntime, which is not installed: pip install 'chatft[serve]'"),
+    ],
+)  # fmt: skip
+def test_a_command_whose_extra_is_not_installed_ends_in_one_line_naming_it(argv, missing, line):
+    err = ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+    assert missing_extra_message(err, argv) == f"python -m chatft {line}"
+
+
+def test_other_import_errors_are_not_taken_for_a_missing_extra():
+    err = ModuleNotFoundError("No module named 'chatft.nope'", name="chatft.nope")
+    assert missing_extra_message(err, ["fit"]) is None
