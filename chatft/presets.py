@@ -32,11 +32,18 @@ def shipped_preset(value: str) -> Path | None:
     Only bare names and ``configs/NAME`` are presets: ``other/demo.yaml`` names a file the user meant.
     """
     path = Path(value)
-    if path.is_absolute() or path.parent not in (Path("."), Path("configs")):
+    if "\n" in value or path.is_absolute() or path.parent not in (Path("."), Path("configs")):
         return None
     name = path.name if path.suffix in _SUFFIXES else path.name + ".yaml"
-    candidate = PRESETS_DIR / name
-    return candidate if candidate.is_file() else None
+    return PRESETS_DIR / name if name in shipped_presets() else None
+
+
+def _exists(value: str) -> bool:
+    """``Path(value).exists()``, False for a value no file can have (inline YAML longer than a file name)."""
+    try:
+        return Path(value).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _looks_like_path(value: str) -> bool:
@@ -49,7 +56,7 @@ def resolve_config(value: str) -> str:
 
     A file name that is neither raises :class:`~chatft.core.errors.ConfigError` listing the presets.
     """
-    if Path(value).exists():
+    if _exists(value):
         return value
     preset = shipped_preset(value)
     if preset is not None:

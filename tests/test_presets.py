@@ -44,7 +44,8 @@ def test_config_names_resolve_to_the_shipped_presets_outside_the_repository(tmp_
 def test_an_existing_file_or_inline_yaml_is_used_as_it_is(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "demo.yaml").write_text("seed_everything: 1\n", encoding="utf-8")
-    argv = ["--config", "demo.yaml", "--config", "trainer: {max_epochs: 2}", "--config", "port: 80"]
+    long_yaml = "{" + ", ".join(f"k{i}: {i}" for i in range(100)) + "}"  # longer than a file name may be
+    argv = ["--config", "demo.yaml", "--config", "trainer: {max_epochs: 2}", "--config", long_yaml]
     assert resolve_config_args(argv) == argv
     monkeypatch.chdir(REPO)
     assert resolve_config_args(["--config", "configs/demo.yaml"]) == ["--config", "configs/demo.yaml"]
