@@ -8,6 +8,7 @@ import sys
 import zipfile
 
 import pytest
+import yaml
 
 from chatft.cli import main
 from chatft.presets import PRESETS_DIR, resolve_config_args, shipped_preset, shipped_presets
@@ -69,9 +70,11 @@ def test_fit_reads_shipped_presets_by_name_from_another_directory(tmp_path, monk
     with pytest.raises(SystemExit) as exit_:
         main(["fit", "--config", "demo.yaml", "--config", "debug.yaml", "--print_config"])
     assert exit_.value.code == 0
-    printed = capsys.readouterr().out
-    assert "  max_epochs: 1\n" in printed and "  limit_train_batches: 5\n" in printed  # debug.yaml
-    assert "  data_dir: demo\n" in printed and "  head_learning_rate: 0.001\n" in printed  # demo.yaml
+    config = yaml.safe_load(capsys.readouterr().out)
+    trainer = {k: config["trainer"][k] for k in ("max_epochs", "limit_train_batches", "default_root_dir")}
+    # debug.yaml's trainer over demo.yaml's recipe
+    assert trainer == {"max_epochs": 1, "limit_train_batches": 5, "default_root_dir": "runs/debug"}
+    assert (config["data"]["data_dir"], config["model"]["head_learning_rate"]) == ("demo", 0.001)
 
 
 def test_the_wheel_ships_the_presets_as_files(tmp_path):
