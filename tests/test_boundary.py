@@ -36,6 +36,7 @@ TORCH_FREE = [
     "chatft.dialogue.tracker",
     "chatft.dialogue.chat",
     "chatft.cli",
+    "chatft.presets",
     "chatft.__main__",
 ]
 

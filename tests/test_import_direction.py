@@ -33,7 +33,9 @@ ALLOWED: dict[str, set[str]] = {
     "serving": {"model", "core"},
     "data_tools": {"core"},
     "dialogue": {"core"},
-    "cli": {"training", "serving", "data_tools", "dialogue", "model", "core", "compat"},
+    # Shipped --config presets (resources/configs): found by name from any directory; torch-free.
+    "presets": {"core"},
+    "cli": {"training", "serving", "data_tools", "dialogue", "model", "core", "compat", "presets"},
     "__main__": {"cli"},
     "chatft": set(),
 }
