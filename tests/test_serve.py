@@ -303,9 +303,9 @@ def test_bad_requests_get_4xx_json_and_the_next_request_is_served(served):
 
 
 def server_body_limit(max_chars: int, max_texts: int) -> int:
-    from chatft.serving.server import ServeSettings
+    from chatft.serving.requests import max_body_bytes
 
-    return ServeSettings(max_text_chars=max_chars, max_batch_texts=max_texts).max_body_bytes
+    return max_body_bytes(max_chars, max_texts)
 
 
 def test_health_ready_version_and_one_line_errors(model, start, tmp_path):
@@ -373,8 +373,8 @@ DIALOGUE = ["book a flight from boston", "to denver", "tomorrow morning", "what'
 def expected_dialogue(predictor, requirements: str) -> list[dict]:
     import io
 
-    from chatft.dialogue.chat import run_file
     from chatft.dialogue.tracker import DialoguePolicy, DialogueTracker
+    from chatft.serving.chat import run_file
 
     out = io.StringIO()
     run_file(predictor, DialogueTracker(DialoguePolicy.load(requirements)), DIALOGUE, out)
