@@ -61,14 +61,14 @@ def run_worker(settings: ServeSettings, sock: socket.socket) -> int:
     """Serve on an already bound socket until SIGTERM/SIGINT; 0 after a clean drain, 1 if the model failed."""
     import uvicorn
 
+    from chatft.serving.app import create_app
+
     failed: list[str] = []
     holder: dict = {}
 
     def on_fatal(message: str) -> None:
         failed.append(message)
         holder["server"].should_exit = True
-
-    from chatft.serving.app import create_app
 
     app = create_app(settings, on_fatal=on_fatal)
     config = uvicorn.Config(
@@ -85,6 +85,7 @@ def run_worker(settings: ServeSettings, sock: socket.socket) -> int:
 
 
 def _worker_main(settings: ServeSettings, sock: socket.socket) -> None:
+    """A worker process's entry point (spawned with the settings and the listening socket, no command line)."""
     raise SystemExit(run_worker(settings, sock))
 
 

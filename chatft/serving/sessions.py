@@ -19,7 +19,7 @@ idle for longer than ``ttl_s`` is expired: it reads as new and is deleted by the
 Replacing it with Redis (several machines): implement the same four methods with one key per session,
 ``SET chatft:session:<id> <json> EX <ttl_s>`` (Redis expires idle sessions itself, ``purge_expired`` returns 0),
 ``update`` as ``WATCH`` / ``GET`` / ``MULTI`` / ``SET`` / ``EXEC`` retried on conflict (or a Lua script), and
-pass the instance to :func:`chatft.serving.server.create_app` instead of the SQLite store.
+pass the instance to :func:`chatft.serving.app.create_app` instead of the SQLite store.
 """
 
 from __future__ import annotations
