@@ -661,7 +661,13 @@ def test_metrics_count_what_was_sent(model, start):
 
 @pytest.mark.slow
 def test_two_workers_share_the_port_and_the_sessions(model, start, tmp_path):
-    server = start("--onnx", model["onnx"], "--workers", "2")
+    ready = tmp_path / "ready"  # each worker's pid lands here once its app is ready
+    ready.mkdir()
+    server = start("--onnx", model["onnx"], "--workers", "2", env=hooks(CHATFT_TEST_READY_DIR=str(ready)))
+    deadline = time.monotonic() + 60
+    while len(list(ready.iterdir())) < 2:
+        assert time.monotonic() < deadline, f"not both workers ready within 60 s: {os.listdir(ready)}"
+        time.sleep(0.05)
     with httpx.Client(base_url=server.url) as client:
         turns = [
             client.post("/chat/dave", json={"text": t}, headers={"connection": "close"}).json()

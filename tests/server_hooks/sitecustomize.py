@@ -5,7 +5,9 @@ for what the environment asks for, which makes states that are otherwise a matte
 
 * ``CHATFT_TEST_LOAD_GATE=PATH``: loading the model waits until the file PATH exists (at most 60 s), so a
   test sees the server before it is ready for as long as it needs;
-* ``CHATFT_TEST_PURGE_FAILS=N``: the first N purges of expired sessions raise ``OSError``.
+* ``CHATFT_TEST_PURGE_FAILS=N``: the first N purges of expired sessions raise ``OSError``;
+* ``CHATFT_TEST_READY_DIR=DIR``: each worker process creates ``DIR/<pid>`` the moment its app is ready (a test
+  of ``--workers N`` waits for N files: ``GET /ready`` only ever says that the worker it reached is ready).
 """
 
 import os
@@ -38,3 +40,13 @@ if os.environ.get("CHATFT_TEST_PURGE_FAILS"):
         return _purge(self)
 
     SQLiteSessionStore.purge_expired = _failing_purge
+
+if os.environ.get("CHATFT_TEST_READY_DIR"):
+    import chatft.serving.app as _app
+
+    def _set_ready(self, value):
+        self.__dict__["_ready"] = value
+        if value:
+            open(os.path.join(os.environ["CHATFT_TEST_READY_DIR"], str(os.getpid())), "w").close()
+
+    _app._State.ready = property(lambda self: self.__dict__["_ready"], _set_ready)
