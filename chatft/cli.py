@@ -16,24 +16,27 @@ Adding a command
 1. Write a typed function with a docstring; the first paragraph is the ``--help`` description and the
    ``Args:`` section the help of each option::
 
-       def serve(ckpt_path: str | None = None, onnx: str | None = None, host: str = "127.0.0.1",
-                 port: int = 8000) -> None:
-           \"\"\"Serve predictions over HTTP.
+       def export(ckpt_path: str, output: str, opset: int = 17) -> None:
+           \"\"\"Write a checkpoint as an ONNX model.
 
            Args:
                ckpt_path: checkpoint written by fit (.ckpt)
-               onnx: folder written by export (runs with onnxruntime, without torch)
-               host: address to listen on
-               port: TCP port
+               output: folder to write into
+               opset: ONNX opset version
            \"\"\"
 
    Every parameter becomes ``--name`` (parameters without a default are required options, never
-   positional), and ``--config cfg.yaml`` may give any of them (``port: 8080``). Import heavy packages
-   (torch, transformers, Lightning) inside the function, or in modules only it imports: never at the top of
-   the module named in ``COMMANDS``. Raise :mod:`chatft.core.errors` classes for mistakes a user can make:
-   :func:`main` prints them as one ``chatft: error: ...`` line and exits 2.
-2. Register it in :data:`COMMANDS`: ``"serve": Command("one line for python -m chatft --help",
-   "chatft.serving.server:serve")``.
+   positional), and ``--config cfg.yaml`` may give any of them (``opset: 18``). A command whose options are
+   also needed elsewhere (``serve``'s go to each worker process) may instead be a settings class: its
+   fields, documented in the class's ``Args:``, are the options, and the command calls the instance
+   (:func:`chatft.command_line.run_function`; ``chatft.serving.server:Serve`` is one). Import heavy
+   packages (torch, transformers, Lightning) inside the function, or in modules only it imports: never at
+   the top of the module named in ``COMMANDS``. Raise :mod:`chatft.core.errors` classes for mistakes a
+   user can make: :func:`main` prints them as one ``chatft: error: ...`` line and exits 2.
+2. Register it in :data:`COMMANDS`: ``"export": Command("one line for python -m chatft --help",
+   "chatft.serving.export:export")``. The parser machinery (one-line errors, :func:`run_function`) is
+   :mod:`chatft.command_line`: modules under ``chatft/`` use that one, never this dispatcher (only
+   ``chatft/__main__.py`` should import it).
 3. A group of subcommands (``python -m chatft data convert|stats|check|audit``) is a :class:`Group` of
    commands: ``"data": Group("one line", {"convert": Command(...), "stats": Command(...), ...})``.
 4. A command that needs fit's own options (``--config configs/demo.yaml --data.* --model.*``, as
@@ -49,17 +52,17 @@ Adding a command
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# The parser machinery lives one layer down (chatft/command_line.py), so that no module under chatft/ imports
+# this dispatcher.
+from chatft.command_line import LIGHTNING_SUMMARIES, PROG, UsageError, run_function, suggest
 from chatft.presets import resolve_config_args
 
-PROG = "python -m chatft"
 DESCRIPTION = (
     "Fine-tune BERT-family encoders for joint intent detection and slot filling, then evaluate, "
     "export, serve and chat with the models."
@@ -92,31 +95,21 @@ _LIGHTNING = "chatft.training.lightning_cli"
 
 #: Every command, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command | Group] = {
-    "fit": Command(
-        "train a model on a data folder; keeps the checkpoint with the best dev sentence accuracy",
-        f"{_LIGHTNING}:fit",
-        raw=True,
-    ),
-    "validate": Command("score a checkpoint on the dev split", f"{_LIGHTNING}:validate", raw=True),
-    "test": Command(
-        "score a checkpoint on the test split and write a per-class report", f"{_LIGHTNING}:test", raw=True
-    ),
-    "predict": Command(
-        "label a text file (one utterance per line) with a checkpoint; writes JSON Lines",
-        f"{_LIGHTNING}:predict",
-        raw=True,
-    ),
+    **{
+        name: Command(summary, f"{_LIGHTNING}:{name}", raw=True)
+        for name, summary in LIGHTNING_SUMMARIES.items()
+    },
     "export": Command(
         "write a checkpoint as an ONNX model + labels + tokenizer for onnxruntime (no torch needed)",
         "chatft.serving.export:export",
     ),
     "chat": Command(
         "talk to a model with dialogue state: interactive, or one JSON line per turn with --input",
-        "chatft.dialogue.chat:chat",
+        "chatft.serving.chat:chat",
     ),
     "serve": Command(
         "serve a model over HTTP: Rasa-compatible /model/parse, batch /parse, /chat sessions, /metrics",
-        "chatft.serving.server:serve",
+        "chatft.serving.server:Serve",
     ),
     "data": Group(
         "bring your own data: convert to JSON Lines, stats and problems, check, audit annotations",
@@ -146,87 +139,9 @@ COMMANDS: dict[str, Command | Group] = {
 }
 
 
-class UsageError(SystemExit):
-    """A command line that cannot run; :func:`main` has already printed the one line that says why."""
-
-
-def suggest(word: str, choices: Sequence[str]) -> str | None:
-    """The closest of ``choices`` to ``word`` (a typo), or None when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def one_line_usage_error(message: str, options: Sequence[str], prog: str) -> str:
-    """A parser error as one line: what is wrong, the closest valid option for a typo, where help is.
-
-    ``options`` are the parser's option strings (``--model.learning_rate``, ...).
-    """
-    text = " ".join(message.split())
-    found = re.match(r"(?i)unrecognized arguments: (.*)", text)
-    if found:
-        unknown = [t.split("=", 1)[0] for t in found.group(1).split() if t.startswith("-")]
-        parts = []
-        for option in unknown or found.group(1).split()[:1]:
-            close = suggest(option, options) if option.startswith("-") else None
-            parts.append(f"{option}: did you mean {close}?" if close else option)
-        text = "unrecognized option " + "; ".join(parts) if unknown else f"unexpected argument {parts[0]}"
-    else:
-        # Config-file keys: 'Group "model" does not accept nested key "learning_rte"' and the like.
-        keys = re.findall(r'key "([\w.]+)"', text)
-        for key in keys:
-            close = suggest(f"--{key}", options)
-            if close and close != f"--{key}":
-                text += f" (did you mean {close[2:]}?)"
-                break
-    return f"{text} (options: {prog} --help)"
-
-
-class OneLineErrors:
-    """Mixin for a jsonargparse parser: errors print one line on stderr and exit 2, not the whole usage."""
-
-    def error(self, message: str, ex: Exception | None = None):
-        from chatft.compat.jsonargparse_hooks import debug_mode_active, error_parser, long_options
-
-        if not self.exit_on_error or debug_mode_active():
-            return super().error(message, ex)  # jsonargparse parses in parts and catches its own errors
-        parser = error_parser(self, ex)
-        options = long_options(parser)
-        prog = parser.prog.replace(" [options]", "")
-        print(f"chatft: error: {one_line_usage_error(message, options, prog)}", file=sys.stderr, flush=True)
-        raise UsageError(2)
-
-
-def _parser_class():
-    from jsonargparse import ArgumentParser
-
-    class ChatftArgumentParser(OneLineErrors, ArgumentParser):
-        """jsonargparse's parser with chatft's one-line errors."""
-
-    return ChatftArgumentParser
-
-
 def _load(target: str) -> Callable[..., Any]:
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-def run_function(fn: Callable[..., Any], argv: list[str], prog: str, summary: str) -> Any:
-    """Parse ``argv`` against ``fn``'s signature (``--config``, ``--print_config``, ``--help``) and call it."""
-    import inspect
-
-    from jsonargparse import auto_cli
-
-    doc = (inspect.getdoc(fn) or "").split("\n\nArgs:")[0].strip()
-    return auto_cli(
-        fn,
-        args=argv,
-        as_positional=False,
-        parser_class=_parser_class(),
-        prog=prog,
-        description=doc or summary,
-        config_help="YAML file with any of the options below (repeatable; later files and options win)",
-        default_env=False,
-    )
 
 
 def help_text(commands: dict[str, Command | Group], prog: str, description: str) -> str:

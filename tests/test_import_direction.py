@@ -29,13 +29,26 @@ ALLOWED: dict[str, set[str]] = {
     "compat": set(),
     "model": {"core", "compat"},
     # data_tools is torch-free (readers and converters): fit reads Rasa data through it (data_tools.ingest).
-    "training": {"model", "core", "compat", "data_tools"},
-    "serving": {"model", "core"},
-    "data_tools": {"core"},
+    "training": {"model", "core", "compat", "data_tools", "command_line"},
+    # The HTTP server and the chat command host the torch-free dialogue tracker; dialogue never imports serving.
+    "serving": {"model", "core", "dialogue", "command_line"},
+    "data_tools": {"core", "command_line"},
     "dialogue": {"core"},
+    # The parser machinery every command shares (one-line errors, commands from signatures); torch-free.
+    "command_line": {"core", "compat"},
     # Shipped --config presets (resources/configs): found by name from any directory; torch-free.
     "presets": {"core"},
-    "cli": {"training", "serving", "data_tools", "dialogue", "model", "core", "compat", "presets"},
+    "cli": {
+        "training",
+        "serving",
+        "data_tools",
+        "dialogue",
+        "model",
+        "core",
+        "compat",
+        "presets",
+        "command_line",
+    },
     "__main__": {"cli"},
     "chatft": set(),
 }
@@ -43,18 +56,6 @@ ALLOWED: dict[str, set[str]] = {
 FORBIDDEN_EXTERNAL: dict[str, set[str]] = {
     "core": {"torch", "lightning", "pytorch_lightning", "transformers"},
     "model": {"lightning", "pytorch_lightning"},
-}
-#: PENDING: violations in files other branches are rewriting now (serving/server.py and data_tools/cli.py
-#: by the server split, dialogue/chat.py with it, training/lightning_cli.py's use of the CLI's argument
-#: machinery with it). ``(file, imported module)`` pairs; the lead removes each entry when its fix merges.
-PENDING: set[tuple[str, str]] = {
-    ("chatft/serving/server.py", "chatft.dialogue.tracker"),  # the /chat endpoint hosts the tracker
-    ("chatft/serving/server.py", "chatft.dialogue.chat"),  # turn_record, being moved
-    ("chatft/serving/server.py", "chatft.cli"),  # serve's entry point, being moved
-    ("chatft/dialogue/chat.py", "chatft.serving.predictor"),  # chat loads a predictor
-    ("chatft/dialogue/chat.py", "chatft.serving.onnx_predictor"),
-    ("chatft/data_tools/cli.py", "chatft.cli"),  # _parser_class, moving to the shared argument machinery
-    ("chatft/training/lightning_cli.py", "chatft.cli"),  # PROG, OneLineErrors, COMMANDS: the same machinery
 }
 
 
@@ -91,7 +92,7 @@ def imports_of(path: Path, root: Path = PACKAGE) -> list[tuple[int, str, list[st
 
 
 def violations(root: Path = PACKAGE) -> list[str]:
-    """Every import that runs the wrong way, as ``file:line: ...`` lines (PENDING ones left out)."""
+    """Every import that runs the wrong way, as ``file:line: ...`` lines."""
     found = []
     for path in sorted(root.rglob("*.py")):
         mine = part_of(module_name(path, root))
@@ -103,8 +104,6 @@ def violations(root: Path = PACKAGE) -> list[str]:
                     found.append(f"{rel}:{line}: chatft.{mine} must not import {target}")
                 continue
             theirs = part_of(target)
-            if (rel, target) in PENDING:
-                continue
             if theirs != mine and theirs != "chatft" and theirs not in ALLOWED[mine]:
                 found.append(f"{rel}:{line}: chatft.{mine} must not import {target} (chatft.{theirs})")
             private = [n for n in names if n.startswith("_") and not n.startswith("__")]
@@ -124,16 +123,6 @@ def test_every_part_has_a_row():
 
 def test_imports_point_down_only():
     assert violations() == []
-
-
-def test_pending_entries_still_exist():
-    """A PENDING entry whose import is gone must be removed (the allowlist only shrinks)."""
-    present = {
-        (p.relative_to(PACKAGE.parent).as_posix(), target)
-        for p in PACKAGE.rglob("*.py")
-        for _, target, _ in imports_of(p)
-    }
-    assert sorted(PENDING - present) == []
 
 
 @pytest.mark.parametrize(

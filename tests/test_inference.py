@@ -384,8 +384,8 @@ def _without_torch(*args: str) -> subprocess.CompletedProcess:
 def test_export_and_chat_take_config_files_and_chat_onnx_runs_without_torch(trained, tmp_path, capsys):
     import io
 
-    from chatft.dialogue.chat import run_file
     from chatft.dialogue.tracker import DialogueTracker
+    from chatft.serving.chat import run_file
     from chatft.serving.onnx_predictor import OnnxPredictor
 
     out = tmp_path / "onnx"

@@ -32,7 +32,7 @@ EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
 HEAVY = {"torch", "lightning", "pytorch-lightning", "lightning-fabric", "transformers", "torchmetrics"}
 #: Third-party imports that the torch-free modules make only on a path that needs another extra, with why.
 LEAN_EXCEPTIONS = {
-    ("chatft.serving.server", "torch"): "serve --ckpt_path (a checkpoint, not an export) needs .[train]",
+    ("chatft.serving.loading", "torch"): "serve --ckpt_path (a checkpoint, not an export) needs .[train]",
     ("chatft.data_tools.stats", "matplotlib"): "data stats --plot PATH draws with matplotlib (.[train])",
     ("chatft.core.label_issues", "cleanlab"): "data audit ranks label issues with cleanlab (.[audit])",
 }

@@ -1,7 +1,9 @@
 """The HTTP server as a real process on an ephemeral 127.0.0.1 port, called over real HTTP with httpx.
 
 One tiny model is trained once for the module (a few seconds) and exported to ONNX once; each test starts the
-server it needs (``python -m chatft serve``) and stops it with SIGTERM, checking it exits 0.
+server it needs (``python -m chatft serve``) and stops it with SIGTERM, checking it exits 0. Every wait has a
+deadline and fails with a message saying what never happened. States that depend on timing (a server still
+loading its model, a failing purge) are made deterministic by the hooks in ``tests/server_hooks``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import asyncio
 import json
 import os
 import re
+import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +30,7 @@ from chatft.serving.sessions import SQLiteSessionStore
 from .conftest import demo_subset
 
 REPO = Path(__file__).resolve().parents[1]
+HOOKS = Path(__file__).resolve().parent / "server_hooks"
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 TEXTS = [
     "book a flight from boston to denver tomorrow",
@@ -104,24 +109,34 @@ class Server:
             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
             cwd=str(REPO),
         )
-        line = self.proc.stdout.readline()
+        # The first line says where it listens; it comes before the model loads, so 60 s is plenty.
+        readable, _, _ = select.select([self.proc.stdout], [], [], 60.0)
+        line = self.proc.stdout.readline() if readable else ""
         match = LISTENING.search(line)
         if not match:
-            self.proc.kill()
-            raise AssertionError(f"server did not start: {line!r} {self.proc.stderr.read()}")
+            raise AssertionError(f"server did not start within 60 s: {line!r} {self.stderr_after_kill()}")
         self.url = match.group(1)
+
+    def stderr_after_kill(self) -> str:
+        """Kill the server and return what it wrote on stderr (bounded: a worker may still hold the pipe)."""
+        self.proc.kill()
+        try:
+            return self.proc.communicate(timeout=10)[1]
+        except subprocess.TimeoutExpired:
+            return "(stderr still open 10 s after the kill)"
 
     def wait_ready(self, timeout: float = 60.0) -> Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read()
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}: {self.stderr_after_kill()}")
             try:
                 if httpx.get(f"{self.url}/ready").status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        raise AssertionError("server not ready in time")
+        raise AssertionError(f"GET /ready did not answer 200 within {timeout:g} s")
 
     def stop(self, timeout: float = 30.0) -> int:
         if self.proc.poll() is None:
@@ -131,6 +146,11 @@ class Server:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
+
+
+def hooks(**variables: str) -> dict:
+    """The environment of a server process with the test hooks of ``tests/server_hooks`` (see its docstring)."""
+    return {"PYTHONPATH": f"{HOOKS}{os.pathsep}{REPO}", **variables}
 
 
 @pytest.fixture
@@ -303,9 +323,9 @@ def test_bad_requests_get_4xx_json_and_the_next_request_is_served(served):
 
 
 def server_body_limit(max_chars: int, max_texts: int) -> int:
-    from chatft.serving.server import ServeSettings
+    from chatft.serving.requests import max_body_bytes
 
-    return ServeSettings(max_text_chars=max_chars, max_batch_texts=max_texts).max_body_bytes
+    return max_body_bytes(max_chars, max_texts)
 
 
 def test_health_ready_version_and_one_line_errors(model, start, tmp_path):
@@ -348,21 +368,33 @@ def test_health_ready_version_and_one_line_errors(model, start, tmp_path):
     )
 
 
-def test_ready_is_503_until_the_model_is_loaded(model, start):
-    server = start("--ckpt_path", model["ckpt"], ready=False)
-    statuses = []
-    while True:
-        try:
-            r = httpx.get(f"{server.url}/ready")
-        except httpx.TransportError:
-            continue
-        statuses.append(r.status_code)
-        if r.status_code == 200:
-            break
-        assert r.json()["error"] == "not ready"
-        assert httpx.post(f"{server.url}/model/parse", json={"text": "hi"}).status_code in (503, 200)
-        assert httpx.get(f"{server.url}/health").status_code == 200
-    assert statuses[0] == 503 and statuses[-1] == 200
+NOT_READY = {"error": "not ready", "detail": "the model is loading; wait until GET /ready answers 200"}
+
+
+def test_model_routes_answer_503_until_ready_then_200(model, start, tmp_path):
+    gate = tmp_path / "load-gate"  # the model loads once this file exists
+    server = start("--onnx", model["onnx"], ready=False, env=hooks(CHATFT_TEST_LOAD_GATE=str(gate)))
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        r = client.get("/ready")
+        assert (r.status_code, r.json()) == (
+            503,
+            {"error": "not ready", "detail": "loading and warming up the model"},
+        )
+        r = client.get("/version")
+        assert (r.status_code, r.json()) == (503, {"error": "not ready", "detail": "loading the model"})
+        for path, body in [
+            ("/model/parse", {"text": "hi"}),
+            ("/parse", {"texts": ["hi"]}),
+            ("/chat/s1", {"text": "hi"}),
+            ("/chat/s1", {"text": " "}),  # a blank turn needs the model's dialogue policy too
+        ]:
+            r = client.post(path, json=body)
+            assert (r.status_code, r.json()) == (503, NOT_READY), (path, body)
+        assert client.get("/health").status_code == 200
+        gate.touch()
+        server.wait_ready()
+        assert client.post("/model/parse", json={"text": "hi"}).status_code == 200
+        assert client.post("/chat/s1", json={"text": " "}).json()["turn"] == 0
     assert server.stop() == 0
 
 
@@ -373,8 +405,8 @@ DIALOGUE = ["book a flight from boston", "to denver", "tomorrow morning", "what'
 def expected_dialogue(predictor, requirements: str) -> list[dict]:
     import io
 
-    from chatft.dialogue.chat import run_file
     from chatft.dialogue.tracker import DialoguePolicy, DialogueTracker
+    from chatft.serving.chat import run_file
 
     out = io.StringIO()
     run_file(predictor, DialogueTracker(DialoguePolicy.load(requirements)), DIALOGUE, out)
@@ -401,6 +433,8 @@ def test_chat_dialogue_survives_a_killed_server(model, start, tmp_path):
     # A blank turn changes nothing; DELETE starts the dialogue afresh.
     blank = httpx.post(f"{server.url}/chat/alice", json={"text": " "}).json()
     assert (blank["turn"], blank["state"], blank["intent"]) == (4, want[-1]["state"], None)
+    assert list(blank) == list(got[0])  # the same record as a spoken turn's
+    assert (blank["out_of_scope"], blank["slots"], blank["new_frame"]) == (False, [], False)
     assert httpx.delete(f"{server.url}/chat/alice").json() == {"session_id": "alice", "deleted": True}
     assert httpx.delete(f"{server.url}/chat/alice").json() == {"session_id": "alice", "deleted": False}
     again = httpx.post(f"{server.url}/chat/alice", json={"text": DIALOGUE[0]}).json()
@@ -430,6 +464,52 @@ def test_session_store_expires_idle_sessions_and_is_atomic(tmp_path):
     store.close()
     other.close()
     assert not (tmp_path / "s.sqlite-wal").exists() or (tmp_path / "s.sqlite-wal").stat().st_size == 0
+
+
+def test_sessions_keep_expiring_after_a_failed_purge(model, start, tmp_path):
+    sessions = tmp_path / "purge.sqlite"
+    # --session_ttl_s 2: a purge every second; the hook makes the first one raise.
+    env = hooks(CHATFT_TEST_PURGE_FAILS="1")
+    server = start("--onnx", model["onnx"], "--session_ttl_s", "2", sessions=sessions, env=env)
+    assert httpx.post(f"{server.url}/chat/erin", json={"text": DIALOGUE[0]}).status_code == 200
+    db = sqlite3.connect(sessions)
+    deadline = time.monotonic() + 15
+    while db.execute("SELECT count(*) FROM sessions").fetchone()[0] != 0:
+        assert time.monotonic() < deadline, (
+            "erin's session, idle past its 2 s TTL, was not purged within 15 s"
+        )
+        time.sleep(0.1)
+    db.close()
+    assert server.stop() == 0
+    assert server.proc.stderr.read().splitlines() == [
+        "chatft: warning: purging expired sessions failed (OSError: disk I/O error (test hook)); "
+        "trying again in 1 s"
+    ]
+
+
+def test_a_locked_session_file_does_not_stop_the_event_loop(model, start, tmp_path):
+    sessions = tmp_path / "locked.sqlite"
+    server = start("--onnx", model["onnx"], sessions=sessions)
+    db = sqlite3.connect(sessions, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")  # as another worker mid-write: the server's turn waits for the lock
+
+    async def scenario() -> tuple[list[int], bool, httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            turn = asyncio.create_task(client.post("/chat/frank", json={"text": DIALOGUE[0]}))
+            health = []
+            for _ in range(10):  # a blocked loop would answer none of these within the 2 s timeout
+                await asyncio.sleep(0.1)
+                health.append((await client.get("/health", timeout=2)).status_code)
+            waiting = not turn.done()
+            db.execute("COMMIT")
+            return health, waiting, await turn
+
+    health, waiting, turn = asyncio.run(scenario())
+    db.close()
+    assert health == [200] * 10
+    assert waiting  # the turn really was held by the lock while /health answered
+    assert (turn.status_code, turn.json()["turn"]) == (200, 1)
+    assert server.stop() == 0
 
 
 # ------------------------------------------------------------------------------------------- the batcher
@@ -502,7 +582,9 @@ def test_sigterm_finishes_requests_in_flight_flushes_sessions_and_exits_0(model,
             await client.post(f"{url}/parse", json={"texts": ["hi", "ho"]})  # a shared pass: "under load"
             tasks = [asyncio.create_task(client.post(f"{url}/model/parse", json={"text": t})) for t in TEXTS]
             tasks.append(asyncio.create_task(client.post(f"{url}/chat/carol", json={"text": DIALOGUE[0]})))
+            deadline = time.monotonic() + 30
             while "chatft_queue_depth 9.0" not in (await client.get(f"{url}/metrics")).text:
+                assert time.monotonic() < deadline, "the 9 requests were not queued together within 30 s"
                 await asyncio.sleep(0.01)
             server.proc.send_signal(signal.SIGTERM)
             responses = await asyncio.gather(*tasks)
@@ -579,7 +661,13 @@ def test_metrics_count_what_was_sent(model, start):
 
 @pytest.mark.slow
 def test_two_workers_share_the_port_and_the_sessions(model, start, tmp_path):
-    server = start("--onnx", model["onnx"], "--workers", "2")
+    ready = tmp_path / "ready"  # each worker's pid lands here once its app is ready
+    ready.mkdir()
+    server = start("--onnx", model["onnx"], "--workers", "2", env=hooks(CHATFT_TEST_READY_DIR=str(ready)))
+    deadline = time.monotonic() + 60
+    while len(list(ready.iterdir())) < 2:
+        assert time.monotonic() < deadline, f"not both workers ready within 60 s: {os.listdir(ready)}"
+        time.sleep(0.05)
     with httpx.Client(base_url=server.url) as client:
         turns = [
             client.post("/chat/dave", json={"text": t}, headers={"connection": "close"}).json()

@@ -1,6 +1,6 @@
 """jsonargparse (and argparse) internals the CLI's one-line errors use. Imports neither torch nor Lightning.
 
-:class:`chatft.cli.OneLineErrors` replaces jsonargparse's usage dump with one line that suggests the closest
+:class:`chatft.command_line.OneLineErrors` replaces jsonargparse's usage dump with one line that suggests the closest
 option. It needs three things jsonargparse does not document: whether debug mode asks for the full
 traceback instead, which parser an error belongs to (a subcommand's, for ``fit --bad``), and that parser's
 option strings. Checked by ``tests/test_compat.py``.

@@ -1,93 +1,90 @@
 """``python -m chatft data convert|stats|check``: command lines for the data tools (torch-free).
 
-Registered in :data:`chatft.cli.COMMANDS` as raw commands because the issue's command lines need what a
-signature alone cannot give: ``--from`` (a Python keyword), ``data stats DIR`` (a positional folder),
-``--input PATH...`` (several values after one flag) and ``--strict-spans`` as a flag. Each parser is still
-jsonargparse's, with ``--config FILE``, ``--print_config`` and ``--help`` like every chatft command, and
-each option's help is the ``Args:`` line of the function's docstring.
+Each parser is built by :mod:`chatft.command_line` like every chatft command's: jsonargparse reads the
+function's signature and the ``Args:`` of its docstring, and gives ``--config FILE``, ``--print_config``,
+``--help`` and one-line errors. Registered in :data:`chatft.cli.COMMANDS` as raw commands only because a few
+options are spelled as the issue's command lines have them, which a signature alone cannot say:
+``--from`` (a Python keyword: the parameter is ``from_``), ``data stats DIR`` (a positional folder),
+``--input PATH...`` (several values after one flag), ``--strict-spans`` and ``--json`` as flags and
+``--plot`` for ``plot_path``. :data:`SPELLED` lists them; their help is still the docstring's ``Args:`` line,
+read by ``docstring_parser`` (the library jsonargparse reads docstrings with).
 """
 
 from __future__ import annotations
 
 import inspect
-import re
-import types
-import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from chatft.data_tools.check import check
 from chatft.data_tools.convert import convert
 from chatft.data_tools.stats import stats
 
-#: Function parameters whose option has another name than ``--name``.
-_FLAG_NAMES = {"from_": "from", "plot_path": "plot"}
+
+@dataclass(frozen=True)
+class Spelled:
+    """A parameter whose option is not jsonargparse's ``--name VALUE``.
+
+    ``flags``: the option strings (none: a positional argument); ``kind``: ``value``, ``values`` (one or
+    more after the flag) or ``flag`` (a boolean set by the flag's presence).
+    """
+
+    flags: tuple[str, ...]
+    kind: str = "value"
 
 
-def arg_help(fn: Callable) -> dict[str, str]:
-    """``{parameter: help}`` from the ``Args:`` section of ``fn``'s docstring (continuation lines joined)."""
-    doc = inspect.getdoc(fn) or ""
-    section = doc.split("Args:", 1)[1] if "Args:" in doc else ""
-    found: dict[str, str] = {}
-    name = None
-    for line in section.splitlines():
-        m = re.match(r"^    (\w+): (.*)$", line)
-        if m:
-            name = m.group(1)
-            found[name] = m.group(2).strip()
-        elif name and line.startswith("        "):
-            found[name] += " " + line.strip()
-        elif line.strip() and not line.startswith(" "):
-            break
-    return found
+#: Per parameter name, the options spelled as the data commands' documented command lines have them.
+SPELLED: dict[str, Spelled] = {
+    "from_": Spelled(("--from",)),
+    "input": Spelled(("--input",), "values"),
+    "train": Spelled(("--train",), "values"),
+    "dev": Spelled(("--dev",), "values"),
+    "test": Spelled(("--test",), "values"),
+    "strict_spans": Spelled(("--strict-spans", "--strict_spans"), "flag"),
+    "json": Spelled(("--json",), "flag"),
+    "plot_path": Spelled(("--plot",)),
+}
+#: Parameters a command line never sets (``quiet`` is for callers from Python).
+HIDDEN = ("quiet",)
 
 
-def build_parser(fn: Callable, prog: str, positional: tuple[str, ...] = (), skip: tuple[str, ...] = ()):
-    """A jsonargparse parser for ``fn``: ``--config``, and one option per parameter (see module docstring)."""
+def build_parser(fn: Callable, prog: str, positional: bool = False):
+    """The parser of ``fn``'s command: jsonargparse's options from the signature, plus the :data:`SPELLED` ones.
+
+    ``positional``: the parameters without a default (``data_dir``) are positional arguments.
+    """
+    import docstring_parser
     from jsonargparse import ActionConfigFile
 
-    from chatft.cli import _parser_class
+    from chatft.command_line import CONFIG_HELP, parser_class
 
-    doc = (inspect.getdoc(fn) or "").split("\n\n")[0]
-    parser = _parser_class()(prog=prog, description=doc, default_env=False)
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any of the options below")
-    helps = arg_help(fn)
-    hints = typing.get_type_hints(fn)
-    for name, param in inspect.signature(fn).parameters.items():
-        if name in skip:
-            continue
-        hint = hints[name]
-        args = typing.get_args(hint)
-        optional = type(None) in args
-        base = (
-            next((a for a in args if a is not type(None)), hint)
-            if isinstance(hint, types.UnionType)
-            else hint
-        )
-        kwargs: dict = {"help": helps.get(name, "")}
-        if name in positional:
-            parser.add_argument(name, type=str, **kwargs)
-            continue
-        flag = _FLAG_NAMES.get(name, name)
-        flags = [f"--{flag.replace('_', '-')}"] + ([f"--{flag}"] if "_" in flag else [])
-        kwargs["dest"] = name
-        if param.default is inspect.Parameter.empty:
+    doc = inspect.getdoc(fn) or ""
+    helps = {p.arg_name: " ".join((p.description or "").split()) for p in docstring_parser.parse(doc).params}
+    parser = parser_class()(prog=prog, description=doc.split("\n\n")[0], default_env=False)
+    parser.add_argument("--config", action=ActionConfigFile, help=CONFIG_HELP)
+    params = inspect.signature(fn).parameters
+    spelled = [name for name in params if name in SPELLED]
+    for name in spelled:
+        spelling, default = SPELLED[name], params[name].default
+        kwargs: dict = {"dest": name, "help": helps.get(name, "")}
+        if default is inspect.Parameter.empty:
             kwargs["required"] = True
         else:
-            kwargs["default"] = param.default
-        if base is bool:
-            parser.add_argument(*flags, action="store_true", **kwargs)
-        elif typing.get_origin(base) is list:
-            parser.add_argument(*flags, type=str, nargs="+", **kwargs)
+            kwargs["default"] = default
+        if spelling.kind == "flag":
+            parser.add_argument(*spelling.flags, action="store_true", **kwargs)
         else:
-            parser.add_argument(*flags, type=typing.Optional[base] if optional else base, **kwargs)  # noqa: UP045
+            nargs = "+" if spelling.kind == "values" else None
+            parser.add_argument(*spelling.flags, type=str, nargs=nargs, **kwargs)
+    parser.add_function_arguments(fn, as_positional=positional, skip={*spelled, *HIDDEN})
     return parser
 
 
-def _run(fn: Callable, argv: list[str], prog: str, positional: tuple[str, ...] = ()) -> None:
-    parser = build_parser(fn, prog, positional, skip=("quiet",))
+def _run(fn: Callable, argv: list[str], prog: str, positional: bool = False) -> None:
+    parser = build_parser(fn, prog, positional)
     cfg = parser.parse_args(argv)
-    kwargs = {k: v for k, v in vars(parser.strip_unknown(cfg)).items() if k not in ("config", "__path__")}
-    fn(**{k: kwargs[k] for k in inspect.signature(fn).parameters if k in kwargs})
+    names = [name for name in inspect.signature(fn).parameters if name not in HIDDEN]
+    fn(**{name: cfg[name] for name in names})
 
 
 def convert_command(argv: list[str], prog: str) -> None:
@@ -97,9 +94,9 @@ def convert_command(argv: list[str], prog: str) -> None:
 
 def stats_command(argv: list[str], prog: str) -> None:
     """``data stats DIR [--json] [--plot PATH]``."""
-    _run(stats, argv, prog, positional=("data_dir",))
+    _run(stats, argv, prog, positional=True)
 
 
 def check_command(argv: list[str], prog: str) -> None:
     """``data check DIR``."""
-    _run(check, argv, prog, positional=("data_dir",))
+    _run(check, argv, prog, positional=True)

@@ -1,1 +1,1 @@
-"""Dialogue state tracking over predictions (torch-free) and the ``chat`` command."""
+"""Dialogue state tracking over predictions and the record of each turn (torch-free; the ``chat`` command that runs them on a model is :mod:`chatft.serving.chat`)."""

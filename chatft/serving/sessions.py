@@ -8,6 +8,10 @@ operations, so the interface is three methods plus housekeeping:
 * ``delete(session_id)``: reset one dialogue;
 * ``purge_expired()`` and ``close()`` (flush everything to disk).
 
+The calls are synchronous and may wait (SQLite waits up to 30 s for another worker's write lock): the server
+makes every call on one thread of its own, never on its event loop, and :func:`purge_periodically` runs
+``purge_expired`` for as long as the server runs, whatever one purge raises.
+
 :class:`SQLiteSessionStore` keeps sessions in one file with the standard library's ``sqlite3`` in WAL mode, so
 several worker processes on one machine share it and a restarted server continues every dialogue. A session
 idle for longer than ``ttl_s`` is expired: it reads as new and is deleted by the next purge.
@@ -15,19 +19,21 @@ idle for longer than ``ttl_s`` is expired: it reads as new and is deleted by the
 Replacing it with Redis (several machines): implement the same four methods with one key per session,
 ``SET chatft:session:<id> <json> EX <ttl_s>`` (Redis expires idle sessions itself, ``purge_expired`` returns 0),
 ``update`` as ``WATCH`` / ``GET`` / ``MULTI`` / ``SET`` / ``EXEC`` retried on conflict (or a Lua script), and
-pass the instance to :func:`chatft.serving.server.create_app` instead of the SQLite store.
+pass the instance to :func:`chatft.serving.app.create_app` instead of the SQLite store.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["SessionStore", "SQLiteSessionStore"]
+__all__ = ["SessionStore", "SQLiteSessionStore", "purge_periodically"]
 
 
 class SessionStore(Protocol):
@@ -109,3 +115,23 @@ class SQLiteSessionStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._db.close()
+
+
+async def purge_periodically(purge: Callable[[], Awaitable[int]], interval_s: float) -> None:
+    """Call ``purge`` every ``interval_s`` seconds until cancelled.
+
+    A purge that raises (a locked or full disk, a store that went away) is reported as one warning line on
+    stderr and tried again next time: sessions keep expiring once the cause is gone, instead of the task
+    dying silently on its first error.
+    """
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await purge()
+        except Exception as err:  # noqa: BLE001 - any failure: report it, and keep purging
+            print(
+                f"chatft: warning: purging expired sessions failed ({type(err).__name__}: {err}); "
+                f"trying again in {interval_s:g} s",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from chatft.cli import PROG, OneLineErrors
+from chatft.command_line import LIGHTNING_SUMMARIES, PROG, OneLineErrors
 from chatft.compat.lightning_hooks import LightningCLIHooks
 from chatft.core.errors import ConfigError
 from chatft.data_tools.ingest import prepare as prepare_data_dir
@@ -453,13 +453,11 @@ def lightning_cli(
     instantiated without running anything (tests, and commands such as ``data audit`` that need fit's
     options). ``cli_class`` may be a :class:`ChatftCLI` subclass that adds its own options.
     """
-    from chatft.cli import COMMANDS
-
     # chatft.cli (and a test) hands LightningCLI the arguments after the command name; sys.argv still has
     # the whole command line (or pytest's), which LightningCLI would warn about.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cls = cli_class or ChatftCLI
-    per_command = {name: {"description": COMMANDS[name].summary} for name in cls.subcommands()}
+    per_command = {name: {"description": LIGHTNING_SUMMARIES[name]} for name in cls.subcommands()}
     return cls(
         IntentSlotModule,
         IntentSlotDataModule,

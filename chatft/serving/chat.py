@@ -8,11 +8,14 @@ the turn and a short response; ``/reset`` starts a new dialogue, ``/quit`` (or e
 With ``--input FILE``: one user turn per line (a blank line starts a new dialogue), and one JSON object per
 turn on standard output::
 
-    {"turn": 1, "text": ..., "intent": ..., "intent_confidence": ..., "slots": [...],
+    {"turn": 1, "text": ..., "intent": ..., "intent_confidence": ..., "out_of_scope": false, "slots": [...],
      "new_frame": true, "state": {"intent": ..., "frame": {slot: value}}, "missing": [...], "response": ...}
 
 State rules and the requirements YAML are described in :mod:`chatft.dialogue.tracker`; ``--onnx DIR`` runs an
 exported model instead of a checkpoint.
+
+It lives in serving, not dialogue, because it runs the predictors: serving uses dialogue (the tracker and
+the turn record, :mod:`chatft.dialogue.record`), never the other way round.
 """
 
 from __future__ import annotations
@@ -23,21 +26,8 @@ from typing import TextIO
 
 from chatft.core.errors import ConfigError
 from chatft.core.prediction import Prediction
+from chatft.dialogue.record import turn_record
 from chatft.dialogue.tracker import FALLBACK_RESPONSE, DialoguePolicy, DialogueTracker
-
-
-def turn_record(turn: int, pred: Prediction, update: dict) -> dict:
-    """The JSON object written for one turn in file mode."""
-    d = pred.to_dict()
-    return {
-        "turn": turn,
-        "text": pred.text,
-        "intent": pred.intent,
-        "intent_confidence": pred.intent_confidence,
-        "out_of_scope": pred.out_of_scope,
-        "slots": d["slots"],
-        **update,
-    }
 
 
 def _show(pred: Prediction, update: dict, out: TextIO) -> None:

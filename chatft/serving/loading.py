@@ -1,0 +1,83 @@
+"""Model loading for the HTTP server: the predictor, what ``/version`` says about it, and the /chat policy.
+
+Torch is imported only for ``--ckpt_path``: with ``--onnx`` the :class:`~chatft.serving.onnx_predictor.
+OnnxPredictor` runs on onnxruntime alone (tests/test_boundary.py imports this module without torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chatft.serving.settings import ServeSettings
+
+__all__ = ["WARMUP_TEXTS", "LoadedModel", "load_model", "choose_policy"]
+
+#: Run once before ``/ready`` answers 200: the first calls allocate and pick kernels, a client should not pay.
+WARMUP_TEXTS = ("book a flight from boston to denver tomorrow morning", "hi", "what is fare code h")
+
+
+@dataclass
+class LoadedModel:
+    """The predictor and its ``/version`` description."""
+
+    predictor: Any
+    info: dict
+
+
+def fingerprint(path: Path) -> str:
+    """The first 16 hex digits of the file's SHA-256: which weights a server runs, in ``/version``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def load_model(settings: ServeSettings) -> LoadedModel:
+    """Load the predictor (torch only for ``ckpt_path``) and describe it for ``/version``."""
+    from chatft import __version__
+
+    if settings.onnx:
+        from chatft.serving.onnx_predictor import OnnxPredictor
+
+        folder = Path(settings.onnx).expanduser()
+        predictor = OnnxPredictor(folder, top_k=settings.top_k, threads=settings.threads)
+        backend, source = "onnx", folder
+        digest = fingerprint(folder / predictor.manifest["model"])
+    else:
+        from chatft.serving.predictor import Predictor
+
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
+        source = Path(settings.ckpt_path).expanduser()  # type: ignore[arg-type]
+        predictor = Predictor.from_checkpoint(str(source), device=settings.device, top_k=settings.top_k)
+        backend, digest = "pytorch", fingerprint(source)
+    slot_types = sorted({t[2:] for t in predictor.slot_labels if t[:2] in ("B-", "I-")})
+    info = {
+        "chatft": __version__,
+        "backend": backend,
+        "model": str(source),
+        "fingerprint": digest,
+        "intents": sum(1 for label in predictor.intent_labels if label != "<unk>"),
+        "slot_types": len(slot_types),
+        "max_length": predictor.max_length,
+    }
+    return LoadedModel(predictor, info)
+
+
+def choose_policy(requirements: str | None, intent_labels, slot_labels):
+    """``--requirements``, else the shipped policy whose intents and slots the model all knows, else none."""
+    from chatft.dialogue.tracker import SHIPPED, DialoguePolicy
+
+    if requirements:
+        return DialoguePolicy.load(requirements)
+    for path in sorted(SHIPPED.glob("*.yaml")):
+        policy = DialoguePolicy.load(path)
+        if policy.intents and not policy.unknown_labels(intent_labels, slot_labels):
+            return policy
+    return DialoguePolicy()

@@ -1,0 +1,52 @@
+"""Test hooks for server processes, active only when tests/test_serve.py puts this folder on PYTHONPATH.
+
+Python imports ``sitecustomize`` at start-up, before ``chatft``: the server process then runs unchanged except
+for what the environment asks for, which makes states that are otherwise a matter of timing deterministic:
+
+* ``CHATFT_TEST_LOAD_GATE=PATH``: loading the model waits until the file PATH exists (at most 60 s), so a
+  test sees the server before it is ready for as long as it needs;
+* ``CHATFT_TEST_PURGE_FAILS=N``: the first N purges of expired sessions raise ``OSError``;
+* ``CHATFT_TEST_READY_DIR=DIR``: each worker process creates ``DIR/<pid>`` the moment its app is ready (a test
+  of ``--workers N`` waits for N files: ``GET /ready`` only ever says that the worker it reached is ready).
+"""
+
+import os
+import time
+
+if os.environ.get("CHATFT_TEST_LOAD_GATE"):
+    import chatft.serving.loading as _loading
+
+    _load_model = _loading.load_model
+
+    def _gated_load_model(settings):
+        gate, deadline = os.environ["CHATFT_TEST_LOAD_GATE"], time.monotonic() + 60
+        while not os.path.exists(gate):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"test gate {gate} never opened")
+            time.sleep(0.01)
+        return _load_model(settings)
+
+    _loading.load_model = _gated_load_model
+
+if os.environ.get("CHATFT_TEST_PURGE_FAILS"):
+    from chatft.serving.sessions import SQLiteSessionStore
+
+    _purge, _failures = SQLiteSessionStore.purge_expired, [int(os.environ["CHATFT_TEST_PURGE_FAILS"])]
+
+    def _failing_purge(self):
+        if _failures[0] > 0:
+            _failures[0] -= 1
+            raise OSError("disk I/O error (test hook)")
+        return _purge(self)
+
+    SQLiteSessionStore.purge_expired = _failing_purge
+
+if os.environ.get("CHATFT_TEST_READY_DIR"):
+    import chatft.serving.app as _app
+
+    def _set_ready(self, value):
+        self.__dict__["_ready"] = value
+        if value:
+            open(os.path.join(os.environ["CHATFT_TEST_READY_DIR"], str(os.getpid())), "w").close()
+
+    _app._State.ready = property(lambda self: self.__dict__["_ready"], _set_ready)
