@@ -117,3 +117,34 @@ def test_data_commands_do_not_import_torch(tmp_path):
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_dashed_options_and_the_lenient_flag_work_as_messages_write_them(tmp_path):
+    """The messages say ``--label-column NAME`` and ``data convert --lenient``: both must parse as written."""
+    (tmp_path / "q.csv").write_text("Frage,Absicht\nhi,greet\nhello,greet\nbye,leave\nsee you,leave\n")
+    done = chatft(
+        "data", "convert", "--from", "csv", "--input", "q.csv", "--output", "o", "--split", "1,0,0",
+        "--label-column", "Absicht", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["intent"] for line in (tmp_path / "o/train.jsonl").read_text().splitlines()] == [
+        "greet",
+        "greet",
+        "leave",
+        "leave",
+    ]
+    (tmp_path / "nlu.yml").write_text(NLU.replace("[Rome](city)", "[Rome(city)"), encoding="utf-8")
+    strict = chatft(
+        "data", "convert", "--from", "rasa-yaml", "--input", "nlu.yml", "--output", "s", cwd=tmp_path
+    )
+    assert strict.returncode == 2
+    assert strict.stderr.strip().endswith("(data convert --lenient keeps it as words)")
+    lenient = chatft(
+        "data", "convert", "--from", "rasa-yaml", "--input", "nlu.yml", "--output", "l", "--split", "1,0,0",
+        "--lenient", cwd=tmp_path,
+    )  # fmt: skip
+    assert lenient.returncode == 0, lenient.stderr
+    rows = [json.loads(line) for line in (tmp_path / "l/train.jsonl").read_text().splitlines()]
+    # Kept as literal words, split as split_words splits any text (brackets are words of their own).
+    assert rows[3]["words"] == ["table", "for", "two", "in", "[", "Rome(city", ")"]
+    assert rows[3]["tags"] == ["O"] * 7

@@ -5,8 +5,9 @@ function's signature and the ``Args:`` of its docstring, and gives ``--config FI
 ``--help`` and one-line errors. Registered in :data:`chatft.cli.COMMANDS` as raw commands only because a few
 options are spelled as the issue's command lines have them, which a signature alone cannot say:
 ``--from`` (a Python keyword: the parameter is ``from_``), ``data stats DIR`` (a positional folder),
-``--input PATH...`` (several values after one flag), ``--strict-spans`` and ``--json`` as flags and
-``--plot`` for ``plot_path``. :data:`SPELLED` lists them; their help is still the docstring's ``Args:`` line,
+``--input PATH...`` (several values after one flag), ``--strict-spans``, ``--lenient`` and ``--json`` as
+flags and ``--plot`` for ``plot_path``. Every other option takes its dashed spelling too
+(``--label-column`` = ``--label_column``), as messages and the docs write them. :data:`SPELLED` lists them; their help is still the docstring's ``Args:`` line,
 read by ``docstring_parser`` (the library jsonargparse reads docstrings with).
 """
 
@@ -41,6 +42,7 @@ SPELLED: dict[str, Spelled] = {
     "dev": Spelled(("--dev",), "values"),
     "test": Spelled(("--test",), "values"),
     "strict_spans": Spelled(("--strict-spans", "--strict_spans"), "flag"),
+    "lenient": Spelled(("--lenient",), "flag"),
     "json": Spelled(("--json",), "flag"),
     "plot_path": Spelled(("--plot",)),
 }
@@ -80,9 +82,22 @@ def build_parser(fn: Callable, prog: str, positional: bool = False):
     return parser
 
 
+def underscored(argv: list[str], options: set[str]) -> list[str]:
+    """``--label-column X`` -> ``--label_column X`` (also ``--a-b=X``) where the underscored spelling is an
+    option: jsonargparse names options after parameters, while messages and docs write them with dashes."""
+    out = []
+    for token in argv:
+        flag, eq, value = token.partition("=")
+        alias = "--" + flag[2:].replace("-", "_") if flag.startswith("--") else flag
+        out.append(alias + eq + value if alias != flag and alias in options else token)
+    return out
+
+
 def _run(fn: Callable, argv: list[str], prog: str, positional: bool = False) -> None:
+    from chatft.compat.jsonargparse_hooks import long_options
+
     parser = build_parser(fn, prog, positional)
-    cfg = parser.parse_args(argv)
+    cfg = parser.parse_args(underscored(argv, set(long_options(parser))))
     names = [name for name in inspect.signature(fn).parameters if name not in HIDDEN]
     fn(**{name: cfg[name] for name in names})
 
