@@ -39,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,24 @@ def checked_text(text: Any, name: str, max_chars: int) -> str:
     return text
 
 
+def reference_time_of(body: Any) -> datetime | None:
+    """``body["reference_time"]`` (ISO 8601, e.g. ``2026-12-02T09:30:00+01:00``): what relative dates in the
+    text ("tomorrow") are read against; None (now) when absent."""
+    value = body.get("reference_time") if isinstance(body, dict) else None
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        raise ApiError(
+            400,
+            "invalid reference_time",
+            f'"reference_time" must be an ISO 8601 date-time string such as "2026-12-02T09:30:00", got {value!r}',
+        ) from None
+
+
 def endpoint_label(path: str) -> str:
     """The metrics label of a path: the route template, or ``other`` (keeps label values bounded)."""
     if path in ("/model/parse", "/parse", "/health", "/ready", "/version", "/metrics"):
@@ -263,7 +282,8 @@ def create_app(
                 settings.requirements, model.predictor.intent_labels, model.predictor.slot_labels
             )
             batcher = DynamicBatcher(
-                model.predictor.batch,
+                # Entity values are resolved per request (each may bring its own reference_time): not here.
+                lambda texts, size: model.predictor.batch(texts, size, resolve=False),
                 settings.max_batch_size,
                 settings.max_wait_ms,
                 on_batch=metrics.observe_batch,
@@ -345,24 +365,26 @@ def create_app(
             )
         return error_response(err.status_code, "http error", str(err.detail))
 
-    async def predict(texts: list[str]) -> list:
+    async def predict(texts: list[str], body: Any = None) -> list:
         if not state.ready:
             detail = state.failed or "the model is loading; wait until GET /ready answers 200"
             raise ApiError(503, "not ready", detail)
-        return await state.batcher.submit(texts)
+        reference = reference_time_of(body)
+        return state.model.predictor.resolve(await state.batcher.submit(texts), reference)
 
     @app.post("/model/parse")
     async def model_parse(request: Request) -> Response:
-        text = text_of(await read_json(request, settings.max_body_bytes), settings.max_text_chars)
+        body = await read_json(request, settings.max_body_bytes)
+        text = text_of(body, settings.max_text_chars)
         if not text.strip():
             return json_response(empty_parse(text))
-        return json_response(to_rasa((await predict([text]))[0]))
+        return json_response(to_rasa((await predict([text], body))[0]))
 
     @app.post("/parse")
     async def parse(request: Request) -> Response:
         body = await read_json(request, settings.max_body_bytes)
         texts = texts_of(body, settings.max_text_chars, settings.max_batch_texts)
-        return json_response([p.to_dict() for p in await predict(texts)] if texts else [])
+        return json_response([p.to_dict() for p in await predict(texts, body)] if texts else [])
 
     def session_id_ok(session_id: str) -> str:
         if len(session_id) > MAX_SESSION_ID:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from chatft.core.entities import EntityResolver
 from chatft.core.prediction import build_prediction
+from chatft.core.tags import entity_types
 
 DEFAULT_NAME = "predictions.jsonl"
 
@@ -66,11 +69,19 @@ class JsonlPredictionWriter(BasePredictionWriter):
             )
         labels = pl_module.intent_vocab.labels
         fallback = pl_module.oos_state.fallback_intent  # the intent name of utterances decoded out of scope
+        # Regexes, lookup tables and synonyms the checkpoint carries; typed values relative to now.
+        resolver = EntityResolver(
+            getattr(pl_module, "entity_resources", None),
+            entity_types(pl_module.hparams.get("slot_labels") or ()),
+        )
+        now = datetime.now().replace(microsecond=0)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
             for i, decoded in rows:
                 text, spans = inputs[i]
-                pred = build_prediction(text, spans, decoded, labels, self.top_k, fallback)
+                pred = resolver.resolve(
+                    build_prediction(text, spans, decoded, labels, self.top_k, fallback), now
+                )
                 f.write(json.dumps(pred.to_dict(), ensure_ascii=False) + "\n")
         os.replace(tmp, path)

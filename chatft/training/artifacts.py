@@ -109,6 +109,8 @@ class InferenceModel:
     source: str
     #: Temperature and out-of-scope decision fitted at the end of ``fit`` (None: checkpoint from before).
     oos: Any = None
+    #: Synonyms, regexes and lookup tables (:class:`chatft.core.entity_resources.EntityResources`; None: none).
+    entities: Any = None
 
 
 def _encoder_from_config(config_dict: dict):
@@ -212,7 +214,14 @@ def load_for_inference(
         hparams=hp,
         source=str(path),
         oos=_oos_state(ckpt),
+        entities=_entity_resources(ckpt, path),
     )
+
+
+def _entity_resources(ckpt: dict, path):
+    from chatft.core.entity_resources import ENTITIES_KEY, EntityResources
+
+    return EntityResources.from_dict(ckpt.get(ENTITIES_KEY), f"{path}: {ENTITIES_KEY}")
 
 
 def _oos_state(ckpt: dict):

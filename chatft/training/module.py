@@ -24,6 +24,7 @@ from torchmetrics.classification import (
 )
 
 from chatft.core.decoding import Decoded, Decoder
+from chatft.core.entity_resources import ENTITIES_KEY, EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.labels import LabelVocab
 from chatft.core.oos import OOSState
@@ -175,6 +176,8 @@ class IntentSlotModule(L.LightningModule):
             mode="both" if self.oos_index is not None else "threshold", oos_index=self.oos_index
         )
         self.oos_calibrated = False
+        #: Synonyms, regexes and lookup tables read from a checkpoint (None: none); saved with checkpoints.
+        self.entity_resources: EntityResources | None = None
         #: The distillation teacher while fitting (a plain attribute, not a sub-module: never in state_dict).
         self._teacher: Teacher | None = None
         self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
@@ -443,14 +446,21 @@ class IntentSlotModule(L.LightningModule):
         checkpoint[ASSETS_KEY] = module_assets(self)
         if self.oos_calibrated:
             checkpoint[OOS_KEY] = state_to_checkpoint(self.oos_state)
+        # The data folder's synonyms, regexes and lookup tables (entities.json), or those loaded with the model.
+        datamodule = getattr(getattr(self, "_trainer", None), "datamodule", None)
+        entities = getattr(datamodule, "entity_resources", None) or self.entity_resources
+        if entities is not None:
+            checkpoint[ENTITIES_KEY] = entities.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Restore the temperature and out-of-scope decision fitted at the end of ``fit`` (if any)."""
+        """Restore the temperature and out-of-scope decision fitted at the end of ``fit`` (if any), and the
+        entity resources (synonyms, regexes, lookup tables) the prediction writer applies."""
         from chatft.training.calibration import OOS_KEY
 
         state = OOSState.from_dict(checkpoint.get(OOS_KEY))
         if state is not None:
             self.set_oos_state(state)
+        self.entity_resources = EntityResources.from_dict(checkpoint.get(ENTITIES_KEY))
 
     def set_oos_state(self, state: OOSState) -> None:
         """Use a fitted temperature and out-of-scope decision from now on (and save it with checkpoints)."""
