@@ -58,6 +58,7 @@ HINTS: dict[str, str] = {
             "rooms",
             "seats",
             "tickets",
+            "size",
         ),
         NUMBER,
     ),

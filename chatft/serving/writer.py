@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from chatft.core.entities import EntityResolver
+from chatft.core.errors import ConfigError
 from chatft.core.prediction import build_prediction
 from chatft.core.tags import entity_types
 
@@ -30,12 +31,21 @@ class JsonlPredictionWriter(BasePredictionWriter):
         output: File to write. Default: ``predictions.jsonl`` in the run's log folder
             (``<trainer.default_root_dir>/lightning_logs/version_N/``).
         top_k: How many intents (most probable first) to list in ``intents_top_k``.
+        reference_time: What relative dates in the texts ("tomorrow") are read against, ISO 8601
+            (``2026-12-02T09:30:00``); default: now.
     """
 
-    def __init__(self, output: str | None = None, top_k: int = 3) -> None:
+    def __init__(self, output: str | None = None, top_k: int = 3, reference_time: str | None = None) -> None:
         super().__init__(write_interval="epoch")
         self.output = output
         self.top_k = top_k
+        try:
+            self.reference_time = datetime.fromisoformat(reference_time) if reference_time else None
+        except ValueError:
+            raise ConfigError(
+                f"--predictions.reference_time {reference_time!r}: expected an ISO 8601 date-time such as "
+                "2026-12-02T09:30:00"
+            ) from None
         self.path: Path | None = None
 
     def _path(self, trainer: L.Trainer) -> Path:
@@ -74,7 +84,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
             getattr(pl_module, "entity_resources", None),
             entity_types(pl_module.hparams.get("slot_labels") or ()),
         )
-        now = datetime.now().replace(microsecond=0)
+        now = self.reference_time or datetime.now().replace(microsecond=0)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
