@@ -101,7 +101,12 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            # This checkout first; an inherited PYTHONPATH (extra packages installed with --target) after it.
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                **(env or {}),
+            },
             cwd=str(REPO),
         )
         line = self.proc.stdout.readline()
