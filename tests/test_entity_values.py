@@ -226,6 +226,15 @@ def test_resources_round_trip_and_bad_files_are_one_line_errors(tmp_path):
     )
 
 
+def test_a_regex_added_twice_is_kept_once_and_lookups_of_one_name_merge():
+    res = EntityResources()
+    for _ in range(2):
+        res.add_regex("zip", r"\d{5}", "nlu.yml:3")
+        res.add_lookup("city", ["boston", "denver"])
+    res.add_lookup("city", ["denver", "new york"])
+    assert (res.regexes, res.lookups) == ([("zip", r"\d{5}")], [("city", ("boston", "denver", "new york"))])
+
+
 def test_synonym_clash_is_reported_and_the_later_value_wins():
     res = EntityResources()
     assert res.add_synonym("cc", "credit") is True

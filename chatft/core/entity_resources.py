@@ -79,12 +79,18 @@ class EntityResources:
             raise DataFormatError(
                 f"{where}: regex {name!r}: {pattern!r} is not a valid pattern ({err})"
             ) from None
-        self.regexes.append((name, pattern))
+        if (name, pattern) not in self.regexes:  # the same file read for several splits adds it once
+            self.regexes.append((name, pattern))
 
     def add_lookup(self, name: str, elements: list[str]) -> None:
-        """A lookup table: its elements are matched as whole words, case-insensitively."""
-        kept = tuple(dict.fromkeys(e.strip() for e in elements if e.strip()))
-        if kept:
+        """A lookup table: its elements are matched as whole words, case-insensitively; tables of the same name
+        are merged (Rasa projects may split one over files)."""
+        old = next((i for i, (n, _) in enumerate(self.lookups) if n == name), None)
+        before = self.lookups[old][1] if old is not None else ()
+        kept = tuple(dict.fromkeys([*before, *(e.strip() for e in elements if e.strip())]))
+        if old is not None:
+            self.lookups[old] = (name, kept)
+        elif kept:
             self.lookups.append((name, kept))
 
     # ---- JSON ----------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
         # Regexes, lookup tables and synonyms the checkpoint carries; typed values relative to now.
         resolver = EntityResolver(
             getattr(pl_module, "entity_resources", None),
-            entity_types(pl_module.hparams.get("slot_labels") or ()),
+            entity_types((getattr(pl_module, "hparams", None) or {}).get("slot_labels") or ()),
         )
         now = self.reference_time or datetime.now().replace(microsecond=0)
         path.parent.mkdir(parents=True, exist_ok=True)
