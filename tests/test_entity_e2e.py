@@ -136,7 +136,7 @@ def fitted(tiny_encoder, tmp_path_factory) -> dict:
 def test_convert_keeps_synonyms_regex_and_lookup(fitted):
     root = fitted["root"]
     assert (
-        f"entities: 4 synonyms, 1 regexes, 1 lookup tables -> {root / 'data' / 'entities.json'}"
+        f"entities: 6 synonyms, 1 regexes, 1 lookup tables -> {root / 'data' / 'entities.json'}"
         in fitted["convert"]
     )
     saved = json.loads((root / "data-gone" / "entities.json").read_text(encoding="utf-8"))
