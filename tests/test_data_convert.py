@@ -88,15 +88,31 @@ def test_rasa_yaml_entities_synonyms_roles_and_multiline_examples(tmp_path, caps
     assert result.report.kept == 5 and result.report.snapped == 1
     assert result.notes == Counter(
         {
-            "synonym sections (skipped: not training examples)": 1,
-            "regex sections (skipped: not training examples)": 1,
-            "lookup sections (skipped: not training examples)": 1,
+            "synonym sections (kept in entities.json)": 1,
+            "regex sections (kept in entities.json)": 1,
+            "lookup sections (kept in entities.json)": 1,
             "entities with a role or group (dropped; roles='keep' types them entity.role)": 2,
-            "entities with a synonym value (text tagged, value not kept)": 2,
+            "entities with a synonym value (kept in entities.json)": 2,
+            "regex/lookup 'zipcode': no slot of that type in the examples (not used, as in Rasa)": 1,
         }
     )
+    # Synonyms (inline values and the synonym: block, keys lower-cased as Rasa's), regexes and lookup tables.
+    assert json.loads((tmp_path / "out" / "entities.json").read_text(encoding="utf-8")) == {
+        "format": "chatft-entities",
+        "version": 1,
+        "synonyms": {
+            "nyc": "New York", "new york": "New York", "good morning": "morning", "morning": "morning",
+            "big apple": "New York",
+        },
+        "regexes": [{"name": "zipcode", "pattern": "[0-9]{5}"}],
+        "lookups": [{"name": "city", "elements": ["Boston"]}],
+        "value_types": {},
+        "currencies": {},
+        "language": "en",
+    }  # fmt: skip
     out = capsys.readouterr().out
     assert "train: 5 examples, 2 intents, 3 slot types" in out
+    assert f"entities: 5 synonyms, 1 regexes, 1 lookup tables -> {tmp_path / 'out' / 'entities.json'}" in out
     assert f"first: {nlu}:8: 'tomorrow' -> \"tomorrow's\" (date)" in out
 
 
@@ -185,6 +201,8 @@ def test_rasa_json(tmp_path):
     ]
     # both spans fall inside the one word "12-12": the first is snapped to it, the second skipped
     assert (result.report.kept, result.report.snapped) == (2, 1)
+    assert result.entities.synonyms == {"chines": "chinese", "chinese": "chinese"}
+    assert result.entities.regexes == [("zipcode", "[0-9]{5}")]
     assert result.report.skipped == Counter({"shares a word with another span": 1})
 
 

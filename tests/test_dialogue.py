@@ -131,7 +131,19 @@ def test_chat_file_mode_multi_turn_script(monkeypatch, tmp_path, capsys):
         "intent": "book_flight",
         "intent_confidence": 0.95,
         "out_of_scope": False,
-        "slots": [{"label": "toloc.city_name", "value": "denver", "start": 17, "end": 23, "confidence": 0.9}],
+        "slots": [
+            {
+                "label": "toloc.city_name",
+                "value": "denver",
+                "start": 17,
+                "end": 23,
+                "confidence": 0.9,
+                "text": "denver",
+                "typed": None,
+                "extractor": "chatft",
+                "processors": [],
+            }
+        ],
         "new_frame": True,
         "state": {"intent": "book_flight", "frame": {"toloc.city_name": "denver"}},
         "missing": ["fromloc.city_name"],

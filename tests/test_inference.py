@@ -84,7 +84,7 @@ def test_predict_writes_one_object_per_line_in_order_and_prints_the_path(trained
         assert row["empty"] is False
         assert row["words"] == [w for w, _, _ in split_words(row["text"])]
         assert len(row["tags"]) == len(row["words"])
-        assert all(row["text"][s["start"] : s["end"]] == s["value"] for s in row["slots"])
+        assert all(row["text"][s["start"] : s["end"]] == s["text"] for s in row["slots"])
         assert all(0.0 <= s["confidence"] <= 1.0 for s in row["slots"])
         if row["empty"]:
             continue  # checked below

@@ -61,6 +61,6 @@ def test_utterance_longer_than_max_length_fits_tests_and_predicts(tiny_encoder, 
     short, long = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert not short["truncated"] and long["truncated"]
     assert long["words"] == LONG_WORDS and len(long["tags"]) == len(LONG_WORDS)
-    assert all(long["text"][s["start"] : s["end"]] == s["value"] for s in long["slots"])
+    assert all(long["text"][s["start"] : s["end"]] == s["text"] for s in long["slots"])
     # At most 30 words fit in 32 tokens with [CLS] and [SEP]; the rest are predicted O, one tag per word.
     assert all(t == "O" for t in long["tags"][30:])

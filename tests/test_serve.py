@@ -106,7 +106,12 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            # This checkout first; an inherited PYTHONPATH (extra packages installed with --target) after it.
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                **(env or {}),
+            },
             cwd=str(REPO),
         )
         # The first line says where it listens; it comes before the model loads, so 60 s is plenty.
@@ -221,12 +226,14 @@ def test_model_parse_is_rasa_format_with_offsets_into_the_text_sent(served, pred
         )
         assert [i["name"] for i in got["intent_ranking"]] == [n for n, _ in want.intents_top_k]
         assert all(set(i) == {"name", "confidence"} for i in got["intent_ranking"])
+        # A typed slot's Rasa value is the typed value itself (the number, the ISO date), as Duckling's is.
         assert [(e["entity"], e["value"], e["start"], e["end"]) for e in got["entities"]] == [
-            (s.label, s.value, s.start, s.end) for s in want.slots
+            (s.label, s.typed["value"] if s.typed else s.value, s.start, s.end) for s in want.slots
         ]
-        for e in got["entities"]:
-            assert set(e) == {"entity", "value", "start", "end", "confidence_entity", "extractor"}
-            assert text[e["start"] : e["end"]] == e["value"] and e["extractor"] == "chatft"
+        for e, s in zip(got["entities"], want.slots, strict=True):
+            typed = {"processors", "additional_info"} if s.typed else set()
+            assert set(e) == {"entity", "value", "start", "end", "confidence_entity", "extractor"} | typed
+            assert text[e["start"] : e["end"]] == s.text and e["extractor"] == "chatft"
 
 
 def test_parse_batch_equals_predictor(served, predictor):

@@ -13,9 +13,13 @@ return, and what the chat loop reads. Its fields:
 * ``out_of_scope``: True when the model's out-of-scope decision (:mod:`chatft.core.oos`) rejected the
   utterance; ``intent`` is then the fallback name (``nlu_fallback`` by default) and ``intent_confidence`` the
   probability of the best-ranked intent; the ranking and the slots are still given.
-* ``slots``: ``{"label", "value", "start", "end", "confidence"}`` with character offsets, so
-  ``text[start:end] == value``. Spans are chunked from the tags with conlleval's rules (what seqeval scores).
-  A slot's confidence is the minimum of its words' tag probabilities (see :mod:`chatft.core.decoding`).
+* ``slots``: ``{"label", "value", "start", "end", "confidence", "text", "typed", "extractor", "processors"}``
+  with character offsets, so ``text[start:end] == slot["text"]``. Spans are chunked from the tags with
+  conlleval's rules (what seqeval scores). A slot's confidence is the minimum of its words' tag probabilities
+  (see :mod:`chatft.core.decoding`). ``value`` is the canonical value (a synonym's value, or the typed value
+  as a string: ``50``, ``250 USD``, ``2026-12-03``; else the text), ``typed`` the typed value (``{"dim",
+  "value", "unit"|"grain"}``, or None), ``extractor`` ``chatft`` (the model) or ``RegexEntityExtractor`` (a
+  regex or lookup table), ``processors`` what changed the value (:mod:`chatft.core.entities`).
 * ``empty``: True for a text without words (blank or whitespace only): no model is run for it, ``intent``
   is None, ``intent_confidence`` 0.0 and ``words``, ``tags``, ``intents_top_k`` and ``slots`` are empty.
 """
@@ -32,18 +36,30 @@ from chatft.core.tags import UNK_INDEX, bio_chunks
 if TYPE_CHECKING:
     from chatft.core.decoding import Decoded
 
-__all__ = ["Prediction", "Slot", "build_prediction", "top_k_intents"]
+__all__ = ["MODEL_EXTRACTOR", "Prediction", "Slot", "build_prediction", "top_k_intents"]
+
+#: ``extractor`` of the slots the model tagged (Rasa's ``extractor`` field).
+MODEL_EXTRACTOR = "chatft"
 
 
 @dataclass(frozen=True)
 class Slot:
-    """One filled slot: its type (``fromloc.city_name``), the text it covers and where, and a confidence."""
+    """One filled slot: its type (``fromloc.city_name``), its canonical value, the text it covers and where,
+    a confidence, and what found and changed it (see the module docstring). ``text`` defaults to ``value``."""
 
     label: str
     value: str
     start: int
     end: int
     confidence: float
+    text: str = None  # type: ignore[assignment]
+    typed: dict | None = None
+    extractor: str = MODEL_EXTRACTOR
+    processors: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.text is None:
+            object.__setattr__(self, "text", self.value)
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,8 @@ class Prediction:
         """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists)."""
         out = asdict(self)
         out["intents_top_k"] = [[label, prob] for label, prob in self.intents_top_k]
+        for slot in out["slots"]:
+            slot["processors"] = list(slot["processors"])
         return out
 
     def slot_values(self) -> dict[str, str]:

@@ -1,5 +1,8 @@
 """``python -m chatft data convert``: other formats -> chatft's JSON Lines layout ``DIR/{train,dev,test}.jsonl``.
 
+Rasa inputs also give ``DIR/entities.json`` (synonyms, regexes, lookup tables: :mod:`chatft.core.entity_resources`),
+which ``fit`` embeds in the checkpoint.
+
 Inputs come as ``--input PATH...`` (every split carved from them, or taken from the file for formats that
 carry splits, like CLINC150) or per split as ``--train PATH... [--dev PATH...] [--test PATH...]``; a split
 not given is carved from train, stratified by intent (:mod:`chatft.data_tools.carve`). Every example lands
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from chatft.core.entity_resources import ENTITIES_FILE, EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.formats import SPLITS, Example
 from chatft.core.tags import bio_chunks
@@ -40,10 +44,15 @@ class ConvertResult:
     notes: Counter
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Synonyms, regexes and lookup tables written to ``entities.json`` (None: none in the input).
+    entities: EntityResources | None = None
 
 
-def _reader(fmt: str, options: dict) -> Callable[[Path, Counter], list[Record]]:
-    """The reader of ``fmt`` with the options it takes (an option it does not take is a one-line error)."""
+def _reader(
+    fmt: str, options: dict, resources: EntityResources | None = None
+) -> Callable[[Path, Counter], list[Record]]:
+    """The reader of ``fmt`` with the options it takes (an option it does not take is a one-line error);
+    the Rasa readers add their synonyms, regexes and lookup tables to ``resources``."""
     takes = {
         "rasa-yaml": (rasa_yaml.read, ("roles", "lenient")),
         "rasa-json": (rasa_json.read, ("roles",)),
@@ -60,6 +69,8 @@ def _reader(fmt: str, options: dict) -> Callable[[Path, Counter], list[Record]]:
     if extra:
         flags = ", ".join("--" + k.replace("_", "-") for k in extra)
         raise ConfigError(f"{flags}: not an option of --from {fmt}")
+    if fmt in ("rasa-yaml", "rasa-json") and resources is not None:
+        given["resources"] = resources
     return partial(read, **given)
 
 
@@ -157,6 +168,7 @@ def convert(
             ``[text]``) as literal words and warn, instead of stopping with an error.
         quiet: Print nothing (the result is returned).
     """
+    resources = EntityResources()
     read = _reader(
         from_,
         {
@@ -169,6 +181,7 @@ def convert(
             "delimiter": delimiter,
             "lenient": lenient,
         },
+        resources,
     )
     if input and (train or dev or test):
         raise ConfigError("give --input (all splits from it) or --train/--dev/--test, not both")
@@ -228,9 +241,28 @@ def convert(
             result.files[s] = path
         elif path.exists():
             path.unlink()  # a stale split from an earlier run would be read as this data's
+    write_entities(result, resources, out)
     if not quiet:
         print_summary(result, sys.stdout)
     return result
+
+
+def write_entities(result: ConvertResult, resources: EntityResources, out: Path) -> None:
+    """``out/entities.json`` with the Rasa synonyms, regexes and lookup tables (removed when there are none, so
+    a stale one is not embedded by ``fit``); regexes and lookups named like no slot type are noted: Rasa's
+    RegexEntityExtractor and chatft use only those named like an entity of the examples."""
+    path = out / ENTITIES_FILE
+    if not resources:
+        path.unlink(missing_ok=True)
+        return
+    types = set().union(*(_slot_types(exs) for exs in result.splits.values()))
+    for name in dict.fromkeys([n for n, _ in resources.regexes] + [n for n, _ in resources.lookups]):
+        if name not in types:
+            result.notes[
+                f"regex/lookup {name!r}: no slot of that type in the examples (not used, as in Rasa)"
+            ] += 1
+    result.files["entities"] = resources.save(out)
+    result.entities = resources
 
 
 def print_summary(result: ConvertResult, stream) -> None:
@@ -241,6 +273,13 @@ def print_summary(result: ConvertResult, stream) -> None:
         print(
             f"{s}: {len(exs)} examples, {len({ex.intent for ex in exs})} intents, "
             f"{len(_slot_types(exs))} slot types{where}",
+            file=stream,
+        )
+    if result.entities is not None:
+        res = result.entities
+        print(
+            f"entities: {len(res.synonyms)} synonyms, {len(res.regexes)} regexes, {len(res.lookups)} lookup tables "
+            f"-> {result.files['entities']}",
             file=stream,
         )
     rep = result.report

@@ -3,8 +3,9 @@
 Annotations, as Rasa writes them: ``[text](entity)``, ``[text](entity:value)`` (synonym, old syntax),
 ``[text]{"entity": "e", "value": "v", "role": "r", "group": "g"}`` and ``[text][{...}, {...}]`` (several
 entities on one text; chatft tags one slot per word, so the first is kept and the others counted).
-``synonym``, ``regex`` and ``lookup`` sections feed Rasa's featurizers, not its training examples: they are
-skipped and counted. Roles and groups are dropped with a note, or folded into the slot type as
+``synonym``, ``regex`` and ``lookup`` sections are not training examples: with the synonym values of annotations
+they go into ``resources`` (:class:`chatft.core.entity_resources.EntityResources`), which ``data convert`` writes
+to ``entities.json`` for the predictors to apply. Roles and groups are dropped with a note, or folded into the slot type as
 ``entity.role`` with ``roles="keep"``. A folder input reads every ``.yml``/``.yaml`` file in it that has an
 ``nlu:`` key (Rasa projects split data over files; ``domain.yml``, stories and rules are skipped).
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from chatft.core.entity_resources import EntityResources
 from chatft.core.errors import DataFormatError
 from chatft.data_tools import rasa_annotations
 from chatft.data_tools.records import Record, Span
@@ -30,7 +32,7 @@ _ANNOTATION = re.compile(
     r"\[(?P<text>[^\[\]]+)\]"
     r"(?:\((?P<entity>[^:()]+)(?::(?P<value>[^()]+))?\)|(?P<dict>\{[^{}]*\})|(?P<list>\[\s*\{.*?\}\s*\]))"
 )
-_SKIPPED_SECTIONS = ("synonym", "regex", "lookup")
+_RESOURCE_SECTIONS = ("synonym", "regex", "lookup")
 
 
 def _loader():
@@ -51,7 +53,7 @@ def parse_example(line: str, where: str, notes: Counter, roles: str = "drop") ->
         if m.group("entity"):
             entities = [{"entity": m.group("entity").strip()}]
             if m.group("value"):
-                notes["entities with a synonym value (text tagged, value not kept)"] += 1
+                entities[0]["value"] = m.group("value").strip()
         else:
             raw = m.group("dict") or m.group("list")
             try:
@@ -70,8 +72,6 @@ def parse_example(line: str, where: str, notes: Counter, roles: str = "drop") ->
                 notes["extra entities on an already annotated text (skipped: one slot per word)"] += (
                     len(entities) - 1
                 )
-            if "value" in entities[0]:
-                notes["entities with a synonym value (text tagged, value not kept)"] += 1
         entity = entities[0]
         typ = entity["entity"].strip()
         if entity.get("role") or entity.get("group"):
@@ -80,7 +80,8 @@ def parse_example(line: str, where: str, notes: Counter, roles: str = "drop") ->
                 notes["entities with a role (kept as entity.role)"] += 1
             else:
                 notes["entities with a role or group (dropped; roles='keep' types them entity.role)"] += 1
-        spans.append(Span(out_len, out_len + len(value), typ))
+        synonym = str(entity["value"]) if entity.get("value") is not None else None
+        spans.append(Span(out_len, out_len + len(value), typ, synonym))
         parts.append(value)
         out_len += len(value)
         pos = m.end()
@@ -119,13 +120,41 @@ def _examples(node: yaml.Node, path: Path) -> list[tuple[str, int]]:
     )
 
 
-def read_file(
-    path: Path, notes: Counter, roles: str = "drop", required: bool = True, lenient: bool = False
-) -> list[Record]:
-    """Records of one Rasa YAML file (none, without error, for a file with no ``nlu:`` when not required).
+def _resource_section(
+    section: str, fields: dict, path: Path, item: yaml.Node, resources: EntityResources, notes: Counter
+) -> None:
+    """A ``- synonym: value`` / ``- regex: name`` / ``- lookup: name`` item's examples into ``resources``."""
+    name = fields[section]
+    if not isinstance(name, yaml.ScalarNode) or not name.value.strip():
+        raise DataFormatError(f"{path}:{item.start_mark.line + 1}: '{section}:' needs a name")
+    if "examples" not in fields:
+        raise DataFormatError(f"{path}:{item.start_mark.line + 1}: {section} {name.value!r} has no examples")
+    examples = _examples(fields["examples"], path)
+    name = name.value.strip()
+    if section == "synonym":
+        for example, _ in examples:
+            if not resources.add_synonym(example, name):
+                notes["conflicting synonyms (the later value wins, as in Rasa)"] += 1
+    elif section == "regex":
+        for example, line in examples:
+            resources.add_regex(name, example, f"{path}:{line}")
+    else:
+        resources.add_lookup(name, [example for example, _ in examples])
+    notes[f"{section} sections (kept in entities.json)"] += 1
 
-    A broken annotation is an error unless ``lenient`` (see :mod:`chatft.data_tools.rasa_annotations`).
-    """
+
+def read_file(
+    path: Path,
+    notes: Counter,
+    roles: str = "drop",
+    required: bool = True,
+    resources: EntityResources | None = None,
+    lenient: bool = False,
+) -> list[Record]:
+    """Records of one Rasa YAML file (none, without error, for a file with no ``nlu:`` when not required);
+    its synonyms, regexes and lookup tables go into ``resources`` (dropped when None). A broken annotation
+    is an error unless ``lenient`` (see :mod:`chatft.data_tools.rasa_annotations`)."""
+    resources = resources if resources is not None else EntityResources()
     try:
         root = yaml.compose(read_text(path), Loader=_loader())
     except yaml.YAMLError as err:
@@ -144,9 +173,9 @@ def read_file(
     records = []
     for item in nlu.value:
         fields = _mapping(item) if isinstance(item, yaml.MappingNode) else {}
-        section = next((key for key in _SKIPPED_SECTIONS if key in fields), None)
+        section = next((key for key in _RESOURCE_SECTIONS if key in fields), None)
         if section is not None:
-            notes[f"{section} sections (skipped: not training examples)"] += 1
+            _resource_section(section, fields, path, item, resources, notes)
             continue
         intent = fields.get("intent")
         if not isinstance(intent, yaml.ScalarNode) or not intent.value.strip():
@@ -162,17 +191,35 @@ def read_file(
             rasa_annotations.check(example, _ANNOTATION, where, notes, lenient)
             text, spans = parse_example(example, where, notes, roles)
             records.append(Record(text, intent.value.strip(), spans, where))
+            add_span_synonyms(text, spans, resources, notes)
     return records
 
 
-def read(path: Path, notes: Counter, roles: str = "drop", lenient: bool = False) -> list[Record]:
-    """Records of a Rasa YAML file, or of every NLU file under a folder."""
+def add_span_synonyms(text: str, spans, resources: EntityResources, notes: Counter) -> None:
+    """Annotated synonym values (``[current account](account:checking)``) into ``resources``, as Rasa learns them."""
+    for span in spans:
+        if span.value is not None:
+            notes["entities with a synonym value (kept in entities.json)"] += 1
+            if not resources.add_synonym(text[span.start : span.end], span.value):
+                notes["conflicting synonyms (the later value wins, as in Rasa)"] += 1
+
+
+def read(
+    path: Path,
+    notes: Counter,
+    roles: str = "drop",
+    resources: EntityResources | None = None,
+    lenient: bool = False,
+) -> list[Record]:
+    """Records of a Rasa YAML file, or of every NLU file under a folder (resources: see :func:`read_file`)."""
     if roles not in ("drop", "keep"):
         raise DataFormatError(f"roles must be 'drop' or 'keep', got {roles!r}")
     files = files_in(path, (".yml", ".yaml"))
     records = []
     for f in files:
-        records.extend(read_file(f, notes, roles, required=not path.is_dir(), lenient=lenient))
+        records.extend(
+            read_file(f, notes, roles, required=not path.is_dir(), resources=resources, lenient=lenient)
+        )
     if path.is_dir() and not records:
         raise DataFormatError(f"{path}: no Rasa NLU examples in its .yml/.yaml files")
     return records

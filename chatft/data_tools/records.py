@@ -22,11 +22,13 @@ SHOWN = 3
 
 @dataclass(frozen=True)
 class Span:
-    """Characters ``text[start:end]`` are a slot of ``type``."""
+    """Characters ``text[start:end]`` are a slot of ``type``; ``value``: a synonym's value (Rasa's
+    ``[text](type:value)``), kept in ``entities.json``, None when the text is the value."""
 
     start: int
     end: int
     type: str
+    value: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from chatft.core.entity_resources import ENTITIES_KEY, EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.oos import OOSState
 from chatft.model.spec import ModelSpec
@@ -44,6 +45,9 @@ class InferenceModel:
     #: :meth:`ModelSpec.uncalibrated_oos` when the checkpoint has none (``calibrated`` False).
     oos: OOSState | None = None
     calibrated: bool = False
+    #: Synonyms, regexes and lookup tables fit embedded (:class:`~chatft.core.entity_resources.EntityResources`;
+    #: None: none, or a checkpoint from before they were kept).
+    entities: EntityResources | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -140,4 +144,5 @@ def load_for_inference(
         source=str(path),
         oos=fitted if fitted is not None else spec.uncalibrated_oos(),
         calibrated=fitted is not None,
+        entities=EntityResources.from_dict(ckpt.get(ENTITIES_KEY), f"{path}: {ENTITIES_KEY}"),
     )

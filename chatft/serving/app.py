@@ -26,7 +26,15 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatft.serving.loading import WARMUP_TEXTS, LoadedModel, choose_policy, load_model
-from chatft.serving.requests import ApiError, max_body_bytes, read_json, session_id_ok, text_of, texts_of
+from chatft.serving.requests import (
+    ApiError,
+    max_body_bytes,
+    read_json,
+    reference_time_of,
+    session_id_ok,
+    text_of,
+    texts_of,
+)
 from chatft.serving.settings import ServeSettings
 
 __all__ = ["ENDPOINTS", "create_app", "endpoint_label"]
@@ -99,7 +107,8 @@ def create_app(
                 settings.requirements, model.predictor.intent_labels, model.predictor.slot_labels
             )
             batcher = DynamicBatcher(
-                model.predictor.batch,
+                # Entity values are resolved per request (each may bring its own reference_time): not here.
+                lambda texts, size: model.predictor.batch(texts, size, resolve=False),
                 settings.max_batch_size,
                 settings.max_wait_ms,
                 on_batch=metrics.observe_batch,
@@ -185,22 +194,24 @@ def create_app(
             detail = state.failed or "the model is loading; wait until GET /ready answers 200"
             raise ApiError(503, "not ready", detail)
 
-    async def predict(texts: list[str]) -> list:
+    async def predict(texts: list[str], body: Any = None) -> list:
         require_ready()
-        return await state.batcher.submit(texts)
+        reference = reference_time_of(body)
+        return state.model.predictor.resolve(await state.batcher.submit(texts), reference)
 
     @app.post("/model/parse")
     async def model_parse(request: Request) -> Response:
-        text = text_of(await read_json(request, body_limit), settings.max_text_chars)
+        body = await read_json(request, body_limit)
+        text = text_of(body, settings.max_text_chars)
         if not text.strip():
             return json_response(empty_parse(text))
-        return json_response(to_rasa((await predict([text]))[0]))
+        return json_response(to_rasa((await predict([text], body))[0]))
 
     @app.post("/parse")
     async def parse(request: Request) -> Response:
         body = await read_json(request, body_limit)
         texts = texts_of(body, settings.max_text_chars, settings.max_batch_texts)
-        return json_response([p.to_dict() for p in await predict(texts)] if texts else [])
+        return json_response([p.to_dict() for p in await predict(texts, body)] if texts else [])
 
     @app.post("/chat/{session_id}")
     async def chat(session_id: str, request: Request) -> Response:

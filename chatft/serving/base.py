@@ -4,20 +4,26 @@
 (onnxruntime) subclass :class:`BasePredictor` and differ only in :meth:`BasePredictor.logits`. Everything
 else is here, once: words from :func:`chatft.core.text.split_words`, tokenization and word alignment as in
 training and batches of similar length (:func:`chatft.core.inference_loop.decode_words`), decoding with
-:class:`chatft.core.decoding.Decoder` (the decoding ``test`` scores: calibrated intents, the out-of-scope decision, words cut by truncation tagged ``O``) and
-:func:`chatft.core.prediction.build_prediction`. A text without words gets an empty prediction and never
+:class:`chatft.core.decoding.Decoder` (the decoding ``test`` scores: calibrated intents, the out-of-scope
+decision, words cut by truncation tagged ``O``) and :func:`chatft.core.prediction.build_prediction`, then the
+entity values (:class:`chatft.core.entities.EntityResolver`: regexes, lookup tables, synonyms, typed numbers,
+money and dates relative to ``reference_time``). A text without words gets an empty prediction and never
 reaches the model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
 
 from chatft.core.decoding import Decoded, Decoder
+from chatft.core.entities import EntityResolver
+from chatft.core.entity_resources import EntityResources
 from chatft.core.inference_loop import decode_words
 from chatft.core.prediction import Prediction, build_prediction
+from chatft.core.tags import entity_types
 from chatft.core.text import split_words
 
 __all__ = ["BasePredictor"]
@@ -32,14 +38,26 @@ class BasePredictor:
         max_length: Max sub-word tokens per utterance; words beyond are predicted ``O`` (``truncated``).
         pad_id: Token id used for padding.
         top_k: How many intents to list in ``intents_top_k``.
+        entities: The project's synonyms, regexes and lookup tables (from the checkpoint or export; None:
+            none). Slot values are typed (numbers, money, dates) by the rule of :mod:`chatft.core.values`
+            either way; set ``predictor.resolver.typed_values = False`` to turn that off.
     """
 
-    def __init__(self, tokenizer, decoder: Decoder, max_length: int, pad_id: int, top_k: int = 3) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        decoder: Decoder,
+        max_length: int,
+        pad_id: int,
+        top_k: int = 3,
+        entities: EntityResources | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.decoder = decoder
         self.max_length = int(max_length)
         self.pad_id = pad_id
         self.top_k = top_k
+        self.resolver = EntityResolver(entities, entity_types(decoder.slot_labels))
 
     @property
     def intent_labels(self) -> tuple[str, ...]:
@@ -64,11 +82,21 @@ class BasePredictor:
         padded batch (the arrays :data:`chatft.core.inference_loop.MODEL_INPUTS` names)."""
         raise NotImplementedError
 
-    def __call__(self, text: str) -> Prediction:
-        return self.batch([text])[0]
+    def __call__(self, text: str, reference_time: datetime | None = None) -> Prediction:
+        return self.batch([text], reference_time=reference_time)[0]
 
-    def batch(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
-        """Predict many utterances; batches group similar lengths (less padding), output keeps input order."""
+    def batch(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        reference_time: datetime | None = None,
+        resolve: bool = True,
+    ) -> list[Prediction]:
+        """Predict many utterances; batches group similar lengths (less padding), output keeps input order.
+
+        ``reference_time``: what relative dates ("tomorrow") are read against (default: now). ``resolve``:
+        False gives the model's slots only (values = texts); :meth:`resolve` applies the entity values later.
+        """
         if isinstance(texts, str):
             raise TypeError(
                 f"{type(self).__name__}.batch takes a list of texts; call the predictor itself for one text"
@@ -81,7 +109,13 @@ class BasePredictor:
             results[i] = build_prediction(
                 texts[i], spans[i], d, self.intent_labels, self.top_k, self.decoder.fallback_intent
             )
-        return results
+        return self.resolve(results, reference_time) if resolve else results
+
+    def resolve(
+        self, predictions: Sequence[Prediction], reference_time: datetime | None = None
+    ) -> list[Prediction]:
+        """Regexes, lookup tables, synonyms and typed values applied to predictions made with ``resolve=False``."""
+        return self.resolver.resolve_all(predictions, reference_time)
 
     def decode_words(
         self, words: Sequence[Sequence[str]], batch_size: int = 32, word_probabilities: bool = False

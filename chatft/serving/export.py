@@ -17,6 +17,8 @@
   class means and precision matrix); for a checkpoint without calibration, the uncalibrated decision ``test``
   uses (temperature 1, out of scope when the OOS intent wins). The graph's third output,
   ``intent_features`` ``[batch, hidden]``, is the pooled feature that score reads.
+* ``entities.json``: the synonyms, regexes and lookup tables ``fit`` embedded in the checkpoint
+  (:mod:`chatft.core.entity_resources`), when it has them.
 * ``manifest.json``: what is where, shapes, the source checkpoint, ``max_length``, the weights' precision
   (``quantization``: null for fp32) and the largest difference between ONNX and PyTorch logits measured at
   export on a padded sample batch.
@@ -40,6 +42,7 @@ import torch
 from torch import nn
 
 from chatft import __version__
+from chatft.core.entity_resources import ENTITIES_FILE
 from chatft.core.errors import ConfigError
 from chatft.core.features import tokenize_examples
 from chatft.core.labels import LabelVocab
@@ -192,6 +195,11 @@ def export_onnx(
     if loaded.oos is not None:
         oos = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in loaded.oos.to_dict().items()}
         (out / "oos.json").write_text(json.dumps(oos) + "\n", encoding="utf-8")
+    entities = loaded.entities
+    if entities is not None:  # synonyms, regexes and lookup tables embedded by fit
+        entities.save(out)
+    elif (out / ENTITIES_FILE).exists():
+        (out / ENTITIES_FILE).unlink()  # a stale file from an earlier export into this folder
     decoder = slot_decoder_of(model)
     (out / "decoding.json").write_text(
         json.dumps(decoder.to_dict() if decoder else {"mode": "none"}) + "\n", encoding="utf-8"
@@ -213,6 +221,7 @@ def export_onnx(
             "intent_features": ["batch", "hidden"],
         },
         "oos": "oos.json" if loaded.oos is not None else None,
+        "entities": ENTITIES_FILE if entities is not None else None,
         "intent_labels": "intents.json",
         "slot_labels": "slot_tags.json" if has_slots else None,
         "tokenizer": "tokenizer/tokenizer.json",

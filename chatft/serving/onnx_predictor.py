@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from chatft.core.decoding import Decoder, SlotDecoder
+from chatft.core.entity_resources import EntityResources
 from chatft.core.oos import OOSState
 from chatft.serving.base import BasePredictor
 
@@ -116,12 +117,15 @@ class OnnxPredictor(BasePredictor):
             if m.get("oos")
             else None
         )
+        # Synonyms, regexes and lookup tables (entities.json); None for exports without them.
+        entities = EntityResources.load(self.folder) if m.get("entities") else None
         super().__init__(
             WordTokenizer(self.folder / m["tokenizer"], m["unk_token"], m["pad_token_id"]),
             Decoder(intent_labels, slot_labels, slots, oos),
             int(max_length or m["max_length"]),
             m["pad_token_id"],
             top_k,
+            entities,
         )
         options = ort.SessionOptions()
         if threads:

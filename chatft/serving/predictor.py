@@ -41,7 +41,8 @@ class Predictor(BasePredictor):
         # loaded.oos: the temperature and out-of-scope decision fitted at the end of fit, or the uncalibrated one
         decoder = Decoder(loaded.intent_labels, loaded.slot_labels, slot_decoder_of(loaded.model), loaded.oos)
         pad_id = loaded.tokenizer.pad_token_id or 0
-        super().__init__(loaded.tokenizer, decoder, loaded.max_length, pad_id, top_k)
+        # loaded.entities: synonyms, regexes and lookup tables embedded by fit (None: none, or an older checkpoint)
+        super().__init__(loaded.tokenizer, decoder, loaded.max_length, pad_id, top_k, loaded.entities)
 
     @classmethod
     def from_checkpoint(

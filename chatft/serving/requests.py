@@ -8,6 +8,7 @@ body is buffered), texts and batches by ``--max_text_chars`` and ``--max_batch_t
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -91,6 +92,24 @@ def checked_text(text: Any, name: str, max_chars: int) -> str:
             f"{name} has {len(text)} characters; the limit is {max_chars} (--max_text_chars)",
         )
     return text
+
+
+def reference_time_of(body: Any) -> datetime | None:
+    """``body["reference_time"]`` (ISO 8601, e.g. ``2026-12-02T09:30:00+01:00``): what relative dates in the
+    text ("tomorrow") are read against; None (now) when absent."""
+    value = body.get("reference_time") if isinstance(body, dict) else None
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        raise ApiError(
+            400,
+            "invalid reference_time",
+            f'"reference_time" must be an ISO 8601 date-time string such as "2026-12-02T09:30:00", got {value!r}',
+        ) from None
 
 
 def session_id_ok(session_id: str) -> str:

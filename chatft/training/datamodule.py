@@ -12,6 +12,7 @@ import logging
 import lightning as L
 from torch.utils.data import DataLoader
 
+from chatft.core.entity_resources import EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.features import Features, tokenize_examples
 from chatft.core.formats import (
@@ -114,6 +115,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
         self.oos_label = oos_label
+        #: The data folder's synonyms, regexes and lookup tables (entities.json; None: none), for the checkpoint.
+        self.entity_resources = EntityResources.load(data_dir)
         self.format: str | None = None
         self.examples: dict[str, list[Example]] = {}
         self.datasets: dict[str, ListDataset] = {}

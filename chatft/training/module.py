@@ -24,6 +24,7 @@ from torchmetrics.classification import (
 )
 
 from chatft.core.decoding import Decoded, Decoder
+from chatft.core.entity_resources import ENTITIES_KEY, EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.labels import LabelVocab
 from chatft.core.oos import OOSState
@@ -166,6 +167,8 @@ class IntentSlotModule(L.LightningModule):
         #: class wins), which the predictors also use for a checkpoint without calibration.
         self.oos_state = self.spec.uncalibrated_oos()
         self.oos_calibrated = False
+        #: Synonyms, regexes and lookup tables read from a checkpoint (None: none); saved with checkpoints.
+        self.entity_resources: EntityResources | None = None
         #: The distillation teacher while fitting (a plain attribute, not a sub-module: never in state_dict).
         self._teacher: Teacher | None = None
         self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
@@ -431,12 +434,21 @@ class IntentSlotModule(L.LightningModule):
         checkpoint[ASSETS_KEY] = self._inference_assets()
         if self.oos_calibrated:
             checkpoint[OOS_KEY] = state_to_checkpoint(self.oos_state)
+        # The data folder's synonyms, regexes and lookup tables (entities.json), or those loaded with the model.
+        from chatft.compat.lightning_hooks import attached_trainer
+
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
+        entities = getattr(datamodule, "entity_resources", None) or self.entity_resources
+        if entities is not None:
+            checkpoint[ENTITIES_KEY] = entities.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Restore the temperature and out-of-scope decision fitted at the end of ``fit`` (if any)."""
+        """Restore the temperature and out-of-scope decision fitted at the end of ``fit`` (if any), and the
+        entity resources (synonyms, regexes, lookup tables) the prediction writer applies."""
         state = oos_state_of(checkpoint)
         if state is not None:
             self.set_oos_state(state)
+        self.entity_resources = EntityResources.from_dict(checkpoint.get(ENTITIES_KEY))
 
     def _inference_assets(self) -> dict:
         """What inference needs besides the weights (:mod:`chatft.model.assets`): the tokenizer (the

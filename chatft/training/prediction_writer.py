@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from chatft.core.entities import EntityResolver
+from chatft.core.errors import ConfigError
 from chatft.core.prediction import build_prediction
+from chatft.core.tags import entity_types
 
 DEFAULT_NAME = "predictions.jsonl"
 
@@ -27,12 +31,21 @@ class JsonlPredictionWriter(BasePredictionWriter):
         output: File to write. Default: ``predictions.jsonl`` in the run's log folder
             (``<trainer.default_root_dir>/lightning_logs/version_N/``).
         top_k: How many intents (most probable first) to list in ``intents_top_k``.
+        reference_time: What relative dates in the texts ("tomorrow") are read against, ISO 8601
+            (``2026-12-02T09:30:00``); default: now.
     """
 
-    def __init__(self, output: str | None = None, top_k: int = 3) -> None:
+    def __init__(self, output: str | None = None, top_k: int = 3, reference_time: str | None = None) -> None:
         super().__init__(write_interval="epoch")
         self.output = output
         self.top_k = top_k
+        try:
+            self.reference_time = datetime.fromisoformat(reference_time) if reference_time else None
+        except ValueError:
+            raise ConfigError(
+                f"--predictions.reference_time {reference_time!r}: expected an ISO 8601 date-time such as "
+                "2026-12-02T09:30:00"
+            ) from None
         self.path: Path | None = None
 
     def _path(self, trainer: L.Trainer) -> Path:
@@ -66,11 +79,19 @@ class JsonlPredictionWriter(BasePredictionWriter):
             )
         labels = pl_module.intent_vocab.labels
         fallback = pl_module.oos_state.fallback_intent  # the intent name of utterances decoded out of scope
+        # Regexes, lookup tables and synonyms the checkpoint carries; typed values relative to now.
+        resolver = EntityResolver(
+            getattr(pl_module, "entity_resources", None),
+            entity_types((getattr(pl_module, "hparams", None) or {}).get("slot_labels") or ()),
+        )
+        now = self.reference_time or datetime.now().replace(microsecond=0)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
             for i, decoded in rows:
                 text, spans = inputs[i]
-                pred = build_prediction(text, spans, decoded, labels, self.top_k, fallback)
+                pred = resolver.resolve(
+                    build_prediction(text, spans, decoded, labels, self.top_k, fallback), now
+                )
                 f.write(json.dumps(pred.to_dict(), ensure_ascii=False) + "\n")
         os.replace(tmp, path)
