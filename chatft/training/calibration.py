@@ -25,10 +25,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from chatft.core.errors import ConfigError
+from chatft.core.fallback import default_fallback
 from chatft.core.oos import (
     FALLBACK_INTENT,
     METHODS,
@@ -36,10 +36,15 @@ from chatft.core.oos import (
     auroc,
     choose_threshold,
     fit_shared_gaussian,
+    fit_temperature,
+    fit_temperature_on_dev,
     fpr_at_tpr,
+    margin_score,
     operating_point,
     precision_matrix,
 )
+
+__all__ = ["OOSCalibration", "calibrate", "collect", "fit_temperature"]
 
 log = logging.getLogger(__name__)
 
@@ -50,36 +55,6 @@ OOS_KEY = "chatft_oos"
 def state_to_checkpoint(state: OOSState) -> dict:
     """The state as checkpoint values: arrays as tensors (``torch.load(weights_only=True)`` reads them)."""
     return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.to_dict().items()}
-
-
-def fit_temperature(logits, labels, excluded=(0,), max_iter: int = 200) -> float:
-    """The temperature T minimizing the NLL of ``softmax(logits / T)`` (LBFGS over log T, float64).
-
-    Columns in ``excluded`` are never predicted (``<unk>``; the OOS class in threshold mode) and are masked;
-    rows whose label is excluded are dropped.
-    """
-    x = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    # Drop excluded columns (a -inf column would make the gradient NaN) and rows labelled with them.
-    cols = [c for c in range(x.size(-1)) if c not in set(excluded)] or list(range(x.size(-1)))
-    new_id = torch.full((x.size(-1),), -1, dtype=torch.long)
-    new_id[cols] = torch.arange(len(cols))
-    y = new_id[y]
-    keep = y >= 0
-    x, y = x[keep][:, cols], y[keep]
-    if not len(y):
-        return 1.0
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(x / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(log_t.detach().exp())
 
 
 @torch.no_grad()
@@ -127,11 +102,16 @@ def calibrate(
     max_acc_drop: float = 0.01,
     target_recall: float | None = None,
     fallback_intent: str = FALLBACK_INTENT,
+    fallback: bool = True,
+    confidence_threshold: float | None = None,
+    ambiguity_threshold: float | None = None,
 ) -> OOSState:
     """Choose temperature, mode, score and threshold on dev (see the module docstring); returns the state.
 
     The ``class`` and ``both`` modes are tried only when ``train_gold`` has examples of ``oos_index`` (the OOS
-    label was trained as a class); otherwise only ``threshold``.
+    label was trained as a class); otherwise only ``threshold``. Without out-of-scope examples in dev the
+    default fallback (:mod:`chatft.core.fallback`) is used unless ``fallback`` is False or ``target_recall``
+    sets a threshold. The state's ``notes`` say, one line each, what was done.
     """
     if method != "auto" and method not in METHODS:
         raise ConfigError(f"--oos.method {method!r}: expected auto or one of {', '.join(METHODS)}")
@@ -159,11 +139,13 @@ def calibrate(
         if not methods:
             raise ConfigError("--oos.method mahalanobis needs training features (a train split)")
 
+    fits = {}
+
     def state_for(mode: str) -> OOSState:
         base = OOSState(mode=mode, oos_index=oos_index, fallback_intent=fallback_intent)
-        t = fit_temperature(logits, gold, base.excluded())
+        fits[mode] = fit_temperature_on_dev(logits, gold, base.excluded())
         return OOSState(
-            temperature=t,
+            temperature=fits[mode].temperature,
             mode=mode,
             oos_index=oos_index,
             fallback_intent=fallback_intent,
@@ -224,6 +206,38 @@ def calibrate(
     base, m, threshold = states[best]
     for i, r in enumerate(rows):
         r["chosen"] = i == best
+    notes = [fits[base.mode].note]
+    ambiguity = None
+    given = [f for f, v in (("--oos.confidence_threshold", confidence_threshold),
+                            ("--oos.ambiguity_threshold", ambiguity_threshold)) if v is not None]  # fmt: skip
+    if dev_has_oos:
+        if given:
+            notes.append(
+                f"{' and '.join(given)}: not used, dev has out-of-scope examples and the threshold is chosen "
+                "on them"
+            )
+    elif target_recall is not None and threshold is None and m == "msp":
+        n_in = int((~is_oos).sum())
+        notes.append(
+            f"--oos.target_recall {target_recall:g}: keeping that share of the {n_in} in-scope dev utterances "
+            "rejects none of them, so it sets no threshold"
+        )
+    use_fallback = fallback and not dev_has_oos and threshold is None and m == "msp"
+    if use_fallback:
+        probs = base.probabilities(logits)[~is_oos]
+        ids = base.in_scope_ids(n_intents)
+        chosen = default_fallback(
+            probs[:, ids].max(-1),
+            margin_score(probs, ids),
+            probs.argmax(-1) == gold[~is_oos],
+            max_acc_drop=max_acc_drop,
+            confidence_threshold=confidence_threshold,
+            ambiguity_threshold=ambiguity_threshold,
+        )
+        threshold, ambiguity = chosen.confidence, chosen.ambiguity
+        notes.append(chosen.note)
+    elif not fallback and not dev_has_oos and given:
+        notes.append(f"{' and '.join(given)}: not used, --oos.fallback is false")
     return OOSState(
         temperature=base.temperature,
         method=m,
@@ -235,6 +249,8 @@ def calibrate(
         means=means,
         precision=precision,
         dev=[{**r, "reference_acc": reference} for r in rows],
+        ambiguity=ambiguity,
+        notes=notes,
     )
 
 
@@ -255,9 +271,15 @@ class OOSCalibration(L.Callback):
             ``mahalanobis``.
         max_acc_drop: The operating point: the threshold may cost at most this much dev in-scope accuracy
             (0.01 = 1 point) against no OOS detection.
-        target_recall: Without OOS examples in dev there is no threshold; this opts in to one that keeps
-            this share of dev in-scope utterances (e.g. 0.97). With OOS examples it replaces the rule above.
+        target_recall: Without OOS examples in dev: a confidence threshold that keeps this share of dev
+            in-scope utterances (e.g. 0.97) instead of the default fallback. With OOS examples it replaces the
+            rule above.
         fallback_intent: The intent name given to out-of-scope utterances (Rasa's ``nlu_fallback``).
+        fallback: Without OOS examples in dev, reject low-confidence and ambiguous utterances
+            (:mod:`chatft.core.fallback`); false: accept everything, as before.
+        confidence_threshold: The fallback's confidence threshold (None: chosen on dev when dev holds at
+            least 100 in-scope utterances, else 0.3).
+        ambiguity_threshold: The fallback's top-1 minus top-2 threshold (None: 0.1).
     """
 
     def __init__(
@@ -266,6 +288,9 @@ class OOSCalibration(L.Callback):
         max_acc_drop: float = 0.01,
         target_recall: float | None = None,
         fallback_intent: str = FALLBACK_INTENT,
+        fallback: bool = True,
+        confidence_threshold: float | None = None,
+        ambiguity_threshold: float | None = None,
     ) -> None:
         if method != "auto" and method not in METHODS:
             raise ConfigError(f"--oos.method {method!r}: expected auto or one of {', '.join(METHODS)}")
@@ -275,6 +300,15 @@ class OOSCalibration(L.Callback):
             raise ConfigError(f"--oos.target_recall must be in (0, 1], got {target_recall}")
         if not fallback_intent:
             raise ConfigError("--oos.fallback_intent must not be empty")
+        for name, value in (
+            ("confidence_threshold", confidence_threshold),
+            ("ambiguity_threshold", ambiguity_threshold),
+        ):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"--oos.{name} must be in [0, 1], got {value}")
+        self.fallback = fallback
+        self.confidence_threshold = confidence_threshold
+        self.ambiguity_threshold = ambiguity_threshold
         self.method = method
         self.max_acc_drop = max_acc_drop
         self.target_recall = target_recall
@@ -317,8 +351,14 @@ class OOSCalibration(L.Callback):
             max_acc_drop=self.max_acc_drop,
             target_recall=self.target_recall,
             fallback_intent=self.fallback_intent,
+            fallback=self.fallback,
+            confidence_threshold=self.confidence_threshold,
+            ambiguity_threshold=self.ambiguity_threshold,
         )
         pl_module.set_oos_state(state)
+        if trainer.is_global_zero:
+            for note in state.notes:
+                print(note, flush=True)
         chosen = next(r for r in state.dev if r["chosen"])
         log.info(
             "calibration on dev: temperature %.3f; out-of-scope: mode %s, score %s, threshold %s "

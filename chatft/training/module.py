@@ -28,7 +28,7 @@ from chatft.core.errors import ConfigError
 from chatft.core.labels import LabelVocab
 from chatft.core.oos import OOSState
 from chatft.training.artifacts import slot_decoder_of
-from chatft.training.calibration_report import ece_of
+from chatft.training.calibration_report import ece_values
 from chatft.training.distill import Teacher, init_from_teacher
 from chatft.training.encoders import DEFAULT_ENCODER, keep_layers, load_encoder
 from chatft.training.metrics import SentenceAccuracy, SpanF1
@@ -404,8 +404,8 @@ class IntentSlotModule(L.LightningModule):
             for k, v in metrics["oos"].compute().items():
                 values[f"{split}/{k}"] = v
         if "ece_calibrated" in metrics:
-            for k in ("ece_uncalibrated", "ece_calibrated"):
-                values[f"{split}/{k}"] = torch.tensor(ece_of(metrics[k]), dtype=torch.float64)
+            for k, v in ece_values(metrics).items():
+                values[f"{split}/{k}"] = torch.tensor(v, dtype=torch.float64)
         return values
 
     def on_validation_epoch_end(self) -> None:
