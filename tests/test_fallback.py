@@ -236,3 +236,30 @@ def test_dev_with_oos_examples_keeps_the_dev_chosen_modes():
     assert state.notes[1] == (
         "--oos.ambiguity_threshold: not used, dev has out-of-scope examples and the threshold is chosen on them"
     )
+
+
+# ---- the generic out-of-scope pool -------------------------------------------------------------------
+def test_the_pool_ships_200_utterances_with_its_license():
+    from importlib.resources import files
+
+    from chatft.training.calibration import pool_utterances
+
+    pool = pool_utterances()
+    assert (len(pool), len(set(pool))) == (200, 200)
+    assert pool[0] == "how much is an overdraft fee for bank"
+    folder = files("chatft").joinpath("resources/oos_pool")
+    assert folder.joinpath("LICENSE").read_text(encoding="utf-8").startswith("Creative Commons Legal Code")
+
+
+def test_pool_utterances_choose_the_threshold_but_never_the_temperature():
+    logits, gold = _all_right(15)
+    logits[:, 1:] *= 0.5  # right answers at confidence ~0.78
+    negatives = _logits([[0.5, 0.4, 0.0], [0.2, 0.0, 0.1]])  # confidences ~0.4 and ~0.37
+    state = calibrate(logits, gold, negative_logits=negatives)
+    assert state.temperature == 1.0 and state.ambiguity is None
+    assert state.threshold == pytest.approx((state.score(negatives).max() + state.score(logits).min()) / 2)
+    assert state.notes == [
+        "temperature: not fitted, T = 1 (dev has 15 in-scope utterances; fitting needs at least 50)",
+        f"out-of-scope pool: out of scope when confidence < {state.threshold:.4g} (chosen on 15 in-scope dev "
+        "utterances against 2 pool utterances)",
+    ]

@@ -105,6 +105,8 @@ def calibrate(
     fallback: bool = True,
     confidence_threshold: float | None = None,
     ambiguity_threshold: float | None = None,
+    negative_logits=None,
+    negative_features=None,
 ) -> OOSState:
     """Choose temperature, mode, score and threshold on dev (see the module docstring); returns the state.
 
@@ -112,6 +114,10 @@ def calibrate(
     label was trained as a class); otherwise only ``threshold``. Without out-of-scope examples in dev the
     default fallback (:mod:`chatft.core.fallback`) is used unless ``fallback`` is False or ``target_recall``
     sets a threshold. The state's ``notes`` say, one line each, what was done.
+
+    ``negative_logits``/``negative_features``: utterances known to be out of scope that are not dev's (the
+    generic pool of ``--oos.pool``): they count as dev out-of-scope examples for choosing the score and
+    threshold, never for the temperature.
     """
     if method != "auto" and method not in METHODS:
         raise ConfigError(f"--oos.method {method!r}: expected auto or one of {', '.join(METHODS)}")
@@ -127,7 +133,14 @@ def calibrate(
         if class_ids:
             means, cov = fit_shared_gaussian(train_features, train_gold, class_ids)
             precision = precision_matrix(cov)
-    is_oos = gold == oos_index if oos_index is not None else np.zeros(len(gold), bool)
+    fit_logits, fit_gold = logits, gold  # the temperature is fitted on dev alone
+    n_neg = 0 if negative_logits is None else len(negative_logits)
+    if n_neg:
+        logits = np.concatenate([logits, np.asarray(negative_logits, dtype=np.float64)])
+        gold = np.concatenate([gold, np.full(n_neg, -1, dtype=gold.dtype)])
+        if dev_features is not None and negative_features is not None:
+            dev_features = np.concatenate([np.asarray(dev_features), np.asarray(negative_features)])
+    is_oos = (gold == oos_index) | (gold < 0) if oos_index is not None else gold < 0
     dev_has_oos = bool(is_oos.any())
     oos_in_train = (
         oos_index is not None and train_gold is not None and bool((np.asarray(train_gold) == oos_index).any())
@@ -143,7 +156,7 @@ def calibrate(
 
     def state_for(mode: str) -> OOSState:
         base = OOSState(mode=mode, oos_index=oos_index, fallback_intent=fallback_intent)
-        fits[mode] = fit_temperature_on_dev(logits, gold, base.excluded())
+        fits[mode] = fit_temperature_on_dev(fit_logits, fit_gold, base.excluded())
         return OOSState(
             temperature=fits[mode].temperature,
             mode=mode,
@@ -238,7 +251,7 @@ def calibrate(
         notes.append(chosen.note)
     elif not fallback and not dev_has_oos and given:
         notes.append(f"{' and '.join(given)}: not used, --oos.fallback is false")
-    return OOSState(
+    state = OOSState(
         temperature=base.temperature,
         method=m,
         mode=base.mode,
@@ -252,6 +265,20 @@ def calibrate(
         ambiguity=ambiguity,
         notes=notes,
     )
+    if n_neg:
+        notes.append(
+            f"out-of-scope pool: {state.describe()} (chosen on {int((~is_oos).sum())} in-scope dev utterances "
+            f"against {n_neg} pool utterances)"
+        )
+    return state
+
+
+def pool_utterances() -> list[str]:
+    """The shipped generic out-of-scope utterances (``chatft/resources/oos_pool/utterances.txt``)."""
+    from importlib.resources import files
+
+    text = files("chatft").joinpath("resources/oos_pool/utterances.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def add_to_checkpoint(path: str | Path, state: OOSState) -> None:
@@ -280,6 +307,9 @@ class OOSCalibration(L.Callback):
         confidence_threshold: The fallback's confidence threshold (None: chosen on dev when dev holds at
             least 100 in-scope utterances, else 0.3).
         ambiguity_threshold: The fallback's top-1 minus top-2 threshold (None: 0.1).
+        pool: Score the 200 generic out-of-scope utterances shipped in ``chatft/resources/oos_pool`` (CLINC150's
+            ``oos_train`` and ``oos_val``, CC BY 3.0) and choose the out-of-scope score and threshold on dev
+            against them, as with out-of-scope examples in dev.
     """
 
     def __init__(
@@ -291,6 +321,7 @@ class OOSCalibration(L.Callback):
         fallback: bool = True,
         confidence_threshold: float | None = None,
         ambiguity_threshold: float | None = None,
+        pool: bool = False,
     ) -> None:
         if method != "auto" and method not in METHODS:
             raise ConfigError(f"--oos.method {method!r}: expected auto or one of {', '.join(METHODS)}")
@@ -307,6 +338,7 @@ class OOSCalibration(L.Callback):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"--oos.{name} must be in [0, 1], got {value}")
         self.fallback = fallback
+        self.pool = pool
         self.confidence_threshold = confidence_threshold
         self.ambiguity_threshold = ambiguity_threshold
         self.method = method
@@ -340,6 +372,13 @@ class OOSCalibration(L.Callback):
         _, train_feats, train_gold = collect(
             model, datasets["train"].features, pad_id, device, dm.eval_batch_size
         )
+        neg_logits = neg_feats = None
+        if self.pool:
+            from chatft.core.features import tokenize_examples
+
+            words = [line.split() for line in pool_utterances()]
+            feats = tokenize_examples(dm.tokenizer, words, dm.max_length, intents=[0] * len(words))
+            neg_logits, neg_feats, _ = collect(model, feats, pad_id, device, dm.eval_batch_size)
         state = calibrate(
             dev_logits,
             dev_gold,
@@ -354,6 +393,8 @@ class OOSCalibration(L.Callback):
             fallback=self.fallback,
             confidence_threshold=self.confidence_threshold,
             ambiguity_threshold=self.ambiguity_threshold,
+            negative_logits=neg_logits,
+            negative_features=neg_feats,
         )
         pl_module.set_oos_state(state)
         if trainer.is_global_zero:
