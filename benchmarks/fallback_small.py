@@ -11,10 +11,13 @@ sees an out-of-scope utterance. The test set, read once after ``fit``, is the do
 utterances plus the 1,000 ``oos_test`` ones. ``atis100``: 100 ATIS training utterances
 (``benchmarks/small_sample.py``), ATIS dev and test whole (no out-of-scope data: ECE and acceptance only).
 
-Reported on test (the decision stored in the checkpoint by ``fit``, applied as every front end applies it,
-:class:`chatft.core.decoding.Decoder`): in-scope ECE (15 bins, with its sample size), AUROC of the stored
-score (in-scope positive), the share of out-of-scope utterances the fallback rejects, and the share of in-scope
-utterances accepted with the right intent. ``--json`` writes them; ``--dump`` keeps the dev/test logits.
+Reported on test, for the decision stored in the checkpoint by ``fit`` (``stored``, applied as every front end
+applies it, :class:`chatft.core.decoding.Decoder`), for T = 1 and no fallback (``no_fallback_T1``, what a bot
+without out-of-scope data got before), and for the same weights calibrated as ``fit --oos.pool true`` does
+(``pool``: score chosen on dev; ``pool_msp``: the confidence only): in-scope ECE (15 bins; the in-scope test
+size is printed beside it), AUROC of the decision's score (in-scope positive), the share of out-of-scope
+utterances rejected, and the share of in-scope utterances accepted with the right intent. ``--json`` writes
+them; ``--dump`` keeps the dev/test/pool logits.
 """
 
 from __future__ import annotations
@@ -101,38 +104,18 @@ def logits_of(loaded, words: list[list[str]], intent_ids: list[int]) -> tuple[np
     return logits, pooled
 
 
-def evaluate(ckpt: Path, data_dir: Path, test: list[tuple[list[str], str]], dump: Path | None) -> dict:
-    """Numbers on test with the decision ``fit`` stored (see the module docstring)."""
-    import torch
-
+def measure(state, logits, pooled, gold, is_oos) -> dict:
+    """Test numbers of one decision (``state``; None: plain softmax, nothing rejected), as the Decoder applies it."""
     from chatft.core.decoding import Decoder
-    from chatft.core.formats import read_split
     from chatft.core.oos import auroc, expected_calibration_error
-    from chatft.training.artifacts import load_for_inference
 
-    torch.set_grad_enabled(False)
-    loaded = load_for_inference(ckpt)
-    labels = list(loaded.intent_labels)
-    index = {name: i for i, name in enumerate(labels)}
-    decoder = Decoder(tuple(labels), oos=loaded.oos)
-    words = [w for w, _ in test]
-    gold = np.array([index.get(y, -1) for _, y in test])
-    is_oos = np.array([y == "oos" for _, y in test])
-    logits, pooled = logits_of(loaded, words, [0] * len(words))
+    decoder = Decoder(tuple(str(i) for i in range(logits.shape[1])), oos=state)
     probs, rejected = decoder.intents(logits, pooled)
-    state = loaded.oos
-    if state is not None:
-        scores = state.score(logits, pooled)
-    else:
-        scores = probs.max(-1)
-    pred = probs.argmax(-1)
-    conf = probs.max(-1)
+    scores = state.score(logits, pooled) if state is not None else probs.max(-1)
+    pred, conf = probs.argmax(-1), probs.max(-1)
     right = pred == gold
     ins = ~is_oos
     out = {
-        "checkpoint": str(ckpt),
-        "test_in_scope": int(ins.sum()),
-        "test_oos": int(is_oos.sum()),
         "temperature": None if state is None else state.temperature,
         "decision": None if state is None else state.describe(),
         "notes": [] if state is None else state.notes,
@@ -145,16 +128,54 @@ def evaluate(ckpt: Path, data_dir: Path, test: list[tuple[list[str], str]], dump
     if is_oos.any():
         out["auroc"] = auroc(scores[ins], scores[is_oos])
         out["oos_rejected"] = float(rejected[is_oos].mean())
+    return out
+
+
+def evaluate(ckpt: Path, data_dir: Path, test: list[tuple[list[str], str]], dump: Path | None) -> dict:
+    """Test numbers of the decision ``fit`` stored, and of the same weights recalibrated with ``--oos.pool``."""
+    import torch
+
+    from chatft.core.formats import read_split
+    from chatft.training.artifacts import load_for_inference
+    from chatft.training.calibration import calibrate, pool_utterances
+
+    torch.set_grad_enabled(False)
+    loaded = load_for_inference(ckpt)
+    labels = list(loaded.intent_labels)
+    index = {name: i for i, name in enumerate(labels)}
+    words = [w for w, _ in test]
+    gold = np.array([index.get(y, -1) for _, y in test])
+    is_oos = np.array([y == "oos" for _, y in test])
+    logits, pooled = logits_of(loaded, words, [0] * len(words))
+    out = {"checkpoint": str(ckpt), "test_in_scope": int((~is_oos).sum()), "test_oos": int(is_oos.sum())}
+    out["stored"] = measure(loaded.oos, logits, pooled, gold, is_oos)
+    out["no_fallback_T1"] = measure(None, logits, pooled, gold, is_oos)
+    # The same weights, calibrated as fit --oos.pool true would (dev, train features, the shipped pool).
+    dev, train = read_split(data_dir, "dev"), read_split(data_dir, "train")
+    dev_logits, dev_pooled = logits_of(loaded, [list(e.words) for e in dev], [0] * len(dev))
+    _, train_pooled = logits_of(loaded, [list(e.words) for e in train], [0] * len(train))
+    dev_gold = np.array([index[e.intent] for e in dev])
+    train_gold = np.array([index[e.intent] for e in train])
+    neg_logits, neg_pooled = logits_of(loaded, [t.split() for t in pool_utterances()], [0] * 200)
+    oos_index = index.get("oos")
+    pool_state = calibrate(
+        dev_logits, dev_gold, dev_pooled, train_pooled, train_gold, oos_index=oos_index,
+        negative_logits=neg_logits, negative_features=neg_pooled,
+    )  # fmt: skip
+    out["pool"] = measure(pool_state, logits, pooled, gold, is_oos)
+    pool_msp = calibrate(
+        dev_logits, dev_gold, dev_pooled, train_pooled, train_gold, oos_index=oos_index, method="msp",
+        negative_logits=neg_logits, negative_features=neg_pooled,
+    )  # fmt: skip
+    out["pool_msp"] = measure(pool_msp, logits, pooled, gold, is_oos)
     if dump is not None:
-        dev = read_split(data_dir, "dev")
-        train = read_split(data_dir, "train")
-        dev_logits, dev_pooled = logits_of(loaded, [list(e.words) for e in dev], [0] * len(dev))
         np.savez(
             dump,
             labels=np.array(labels),
             dev_logits=dev_logits,
-            dev_gold=np.array([index[e.intent] for e in dev]),
-            train_gold=np.array([index[e.intent] for e in train]),
+            dev_gold=dev_gold,
+            train_gold=train_gold,
+            pool_logits=neg_logits,
             test_logits=logits,
             test_gold=gold,
             test_oos=is_oos,

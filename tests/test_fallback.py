@@ -252,14 +252,63 @@ def test_the_pool_ships_200_utterances_with_its_license():
 
 
 def test_pool_utterances_choose_the_threshold_but_never_the_temperature():
-    logits, gold = _all_right(15)
+    logits, gold = _all_right(120)
     logits[:, 1:] *= 0.5  # right answers at confidence ~0.78
     negatives = _logits([[0.5, 0.4, 0.0], [0.2, 0.0, 0.1]])  # confidences ~0.4 and ~0.37
     state = calibrate(logits, gold, negative_logits=negatives)
     assert state.temperature == 1.0 and state.ambiguity is None
     assert state.threshold == pytest.approx((state.score(negatives).max() + state.score(logits).min()) / 2)
     assert state.notes == [
-        "temperature: not fitted, T = 1 (dev has 15 in-scope utterances; fitting needs at least 50)",
-        f"out-of-scope pool: out of scope when confidence < {state.threshold:.4g} (chosen on 15 in-scope dev "
+        "temperature: not fitted, T = 1 (all of the 120 dev utterances are right: dev cannot place a temperature)",
+        f"out-of-scope pool: out of scope when confidence < {state.threshold:.4g} (chosen on 120 in-scope dev "
         "utterances against 2 pool utterances)",
     ]
+
+
+def test_the_pool_is_not_used_on_a_small_dev():
+    logits, gold = _all_right(15)
+    state = calibrate(logits, gold, negative_logits=_logits([[0.5, 0.4, 0.0]]))
+    assert (state.threshold, state.ambiguity) == (0.3, 0.1)  # the default fallback
+    assert state.notes[1] == (
+        "--oos.pool: not used, dev has 15 in-scope utterances; choosing a threshold against the pool needs at "
+        "least 100"
+    )
+
+
+# ---- end to end --------------------------------------------------------------------------------------
+def test_fit_and_test_print_the_notes_and_every_front_end_applies_the_fallback(
+    tiny_encoder, demo_small, tmp_path, capsys
+):
+    """A tiny bot without out-of-scope data: fit prints how T and the fallback were set, test says why no ECE,
+    and test, the Predictor and the ONNX export decide the same utterances out of scope."""
+    from chatft.cli import main
+
+    from .conftest import cli_args
+
+    main(["fit", *cli_args(tiny_encoder, demo_small, tmp_path / "run", trainer__max_epochs=1)])
+    out = capsys.readouterr().out.splitlines()
+    assert "temperature: not fitted, T = 1 (dev has 23 in-scope utterances; fitting needs at least 50)" in out
+    assert (
+        "fallback: confidence < 0.3 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 23 in-scope "
+        "utterances, choosing on dev needs at least 100)"
+    ) in out
+    best = next((tmp_path / "run").rglob("best-*.ckpt"))
+    main(["test", *cli_args(tiny_encoder, demo_small, tmp_path / "test"), "--ckpt_path", str(best)])
+    out = capsys.readouterr().out.splitlines()
+    assert "ece: not reported, 23 in-scope test utterances (a 15-bin ECE needs at least 100)" in out
+    assert [line.split() for line in out if line.startswith(("test/ece", "test/intent_acc "))] == [
+        ["test/intent_acc", f"{_accepted_and_right(best, demo_small):.6f}"],
+        ["test/ece_uncalibrated", "nan"],
+        ["test/ece_calibrated", "nan"],
+        ["test/ece_n", "23.000000"],
+    ]
+
+
+def _accepted_and_right(best, data) -> float:
+    """Test intent accuracy as the Predictor decides (an utterance sent to the fallback counts as wrong)."""
+    from chatft import Predictor
+
+    texts = (data / "test/seq.in").read_text().splitlines()
+    gold = (data / "test/label").read_text().splitlines()
+    preds = Predictor.from_checkpoint(str(best)).batch(texts)
+    return sum(p.intent == g for p, g in zip(preds, gold, strict=True)) / len(gold)

@@ -32,6 +32,7 @@ from chatft.core.fallback import default_fallback
 from chatft.core.oos import (
     FALLBACK_INTENT,
     METHODS,
+    MIN_THRESHOLD_DEV,
     OOSState,
     auroc,
     choose_threshold,
@@ -135,6 +136,16 @@ def calibrate(
             precision = precision_matrix(cov)
     fit_logits, fit_gold = logits, gold  # the temperature is fitted on dev alone
     n_neg = 0 if negative_logits is None else len(negative_logits)
+    n_dev_in = int((gold != oos_index).sum()) if oos_index is not None else len(gold)
+    pool_note = None
+    if n_neg and n_dev_in < MIN_THRESHOLD_DEV:
+        # Measured on CLINC150 banking, 15 dev utterances: the threshold that keeps every dev answer against
+        # the pool sat at confidence 0.97 and sent a third of in-scope test utterances to the fallback.
+        pool_note = (
+            f"--oos.pool: not used, dev has {n_dev_in} in-scope utterances; choosing a threshold against the "
+            f"pool needs at least {MIN_THRESHOLD_DEV}"
+        )
+        n_neg = 0
     if n_neg:
         logits = np.concatenate([logits, np.asarray(negative_logits, dtype=np.float64)])
         gold = np.concatenate([gold, np.full(n_neg, -1, dtype=gold.dtype)])
@@ -219,7 +230,7 @@ def calibrate(
     base, m, threshold = states[best]
     for i, r in enumerate(rows):
         r["chosen"] = i == best
-    notes = [fits[base.mode].note]
+    notes = [fits[base.mode].note] + ([pool_note] if pool_note else [])
     ambiguity = None
     given = [f for f, v in (("--oos.confidence_threshold", confidence_threshold),
                             ("--oos.ambiguity_threshold", ambiguity_threshold)) if v is not None]  # fmt: skip
