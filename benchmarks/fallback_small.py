@@ -154,8 +154,8 @@ def evaluate(ckpt: Path, data_dir: Path, test: list[tuple[list[str], str]], dump
     dev, train = read_split(data_dir, "dev"), read_split(data_dir, "train")
     dev_logits, dev_pooled = logits_of(loaded, [list(e.words) for e in dev], [0] * len(dev))
     _, train_pooled = logits_of(loaded, [list(e.words) for e in train], [0] * len(train))
-    dev_gold = np.array([index[e.intent] for e in dev])
-    train_gold = np.array([index[e.intent] for e in train])
+    dev_gold = np.array([index.get(e.intent, 0) for e in dev])  # unseen in train: <unk>
+    train_gold = np.array([index.get(e.intent, 0) for e in train])
     neg_logits, neg_pooled = logits_of(loaded, [t.split() for t in pool_utterances()], [0] * 200)
     oos_index = index.get("oos")
     pool_state = calibrate(

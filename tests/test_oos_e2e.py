@@ -7,6 +7,7 @@ and the decision (mode, score, threshold) is fitted on dev at the end of ``fit``
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -134,8 +135,11 @@ def test_test_metrics_equal_the_predictors_decisions(oos_run, tmp_path):
     # Calibration: ECE before/after in the log and the report, and the reliability diagram.
     report = json.loads((log_dir / "test_report.json").read_text())
     cal = report["calibration"]
-    assert cal["ece_calibrated"] == pytest.approx(test["test/ece_calibrated"], abs=1e-6)
-    assert cal["ece_uncalibrated"] == pytest.approx(test["test/ece_uncalibrated"], abs=1e-6)
+    # Under 100 in-scope test utterances no ECE is reported (NaN in the log, None in the report), only its size.
+    n_in = int((~is_oos).sum())
+    assert n_in < 100 and test["test/ece_n"] == cal["ece_n"] == n_in
+    assert cal["ece_calibrated"] is None and math.isnan(test["test/ece_calibrated"])
+    assert cal["ece_uncalibrated"] is None and math.isnan(test["test/ece_uncalibrated"])
     assert cal["temperature"] == pytest.approx(state.temperature)
     assert (log_dir / "reliability.png").stat().st_size > 1000
 

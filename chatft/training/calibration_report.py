@@ -89,7 +89,7 @@ def calibration_report(metrics: nn.ModuleDict, state: OOSState) -> dict:
 
 def save_reliability_png(report: dict, path: Path) -> None:
     """Reliability diagram: accuracy per confidence bin before and after temperature scaling."""
-    if "bins_calibrated" not in report or report.get("ece_calibrated") is None:
+    if "bins_calibrated" not in report:
         return
     import matplotlib
 
@@ -112,7 +112,9 @@ def save_reliability_png(report: dict, path: Path) -> None:
         ax.set_xlim(0, 1 + width)
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence")
-        ax.set_title(f"{title}: ECE {report[f'ece_{name}']:.4f}")
+        ece = report[f"ece_{name}"]
+        shown = f"ECE {ece:.4f}" if ece is not None else f"{report['ece_n']} utterances: no ECE"
+        ax.set_title(f"{title}: {shown}")
     axes[0].set_ylabel("accuracy")
     axes[0].legend(loc="upper left")
     fig.tight_layout()
