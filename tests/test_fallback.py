@@ -238,6 +238,18 @@ def test_dev_with_oos_examples_keeps_the_dev_chosen_modes():
     )
 
 
+def test_thresholds_outside_zero_one_are_a_one_line_error():
+    from chatft.core.errors import ConfigError
+    from chatft.training.calibration import OOSCalibration
+
+    with pytest.raises(ConfigError) as err:
+        OOSCalibration(confidence_threshold=1.5)
+    assert str(err.value) == "--oos.confidence_threshold must be in [0, 1], got 1.5"
+    with pytest.raises(ConfigError) as err:
+        OOSCalibration(ambiguity_threshold=-0.1)
+    assert str(err.value) == "--oos.ambiguity_threshold must be in [0, 1], got -0.1"
+
+
 # ---- the generic out-of-scope pool -------------------------------------------------------------------
 def test_the_pool_ships_200_utterances_with_its_license():
     from importlib.resources import files
