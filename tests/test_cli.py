@@ -67,10 +67,15 @@ def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsy
     assert set(report) == {"metrics", "intents", "slots", "calibration"}
     assert sum(row["support"] for row in report["intents"]) == 23
     assert (report_dir / "intent_confusion.png").stat().st_size > 1000
-    # Data without out-of-scope examples: a temperature fitted at the end of fit, no threshold, no OOS metrics.
+    # Data without out-of-scope examples and a 23-utterance dev: T = 1 (too few to fit), the default fallback,
+    # no OOS metrics; the ECE of 23 test utterances is not reported (NaN), its size is.
     cal = report["calibration"]
-    assert cal["oos"]["threshold"] is None and cal["temperature"] > 0 and cal["temperature"] != 1.0
+    assert (cal["temperature"], cal["oos"]["threshold"], cal["oos"]["ambiguity"]) == (1.0, 0.3, 0.1)
+    assert cal["oos"]["notes"][0] == (
+        "temperature: not fitted, T = 1 (dev has 23 in-scope utterances; fitting needs at least 50)"
+    )
     assert {"test/ece_uncalibrated", "test/ece_calibrated"} <= set(report["metrics"])
+    assert report["metrics"]["test/ece_n"] == 23 and cal["ece_calibrated"] is None
     assert not any("oos" in k for k in report["metrics"])
     assert sum(cal["bins_calibrated"]["count"]) == 23
     assert (report_dir / "reliability.png").stat().st_size > 1000

@@ -90,7 +90,9 @@ def test_test_best_writes_next_to_the_checkpoint_and_prints_every_metric_and_pat
     assert set(metrics) >= {"test/intent_acc", "test/intent_f1", "test/slot_f1", "test/sent_acc"}
     width = len("test/intent_precision") + 2
     assert lines[0] == "device: cpu x 1"
-    table = lines[1:-6]
+    # 9 in-scope test utterances: no ECE (the metrics say nan), one line says why.
+    assert lines[1] == "ece: not reported, 9 in-scope test utterances (a 15-bin ECE needs at least 100)"
+    table = lines[2:-6]
     # Every metric with 6 decimals, in the `name  value` layout; the loss is logged but not in the report.
     assert table[0].startswith("test/loss".ljust(width)) and re.fullmatch(r"\d+\.\d{6}", table[0][width:])
     assert table[1:] == [f"{name:<{width}}{value:.6f}" for name, value in metrics.items()]

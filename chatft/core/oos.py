@@ -16,8 +16,16 @@ A deployed assistant gets messages that fit none of its intents. This module hol
   out of scope when it wins the argmax), ``threshold`` (the OOS logit is ignored; out of scope when the
   score is below a threshold), ``both`` (either). Without OOS training data only ``threshold`` exists.
 * **Threshold selection on dev only** (:func:`choose_threshold`): the threshold that maximizes dev OOS recall
-  while dev in-scope accuracy stays within ``max_acc_drop`` of its value without OOS detection; without OOS
-  examples in dev, no threshold unless ``target_recall`` asks to keep that share of in-scope utterances.
+  while dev in-scope accuracy stays within ``max_acc_drop`` of its value without OOS detection.
+* **The default fallback** (no OOS examples needed, as Rasa's FallbackClassifier): out of scope when the
+  calibrated confidence is below a confidence threshold or the top-1 minus top-2 probability is below an
+  ambiguity threshold (:attr:`OOSState.ambiguity`). Documented defaults, :data:`DEFAULT_CONFIDENCE_THRESHOLD`
+  and :data:`DEFAULT_AMBIGUITY_THRESHOLD`; the confidence threshold is chosen on dev when dev holds at least
+  :data:`MIN_THRESHOLD_DEV` in-scope utterances.
+* **Honest sizes**: the temperature is fitted only where dev can place it (:func:`fit_temperature_on_dev`:
+  at least :data:`MIN_CALIBRATION_DEV` in-scope utterances, some right and some wrong, and T bounded to
+  :data:`TEMPERATURE_BOUNDS`); otherwise T = 1 and one line says why. An ECE is reported only from at least
+  :data:`MIN_ECE_SAMPLES` utterances (:func:`ece_note`).
 
 :class:`OOSState` is what a checkpoint (key ``chatft_oos``) and an ONNX export (``oos.json``) store.
 """
@@ -31,7 +39,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "DEFAULT_AMBIGUITY_THRESHOLD",
+    "DEFAULT_CONFIDENCE_THRESHOLD",
     "FALLBACK_INTENT",
+    "MIN_CALIBRATION_DEV",
+    "MIN_ECE_SAMPLES",
+    "MIN_THRESHOLD_DEV",
+    "TEMPERATURE_BOUNDS",
+    "TemperatureFit",
     "METHODS",
     "MODES",
     "OOSState",
@@ -39,12 +54,16 @@ __all__ = [
     "apply_temperature",
     "auroc",
     "choose_threshold",
+    "ece_note",
     "energy_score",
     "expected_calibration_error",
     "fit_shared_gaussian",
+    "fit_temperature",
+    "fit_temperature_on_dev",
     "fpr_at_tpr",
     "mahalanobis_distances",
     "mahalanobis_score",
+    "margin_score",
     "msp_score",
     "operating_point",
     "precision_matrix",
@@ -55,6 +74,20 @@ __all__ = [
 FALLBACK_INTENT = "nlu_fallback"
 METHODS = ("msp", "energy", "mahalanobis")
 MODES = ("class", "threshold", "both")
+
+#: The temperature is fitted on dev only with at least this many in-scope dev utterances (fewer: T = 1).
+MIN_CALIBRATION_DEV = 50
+#: A fitted temperature never leaves this interval (the dev likelihood can ask for 0.107 or 7,409,733).
+TEMPERATURE_BOUNDS = (0.1, 10.0)
+#: The default fallback: out of scope below this calibrated confidence (Rasa's ``threshold`` default) ...
+DEFAULT_CONFIDENCE_THRESHOLD = 0.3
+#: ... or when the top-1 minus top-2 probability is below this (Rasa's ``ambiguity_threshold`` default).
+DEFAULT_AMBIGUITY_THRESHOLD = 0.1
+#: The confidence threshold is chosen on dev with at least this many in-scope dev utterances (then 1 point
+#: of dev accuracy, the default ``max_acc_drop``, is at least one utterance); fewer: the default.
+MIN_THRESHOLD_DEV = 100
+#: An ECE (15 bins) is reported only from at least this many utterances: from 12 right answers it reads 0.
+MIN_ECE_SAMPLES = 100
 
 
 # ---- scores ------------------------------------------------------------------------------------------
@@ -88,6 +121,15 @@ def _logsumexp(x: np.ndarray) -> np.ndarray:
 def msp_score(probs: np.ndarray, in_scope: Sequence[int]) -> np.ndarray:
     """Max probability over the in-scope intents ``in_scope`` (probabilities already calibrated)."""
     return np.asarray(probs, dtype=np.float64)[..., list(in_scope)].max(axis=-1)
+
+
+def margin_score(probs: np.ndarray, in_scope: Sequence[int]) -> np.ndarray:
+    """Top-1 minus top-2 probability over the in-scope intents (the top-1 itself when there is one intent)."""
+    p = np.asarray(probs, dtype=np.float64)[..., list(in_scope)]
+    if p.shape[-1] < 2:
+        return p[..., 0]
+    top = np.sort(p, axis=-1)[..., -2:]
+    return top[..., 1] - top[..., 0]
 
 
 def energy_score(logits, temperature: float, in_scope: Sequence[int]) -> np.ndarray:
@@ -246,6 +288,105 @@ def fpr_at_tpr(in_scores, oos_scores, tpr: float = 0.95) -> float:
 
 
 # ---- calibration -------------------------------------------------------------------------------------
+def _kept_rows(logits, labels, excluded: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Logits without the ``excluded`` columns and rows labelled with them; labels renumbered to match."""
+    x = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    skip = {int(c) for c in excluded if c is not None}
+    cols = [c for c in range(x.shape[-1]) if c not in skip] or list(range(x.shape[-1]))
+    new_id = np.full(x.shape[-1], -1, dtype=np.int64)
+    new_id[cols] = np.arange(len(cols))
+    y = new_id[y] if len(y) else y
+    keep = y >= 0
+    return x[keep][:, cols], y[keep]
+
+
+def fit_temperature(
+    logits, labels, excluded: Sequence[int] = (0,), bounds: tuple[float, float] = TEMPERATURE_BOUNDS
+) -> float:
+    """The temperature in ``bounds`` minimizing the NLL of ``softmax(logits / T)`` (float64).
+
+    The NLL is convex in ``b = 1 / T`` (its derivative ``mean(E_p[x] - x_gold)`` only grows with ``b``), so
+    the bounded minimum is found by bisection on the derivative's sign: exact, and it cannot run off to
+    T -> 0 (every utterance right) or T -> infinity (none right) as unbounded LBFGS did; it stops at the bound.
+    Columns in ``excluded`` are never predicted (``<unk>``; the OOS class in threshold mode) and are dropped
+    with the rows labelled with them.
+    """
+    x, y = _kept_rows(logits, labels, excluded)
+    if not len(y):
+        return 1.0
+    gold = x[np.arange(len(y)), y]
+
+    def slope(b: float) -> float:
+        p = _softmax(x * b)
+        return float(((p * x).sum(-1) - gold).mean())
+
+    lo, hi = 1.0 / bounds[1], 1.0 / bounds[0]
+    if slope(lo) >= 0:
+        return float(bounds[1])
+    if slope(hi) <= 0:
+        return float(bounds[0])
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if slope(mid) > 0:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return float(2.0 / (lo + hi))
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    """A temperature and the one line that says how it was obtained (shown by ``fit``, kept in the state)."""
+
+    temperature: float
+    note: str
+    fitted: bool
+
+
+def fit_temperature_on_dev(logits, labels, excluded: Sequence[int] = (0,)) -> TemperatureFit:
+    """Fit the temperature on dev where dev can place it; otherwise T = 1 and a line that says why.
+
+    The rule: at least :data:`MIN_CALIBRATION_DEV` utterances, at least one right and one wrong (all right:
+    the likelihood keeps rising as T -> 0; none right: as T -> infinity), and the result bounded to
+    :data:`TEMPERATURE_BOUNDS` (a fit at the bound says so).
+    """
+    x, y = _kept_rows(logits, labels, excluded)
+    n = len(y)
+    right = int((x.argmax(-1) == y).sum()) if n else 0
+    if n < MIN_CALIBRATION_DEV:
+        return TemperatureFit(
+            1.0,
+            f"temperature: not fitted, T = 1 (dev has {n} in-scope utterances; fitting needs at least "
+            f"{MIN_CALIBRATION_DEV})",
+            False,
+        )
+    if right in (0, n):
+        which = "all" if right == n else "none"
+        return TemperatureFit(
+            1.0,
+            f"temperature: not fitted, T = 1 ({which} of the {n} dev utterances are right: dev cannot "
+            "place a temperature)",
+            False,
+        )
+    t = fit_temperature(x, y, excluded=())
+    lo, hi = TEMPERATURE_BOUNDS
+    if t in (lo, hi):
+        return TemperatureFit(
+            t, f"temperature: {t:g}, the bound of [{lo:g}, {hi:g}] (fitted on {n} dev utterances)", True
+        )
+    return TemperatureFit(t, f"temperature: {t:.4f}, fitted on {n} dev utterances", True)
+
+
+def ece_note(n: int) -> str | None:
+    """The line that replaces an ECE measured on fewer than :data:`MIN_ECE_SAMPLES` utterances (else None)."""
+    if n >= MIN_ECE_SAMPLES:
+        return None
+    return f"ece: not reported, {n} in-scope test utterances (a 15-bin ECE needs at least {MIN_ECE_SAMPLES})"
+
+
 def reliability_bins(confidences, correct, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per equal-width confidence bin: mean confidence, accuracy and count.
 
@@ -277,7 +418,9 @@ class OOSState:
 
     ``oos_index``: id of the OOS label in the intent list, when the model has one; ``class_ids``: the intents
     whose means are in ``means`` (``<unk>`` and the OOS label excluded); ``dev``: the dev measurements behind
-    the choices (one row per mode and method), kept for reports.
+    the choices (one row per mode and method), kept for reports. ``ambiguity``: out of scope also when the
+    top-1 minus top-2 calibrated probability is below it (the default fallback; None: off, as in states
+    saved before it existed); ``notes``: the one-line notes of how the temperature and thresholds were set.
     """
 
     temperature: float = 1.0
@@ -290,6 +433,8 @@ class OOSState:
     means: np.ndarray | None = None
     precision: np.ndarray | None = None
     dev: list[dict] = field(default_factory=list)
+    ambiguity: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -336,7 +481,21 @@ class OOSState:
             out |= probs.argmax(-1) == self.oos_index
         if self.threshold is not None and self.mode != "class":
             out |= self.score(logits, features) < self.threshold
+        if self.ambiguity is not None and self.mode != "class":
+            out |= margin_score(probs, self.in_scope_ids(probs.shape[-1])) < self.ambiguity
         return probs, out
+
+    def describe(self) -> str:
+        """The decision in one line, e.g. ``out of scope when confidence < 0.3 or top-1 minus top-2 < 0.1``."""
+        parts = []
+        if self.oos_index is not None and self.mode in ("class", "both"):
+            parts.append("the out-of-scope intent wins")
+        if self.threshold is not None and self.mode != "class":
+            name = "confidence" if self.method == "msp" else f"{self.method} score"
+            parts.append(f"{name} < {self.threshold:.4g}")
+        if self.ambiguity is not None and self.mode != "class":
+            parts.append(f"top-1 minus top-2 < {self.ambiguity:.4g}")
+        return "out of scope when " + " or ".join(parts) if parts else "no out-of-scope decision"
 
     def to_dict(self) -> dict:
         """Plain values and numpy arrays (the checkpoint stores arrays as tensors, the export as lists)."""
@@ -351,6 +510,8 @@ class OOSState:
             "means": self.means,
             "precision": self.precision,
             "dev": self.dev,
+            "ambiguity": None if self.ambiguity is None else float(self.ambiguity),
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -372,4 +533,6 @@ class OOSState:
             means=array(d.get("means")),
             precision=array(d.get("precision")),
             dev=list(d.get("dev") or []),
+            ambiguity=None if d.get("ambiguity") is None else float(d["ambiguity"]),
+            notes=[str(n) for n in d.get("notes") or []],
         )

@@ -25,54 +25,30 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from chatft.core.errors import ConfigError
+from chatft.core.fallback import default_fallback
 from chatft.core.oos import (
     FALLBACK_INTENT,
     METHODS,
+    MIN_THRESHOLD_DEV,
     OOSState,
     auroc,
     choose_threshold,
     fit_shared_gaussian,
+    fit_temperature,
+    fit_temperature_on_dev,
     fpr_at_tpr,
+    margin_score,
     operating_point,
     precision_matrix,
 )
 from chatft.model.checkpoint import OOS_KEY, state_to_checkpoint
 
+__all__ = ["OOSCalibration", "calibrate", "collect", "fit_temperature"]
+
 log = logging.getLogger(__name__)
-
-
-def fit_temperature(logits, labels, excluded=(0,), max_iter: int = 200) -> float:
-    """The temperature T minimizing the NLL of ``softmax(logits / T)`` (LBFGS over log T, float64).
-
-    Columns in ``excluded`` are never predicted (``<unk>``; the OOS class in threshold mode) and are masked;
-    rows whose label is excluded are dropped.
-    """
-    x = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    # Drop excluded columns (a -inf column would make the gradient NaN) and rows labelled with them.
-    cols = [c for c in range(x.size(-1)) if c not in set(excluded)] or list(range(x.size(-1)))
-    new_id = torch.full((x.size(-1),), -1, dtype=torch.long)
-    new_id[cols] = torch.arange(len(cols))
-    y = new_id[y]
-    keep = y >= 0
-    x, y = x[keep][:, cols], y[keep]
-    if not len(y):
-        return 1.0
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(x / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(log_t.detach().exp())
 
 
 @torch.no_grad()
@@ -120,11 +96,22 @@ def calibrate(
     max_acc_drop: float = 0.01,
     target_recall: float | None = None,
     fallback_intent: str = FALLBACK_INTENT,
+    fallback: bool = True,
+    confidence_threshold: float | None = None,
+    ambiguity_threshold: float | None = None,
+    negative_logits=None,
+    negative_features=None,
 ) -> OOSState:
     """Choose temperature, mode, score and threshold on dev (see the module docstring); returns the state.
 
     The ``class`` and ``both`` modes are tried only when ``train_gold`` has examples of ``oos_index`` (the OOS
-    label was trained as a class); otherwise only ``threshold``.
+    label was trained as a class); otherwise only ``threshold``. Without out-of-scope examples in dev the
+    default fallback (:mod:`chatft.core.fallback`) is used unless ``fallback`` is False or ``target_recall``
+    sets a threshold. The state's ``notes`` say, one line each, what was done.
+
+    ``negative_logits``/``negative_features``: utterances known to be out of scope that are not dev's (the
+    generic pool of ``--oos.pool``): they count as dev out-of-scope examples for choosing the score and
+    threshold, never for the temperature.
     """
     if method != "auto" and method not in METHODS:
         raise ConfigError(f"--oos.method {method!r}: expected auto or one of {', '.join(METHODS)}")
@@ -140,7 +127,24 @@ def calibrate(
         if class_ids:
             means, cov = fit_shared_gaussian(train_features, train_gold, class_ids)
             precision = precision_matrix(cov)
-    is_oos = gold == oos_index if oos_index is not None else np.zeros(len(gold), bool)
+    fit_logits, fit_gold = logits, gold  # the temperature is fitted on dev alone
+    n_neg = 0 if negative_logits is None else len(negative_logits)
+    n_dev_in = int((gold != oos_index).sum()) if oos_index is not None else len(gold)
+    pool_note = None
+    if n_neg and n_dev_in < MIN_THRESHOLD_DEV:
+        # Measured on CLINC150 banking, 15 dev utterances: the threshold that keeps every dev answer against
+        # the pool sat at confidence 0.97 and sent a third of in-scope test utterances to the fallback.
+        pool_note = (
+            f"--oos.pool: not used, dev has {n_dev_in} in-scope utterances; choosing a threshold against the "
+            f"pool needs at least {MIN_THRESHOLD_DEV}"
+        )
+        n_neg = 0
+    if n_neg:
+        logits = np.concatenate([logits, np.asarray(negative_logits, dtype=np.float64)])
+        gold = np.concatenate([gold, np.full(n_neg, -1, dtype=gold.dtype)])
+        if dev_features is not None and negative_features is not None:
+            dev_features = np.concatenate([np.asarray(dev_features), np.asarray(negative_features)])
+    is_oos = (gold == oos_index) | (gold < 0) if oos_index is not None else gold < 0
     dev_has_oos = bool(is_oos.any())
     oos_in_train = (
         oos_index is not None and train_gold is not None and bool((np.asarray(train_gold) == oos_index).any())
@@ -152,11 +156,13 @@ def calibrate(
         if not methods:
             raise ConfigError("--oos.method mahalanobis needs training features (a train split)")
 
+    fits = {}
+
     def state_for(mode: str) -> OOSState:
         base = OOSState(mode=mode, oos_index=oos_index, fallback_intent=fallback_intent)
-        t = fit_temperature(logits, gold, base.excluded())
+        fits[mode] = fit_temperature_on_dev(fit_logits, fit_gold, base.excluded())
         return OOSState(
-            temperature=t,
+            temperature=fits[mode].temperature,
             mode=mode,
             oos_index=oos_index,
             fallback_intent=fallback_intent,
@@ -217,7 +223,39 @@ def calibrate(
     base, m, threshold = states[best]
     for i, r in enumerate(rows):
         r["chosen"] = i == best
-    return OOSState(
+    notes = [fits[base.mode].note] + ([pool_note] if pool_note else [])
+    ambiguity = None
+    given = [f for f, v in (("--oos.confidence_threshold", confidence_threshold),
+                            ("--oos.ambiguity_threshold", ambiguity_threshold)) if v is not None]  # fmt: skip
+    if dev_has_oos:
+        if given:
+            notes.append(
+                f"{' and '.join(given)}: not used, dev has out-of-scope examples and the threshold is chosen "
+                "on them"
+            )
+    elif target_recall is not None and threshold is None and m == "msp":
+        n_in = int((~is_oos).sum())
+        notes.append(
+            f"--oos.target_recall {target_recall:g}: keeping that share of the {n_in} in-scope dev utterances "
+            "rejects none of them, so it sets no threshold"
+        )
+    use_fallback = fallback and not dev_has_oos and threshold is None and m == "msp"
+    if use_fallback:
+        probs = base.probabilities(logits)[~is_oos]
+        ids = base.in_scope_ids(n_intents)
+        chosen = default_fallback(
+            probs[:, ids].max(-1),
+            margin_score(probs, ids),
+            probs.argmax(-1) == gold[~is_oos],
+            max_acc_drop=max_acc_drop,
+            confidence_threshold=confidence_threshold,
+            ambiguity_threshold=ambiguity_threshold,
+        )
+        threshold, ambiguity = chosen.confidence, chosen.ambiguity
+        notes.append(chosen.note)
+    elif not fallback and not dev_has_oos and given:
+        notes.append(f"{' and '.join(given)}: not used, --oos.fallback is false")
+    state = OOSState(
         temperature=base.temperature,
         method=m,
         mode=base.mode,
@@ -228,7 +266,23 @@ def calibrate(
         means=means,
         precision=precision,
         dev=[{**r, "reference_acc": reference} for r in rows],
+        ambiguity=ambiguity,
+        notes=notes,
     )
+    if n_neg:
+        notes.append(
+            f"out-of-scope pool: {state.describe()} (chosen on {int((~is_oos).sum())} in-scope dev utterances "
+            f"against {n_neg} pool utterances)"
+        )
+    return state
+
+
+def pool_utterances() -> list[str]:
+    """The shipped generic out-of-scope utterances (``chatft/resources/oos_pool/utterances.txt``)."""
+    from importlib.resources import files
+
+    text = files("chatft").joinpath("resources/oos_pool/utterances.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def add_to_checkpoint(path: str | Path, state: OOSState) -> None:
@@ -249,9 +303,18 @@ class OOSCalibration(L.Callback):
             ``mahalanobis``.
         max_acc_drop: The operating point: the threshold may cost at most this much dev in-scope accuracy
             (0.01 = 1 point) against no OOS detection.
-        target_recall: Without OOS examples in dev there is no threshold; this opts in to one that keeps
-            this share of dev in-scope utterances (e.g. 0.97). With OOS examples it replaces the rule above.
+        target_recall: Without OOS examples in dev: a confidence threshold that keeps this share of dev
+            in-scope utterances (e.g. 0.97) instead of the default fallback. With OOS examples it replaces the
+            rule above.
         fallback_intent: The intent name given to out-of-scope utterances (Rasa's ``nlu_fallback``).
+        fallback: Without OOS examples in dev, reject low-confidence and ambiguous utterances
+            (:mod:`chatft.core.fallback`); false: accept everything, as before.
+        confidence_threshold: The fallback's confidence threshold (None: chosen on dev when dev holds at
+            least 100 in-scope utterances, else 0.3).
+        ambiguity_threshold: The fallback's top-1 minus top-2 threshold (None: 0.1).
+        pool: Score the 200 generic out-of-scope utterances shipped in ``chatft/resources/oos_pool`` (CLINC150's
+            ``oos_train`` and ``oos_val``, CC BY 3.0) and choose the out-of-scope score and threshold on dev
+            against them, as with out-of-scope examples in dev.
     """
 
     def __init__(
@@ -260,6 +323,10 @@ class OOSCalibration(L.Callback):
         max_acc_drop: float = 0.01,
         target_recall: float | None = None,
         fallback_intent: str = FALLBACK_INTENT,
+        fallback: bool = True,
+        confidence_threshold: float | None = None,
+        ambiguity_threshold: float | None = None,
+        pool: bool = False,
     ) -> None:
         if method != "auto" and method not in METHODS:
             raise ConfigError(f"--oos.method {method!r}: expected auto or one of {', '.join(METHODS)}")
@@ -269,6 +336,16 @@ class OOSCalibration(L.Callback):
             raise ConfigError(f"--oos.target_recall must be in (0, 1], got {target_recall}")
         if not fallback_intent:
             raise ConfigError("--oos.fallback_intent must not be empty")
+        for name, value in (
+            ("confidence_threshold", confidence_threshold),
+            ("ambiguity_threshold", ambiguity_threshold),
+        ):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"--oos.{name} must be in [0, 1], got {value}")
+        self.fallback = fallback
+        self.pool = pool
+        self.confidence_threshold = confidence_threshold
+        self.ambiguity_threshold = ambiguity_threshold
         self.method = method
         self.max_acc_drop = max_acc_drop
         self.target_recall = target_recall
@@ -297,6 +374,13 @@ class OOSCalibration(L.Callback):
         _, train_feats, train_gold = collect(
             model, datasets["train"].features, pad_id, device, dm.eval_batch_size
         )
+        neg_logits = neg_feats = None
+        if self.pool:
+            from chatft.core.features import tokenize_examples
+
+            words = [line.split() for line in pool_utterances()]
+            feats = tokenize_examples(dm.tokenizer, words, dm.max_length, intents=[0] * len(words))
+            neg_logits, neg_feats, _ = collect(model, feats, pad_id, device, dm.eval_batch_size)
         state = calibrate(
             dev_logits,
             dev_gold,
@@ -308,8 +392,16 @@ class OOSCalibration(L.Callback):
             max_acc_drop=self.max_acc_drop,
             target_recall=self.target_recall,
             fallback_intent=self.fallback_intent,
+            fallback=self.fallback,
+            confidence_threshold=self.confidence_threshold,
+            ambiguity_threshold=self.ambiguity_threshold,
+            negative_logits=neg_logits,
+            negative_features=neg_feats,
         )
         pl_module.set_oos_state(state)
+        if trainer.is_global_zero:
+            for note in state.notes:
+                print(note, flush=True)
         chosen = next(r for r in state.dev if r["chosen"])
         log.info(
             "calibration on dev: temperature %.3f; out-of-scope: mode %s, score %s, threshold %s "

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from chatft.core.oos import OOSState, expected_calibration_error, reliability_bins
+from chatft.core.oos import OOSState, ece_note, expected_calibration_error, reliability_bins
 
 N_BINS = 15
 
@@ -41,8 +41,23 @@ def ece_of(metric) -> float:
     return expected_calibration_error(conf[order], hits[order], N_BINS)
 
 
+def ece_values(metrics: nn.ModuleDict) -> dict[str, float]:
+    """``ece_uncalibrated``, ``ece_calibrated`` and ``ece_n`` (the in-scope utterances they were measured on);
+    both ECEs are NaN below :data:`~chatft.core.oos.MIN_ECE_SAMPLES` utterances (12 right answers would read
+    as a perfect 0.000000). Every rank must call this (the values are gathered)."""
+    out: dict[str, float] = {}
+    n = 0
+    for key in ("ece_uncalibrated", "ece_calibrated"):
+        conf, _ = _gathered(metrics[key])
+        n = len(conf)
+        out[key] = ece_of(metrics[key]) if ece_note(n) is None else float("nan")
+    out["ece_n"] = float(n)
+    return out
+
+
 def calibration_report(metrics: nn.ModuleDict, state: OOSState) -> dict:
-    """Temperature, ECE before/after and the reliability bins of both; the OOS decision and its dev table."""
+    """Temperature, ECE before/after (with their sample size; see :func:`ece_values`) and the reliability bins
+    of both; the OOS decision and its dev table, and the notes of how they were set."""
     out: dict = {"temperature": float(state.temperature)}
     for name in ("uncalibrated", "calibrated"):
         key = f"ece_{name}"
@@ -50,7 +65,11 @@ def calibration_report(metrics: nn.ModuleDict, state: OOSState) -> dict:
             continue
         conf, hits = _gathered(metrics[key])
         mean_conf, acc, count = reliability_bins(conf, hits, N_BINS)
-        out[key] = expected_calibration_error(conf, hits, N_BINS)
+        note = ece_note(len(conf))
+        out[key] = expected_calibration_error(conf, hits, N_BINS) if note is None else None
+        out["ece_n"] = len(conf)
+        if note is not None:
+            out["ece_note"] = note
         out[f"bins_{name}"] = {
             "confidence": mean_conf.tolist(),
             "accuracy": acc.tolist(),
@@ -61,6 +80,9 @@ def calibration_report(metrics: nn.ModuleDict, state: OOSState) -> dict:
         "method": state.method,
         "threshold": state.threshold,
         "fallback_intent": state.fallback_intent,
+        "ambiguity": state.ambiguity,
+        "decision": state.describe(),
+        "notes": list(state.notes),
         "dev": state.dev,
     }
     return out
@@ -91,7 +113,9 @@ def save_reliability_png(report: dict, path: Path) -> None:
         ax.set_xlim(0, 1 + width)
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence")
-        ax.set_title(f"{title}: ECE {report[f'ece_{name}']:.4f}")
+        ece = report[f"ece_{name}"]
+        shown = f"ECE {ece:.4f}" if ece is not None else f"{report['ece_n']} utterances: no ECE"
+        ax.set_title(f"{title}: {shown}")
     axes[0].set_ylabel("accuracy")
     axes[0].legend(loc="upper left")
     fig.tight_layout()

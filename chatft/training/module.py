@@ -33,7 +33,7 @@ from chatft.model.checkpoint import OOS_KEY, oos_state_of, state_to_checkpoint
 from chatft.model.decoding import slot_decoder_of
 from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
 from chatft.model.spec import ModelSpec
-from chatft.training.calibration_report import ece_of
+from chatft.training.calibration_report import ece_values
 from chatft.training.distill import Teacher, init_from_teacher
 from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.oos_metrics import OOSMetrics
@@ -398,8 +398,8 @@ class IntentSlotModule(L.LightningModule):
             for k, v in metrics["oos"].compute().items():
                 values[f"{split}/{k}"] = v
         if "ece_calibrated" in metrics:
-            for k in ("ece_uncalibrated", "ece_calibrated"):
-                values[f"{split}/{k}"] = torch.tensor(ece_of(metrics[k]), dtype=torch.float64)
+            for k, v in ece_values(metrics).items():
+                values[f"{split}/{k}"] = torch.tensor(v, dtype=torch.float64)
         return values
 
     def on_validation_epoch_end(self) -> None:

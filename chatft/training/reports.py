@@ -41,6 +41,8 @@ class TestReport(L.Callback):
         log_dir = trainer.log_dir
         if trainer.is_global_zero and log_dir:
             write_report(Path(log_dir), report, confmat, pl_module.intent_vocab.labels)
+        if trainer.is_global_zero and report["calibration"].get("ece_note"):
+            print(report["calibration"]["ece_note"], flush=True)
 
 
 def build_report(module) -> tuple[dict, Tensor]:
