@@ -19,44 +19,18 @@ as many out-of-scope messages as that allows).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import random
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fallback_small import CLINC, best_checkpoint, logits_of, run  # noqa: E402
+from fallback_small import best_checkpoint, logits_of, prepare_clinc, run  # noqa: E402
 
 GRID = [round(0.05 * k, 2) for k in range(1, 20)]
 AMBIGUITY = 0.1
 MAX_DROP = 0.05
-
-
-def prepare(domain: str, out: Path, seed: int, per_intent: int = 10):
-    data = json.loads((CLINC / "data_full.json").read_text(encoding="utf-8"))
-    intents = json.loads((CLINC / "domains.json").read_text(encoding="utf-8"))[domain]
-    rng = random.Random(seed)
-    rows = []
-    for intent in intents:
-        pool = [text for text, label in data["train"] if label == intent]
-        rows += [(text, intent) for text in rng.sample(pool, per_intent)]
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "sample.csv").open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "intent"])
-        writer.writerows(rows)
-    data_dir = out / "data"
-    if not (data_dir / "train.jsonl").is_file():
-        run([sys.executable, "-m", "chatft", "data", "convert", "--from", "csv", "--input",
-             str(out / "sample.csv"), "--output", str(data_dir)])  # fmt: skip
-    wanted = set(intents)
-    val = [(t.split(), y) for t, y in data["val"] if y in wanted] + [
-        (t.split(), "oos") for t, _ in data["oos_val"]
-    ]
-    return data_dir, val
 
 
 def grid_of(ckpt: Path, val) -> dict:
@@ -96,7 +70,7 @@ def main() -> None:
     results = {}
     for domain in args.domains:
         work = args.out / domain
-        data_dir, val = prepare(domain, work, args.seed)
+        data_dir, val = prepare_clinc(work, args.seed, domain, split="val")
         if not list((work / "run").rglob("best-*.ckpt")):
             run([sys.executable, "-m", "chatft", "fit", "--config", "configs/atis.yaml", "--data.data_dir",
                  str(data_dir), "--trainer.default_root_dir", str(work / "run")])  # fmt: skip

@@ -59,10 +59,13 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def prepare_banking(out: Path, seed: int, per_intent: int = 10) -> tuple[Path, list[tuple[list[str], str]]]:
-    """The user's folder (converted from a seeded CSV sample) and the test utterances ``(words, intent)``."""
+def prepare_clinc(
+    out: Path, seed: int, domain: str = "banking", split: str = "test", per_intent: int = 10
+) -> tuple[Path, list[tuple[list[str], str]]]:
+    """The user's folder (converted from a seeded CSV sample of ``domain``'s CLINC ``train`` utterances) and
+    the evaluation utterances ``(words, intent)``: the domain's ``split`` plus ``oos_<split>``."""
     data = json.loads((CLINC / "data_full.json").read_text(encoding="utf-8"))
-    intents = json.loads((CLINC / "domains.json").read_text(encoding="utf-8"))["banking"]
+    intents = json.loads((CLINC / "domains.json").read_text(encoding="utf-8"))[domain]
     rng = random.Random(seed)
     rows = []
     for intent in intents:
@@ -75,13 +78,14 @@ def prepare_banking(out: Path, seed: int, per_intent: int = 10) -> tuple[Path, l
         writer.writerow(["text", "intent"])
         writer.writerows(rows)
     data_dir = out / "data"
-    run([sys.executable, "-m", "chatft", "data", "convert", "--from", "csv", "--input", str(sample),
-         "--output", str(data_dir)])  # fmt: skip
+    if not (data_dir / "train.jsonl").is_file():
+        run([sys.executable, "-m", "chatft", "data", "convert", "--from", "csv", "--input", str(sample),
+             "--output", str(data_dir)])  # fmt: skip
     wanted = set(intents)
-    test = [(t.split(), y) for t, y in data["test"] if y in wanted] + [
-        (t.split(), "oos") for t, _ in data["oos_test"]
+    evaluation = [(t.split(), y) for t, y in data[split] if y in wanted] + [
+        (t.split(), "oos") for t, _ in data[f"oos_{split}"]
     ]
-    return data_dir, test
+    return data_dir, evaluation
 
 
 def prepare_atis(out: Path, seed: int, n: int = 100) -> tuple[Path, list[tuple[list[str], str]]]:
@@ -209,7 +213,7 @@ def main() -> None:
     parser.add_argument("fit_args", nargs="*", help="extra fit options after --, e.g. -- --oos.pool true")
     args = parser.parse_args()
     if args.bot == "clinc-banking":
-        data_dir, test = prepare_banking(args.out, args.seed)
+        data_dir, test = prepare_clinc(args.out, args.seed)
     else:
         data_dir, test = prepare_atis(args.out, args.seed)
     root = args.out / "run"

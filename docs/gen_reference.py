@@ -69,6 +69,20 @@ def help_texts() -> dict[str, dict[str, str]]:
     return texts
 
 
+def help_texts_in_subprocess() -> dict[str, dict[str, str]]:
+    """:func:`help_texts` from a fresh interpreter running this script (the docs build and the docs test
+    import nothing of chatft themselves; this checkout first on the path)."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve())], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"docs/gen_reference.py failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
 def page_name(command: str) -> str:
     """``data convert`` -> ``data-convert.md``."""
     return command.replace(" ", "-") + ".md"

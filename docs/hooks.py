@@ -15,10 +15,7 @@ price is a few seconds of ``--help`` per build (one process imports torch and Li
 from __future__ import annotations
 
 import ast
-import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,24 +24,13 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
 
-from gen_reference import page, page_name  # noqa: E402
+from gen_reference import help_texts_in_subprocess, page, page_name  # noqa: E402
 
 _TEXTS: dict[str, dict[str, str]] = {}
 
 
 def _help_texts() -> dict[str, dict[str, str]]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "gen_reference.py")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"docs/gen_reference.py failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout)
+    return help_texts_in_subprocess()
 
 
 def on_config(config, **kwargs):

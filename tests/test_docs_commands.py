@@ -11,12 +11,8 @@ subprocess (it imports Lightning; the test process stays as it was).
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,17 +35,9 @@ def _gen_reference():
 @pytest.fixture(scope="module")
 def options() -> dict[str, set[str]]:
     """``{"data convert": {"--from", ...}}``: the options each command's ``--help`` lists."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "gen_reference.py")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    options_in = _gen_reference().options_in
-    return {command: options_in(entry["help"]) for command, entry in json.loads(done.stdout).items()}
+    reference = _gen_reference()
+    texts = reference.help_texts_in_subprocess()
+    return {command: reference.options_in(entry["help"]) for command, entry in texts.items()}
 
 
 def bash_lines(markdown: str) -> list[tuple[int, str]]:
