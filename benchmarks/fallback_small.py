@@ -182,6 +182,10 @@ def evaluate(ckpt: Path, data_dir: Path, test: list[tuple[list[str], str]], dump
         negative_logits=neg_logits, negative_features=neg_pooled,
     )  # fmt: skip
     out["pool"] = measure(pool_state, logits, pooled, gold, is_oos)
+    # What fit stores with this code, on the same weights (the calibration runs after training and changes no
+    # weight): evaluates a run fitted before a default threshold changed (--skip-fit).
+    current = calibrate(dev_logits, dev_gold, dev_pooled, train_pooled, train_gold, oos_index=oos_index)
+    out["current"] = measure(current, logits, pooled, gold, is_oos)
     pool_msp = calibrate(
         dev_logits, dev_gold, dev_pooled, train_pooled, train_gold, oos_index=oos_index, method="msp",
         negative_logits=neg_logits, negative_features=neg_pooled,
