@@ -47,7 +47,7 @@ def test_explicit_max_epochs_wins(tiny_encoder, demo_small, tmp_path):
     assert cli.trainer.max_epochs == 2 and cli.trainer.global_step == 8
 
 
-def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_small, tmp_path):
+def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_small, tmp_path, caplog):
     # Learning rates 0: dev metrics never change, so patience 2 stops after epochs 0, 1, 2.
     root = tmp_path / "run"
     args = dict(data__batch_size=16, schedule__min_steps=400, schedule__patience=2)
@@ -55,6 +55,11 @@ def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_s
     cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
     assert cli.trainer.max_epochs == 100
     assert _epochs_run(root) == [0, 1, 2] and cli.trainer.global_step == 12
+    first = json.loads((root / "lightning_logs/version_0/val_metrics.jsonl").read_text().splitlines()[0])
+    assert (
+        "early stopping: stopped after epoch 2 of up to 100 (step 12): val/sent_acc had not improved for 2 "
+        f"validations (--schedule.patience 2); best {first['val/sent_acc']:.4f} at epoch 0"
+    ) in caplog.messages
 
 
 def test_step_budget_trims_large_data_to_whole_epochs():

@@ -115,6 +115,8 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
         self.explicit_length = False
         #: Whether early stopping runs (only when the epochs were raised and validation runs).
         self.active = False
+        #: Epoch (from 0) of the best monitored value so far, for the stop message.
+        self.best_epoch: int | None = None
 
     @staticmethod
     def steps_per_epoch(trainer: L.Trainer) -> tuple[int, int] | None:
@@ -134,6 +136,7 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         self.active = False
+        self.best_epoch = None
         if stage != "fit":
             return
         sizes = self.steps_per_epoch(trainer)
@@ -194,5 +197,38 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
             )
 
     def early_stopping_check(self, trainer: L.Trainer) -> None:
-        if self.active:
-            super().early_stopping_check(trainer)
+        if not self.active:
+            return
+        best_before, stopping_before = self.best_score, trainer.should_stop
+        super().early_stopping_check(trainer)
+        if self.best_score is not best_before:  # improved: the parent replaced its best tensor
+            self.best_epoch = trainer.current_epoch
+        if trainer.should_stop and not stopping_before and trainer.is_global_zero:
+            log.warning(self.stop_message(trainer))
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self.best_epoch = state_dict.get("best_epoch")
+
+    def stop_message(self, trainer: L.Trainer) -> str:
+        """The one line saying when and why early stopping ended the run (Lightning says nothing unless
+        ``verbose``, and then not the epoch): epochs are numbered from 0, like the checkpoint files."""
+        current = trainer.callback_metrics.get(self.monitor)
+        why = (
+            f"{self.monitor} was {float(current)}"
+            if current is not None and not math.isfinite(float(current))
+            else f"{self.monitor} had not improved for {self.wait_count} validations (--schedule.patience "
+            f"{self.patience})"
+        )
+        best = (
+            f"; best {float(self.best_score):.4f} at epoch {self.best_epoch}"
+            if self.best_epoch is not None
+            else ""
+        )
+        return (
+            f"early stopping: stopped after epoch {trainer.current_epoch} of up to {trainer.max_epochs} "
+            f"(step {trainer.global_step}): {why}{best}"
+        )
