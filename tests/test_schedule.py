@@ -70,7 +70,7 @@ def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_s
     first = json.loads((root / "lightning_logs/version_0/val_metrics.jsonl").read_text().splitlines()[0])
     assert (
         "early stopping: stopped after epoch 2 of up to 100 (step 12): val/sent_acc had not improved for 2 "
-        f"validations (--schedule.patience 2); best {first['val/sent_acc']:.4f} at epoch 0"
+        f"validations (--schedule.patience 2); best {first['val/sent_acc']:.4f}, first reached at epoch 0"
     ) in caplog.messages
 
 

@@ -55,7 +55,10 @@ MIN_PATIENCE = 10
 #: Fewest dev utterances ``fit`` chooses an epoch with (early stopping, best checkpoint). Below it, one
 #: utterance moves dev accuracy by more than 2 points and the binomial standard error of an accuracy near
 #: 0.9 is over 4 points, more than the later epochs of a small-data run differ by: the choice is noise.
-#: Measured on two small bots (benchmarks/small_dev.py, module docstring): see SMALL-DEV RESULT below.
+#: Measured (benchmarks/small_dev.py, judged on held-out data that chooses nothing; 2-vCPU VM, 2026-12-02):
+#: CLINC150 banking, 10 utterances an intent (135 train, 15 dev), seed 0: today's early stopping on dev
+#: stopped at epoch 21 of 60, held-out accuracy 0.9400; every epoch, last kept 0.9433; every epoch, best on
+#: dev kept 0.9367. One bot and seed, one utterance apart: choosing on 15 dev utterances bought nothing.
 MIN_DEV_TO_CHOOSE = 50
 
 
@@ -271,7 +274,7 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
             f"{self.patience})"
         )
         best = (
-            f"; best {float(self.best_score):.4f} at epoch {self.best_epoch}"
+            f"; best {float(self.best_score):.4f}, first reached at epoch {self.best_epoch}"
             if self.best_epoch is not None
             else ""
         )
