@@ -13,7 +13,8 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 
 from chatft.cli import main
 from chatft.model.assets import ASSETS_KEY
-from chatft.training.best_checkpoint import BestCheckpoint
+from chatft.model.checkpoint import OOS_KEY
+from chatft.training.best_checkpoint import FINISHED_KEY, RESUME_ONLY_KEYS, BestCheckpoint
 
 from .conftest import QUIET, cli_args
 
@@ -29,7 +30,7 @@ class ScriptedScore(BoringModel):
         self.log("val/sent_acc", self.scores[self.current_epoch])
 
 
-def _kept(callback_class, tmp_path, scores: list[float]) -> str:
+def _kept(callback_class, tmp_path, scores: list[float], keep_newest: bool = False) -> str:
     ckpt = callback_class(
         dirpath=tmp_path / callback_class.__name__,
         monitor="val/sent_acc",
@@ -37,6 +38,7 @@ def _kept(callback_class, tmp_path, scores: list[float]) -> str:
         filename="best-epoch{epoch:02d}",
         auto_insert_metric_name=False,
     )
+    ckpt.keep_newest = keep_newest
     trainer = L.Trainer(
         max_epochs=len(scores),
         limit_train_batches=2,
@@ -59,6 +61,11 @@ def test_ties_keep_the_later_checkpoint(tmp_path):
     assert _kept(BestCheckpoint, tmp_path, scores) == "best-epoch02.ckpt"
 
 
+def test_keep_newest_keeps_the_last_epoch_whatever_its_score(tmp_path):
+    # What fit does when dev is too small to choose with (SmallDataSchedule sets keep_newest).
+    assert _kept(BestCheckpoint, tmp_path, [0.5, 0.9, 0.7], keep_newest=True) == "best-epoch02.ckpt"
+
+
 def test_best_holds_weights_last_holds_optimizer_and_both_serve(tiny_encoder, demo_small, tmp_path, capsys):
     root = tmp_path / "run"
     main(["fit", *cli_args(tiny_encoder, demo_small, root, trainer__max_epochs=2, data__batch_size=16)])
@@ -68,9 +75,11 @@ def test_best_holds_weights_last_holds_optimizer_and_both_serve(tiny_encoder, de
     b = torch.load(best, weights_only=True, map_location="cpu")
     a = torch.load(last, weights_only=True, map_location="cpu")
     assert "optimizer_states" not in b and "lr_schedulers" not in b and "callbacks" not in b
-    assert {"state_dict", "hyper_parameters", ASSETS_KEY} <= set(b)
-    assert len(a["optimizer_states"]) == 1 and "callbacks" in a
-    assert best.stat().st_size < 0.5 * last.stat().st_size
+    assert {"state_dict", "hyper_parameters", ASSETS_KEY, OOS_KEY} <= set(b)
+    # The run finished: last.ckpt lost what only resuming reads, kept the calibration written before.
+    assert not set(RESUME_ONLY_KEYS) & set(a)
+    assert {"state_dict", "callbacks", ASSETS_KEY, OOS_KEY, FINISHED_KEY} <= set(a)
+    assert set(a[OOS_KEY]) == set(b[OOS_KEY])
     capsys.readouterr()
 
     # test, predict, export and Predictor all take the best checkpoint.
@@ -115,3 +124,28 @@ def test_best_holds_weights_last_holds_optimizer_and_both_serve(tiny_encoder, de
         f"chatft: error: {best}: holds model weights only, no optimizer state (best-*.ckpt files do, to save "
         "space): resume from last.ckpt (--ckpt_path last), or start a new fit without --ckpt_path"
     )
+    # A finished run's last.ckpt has nothing to resume: one line says so.
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", *cli_args(tiny_encoder, demo_small, root), "--ckpt_path", "last"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"chatft: error: {last}: this run finished, so nothing to resume (its optimizer state was dropped to "
+        "save space; --checkpoint.keep_optimizer_state true keeps it): test it with --ckpt_path last, or start "
+        "a new fit without --ckpt_path"
+    )
+
+
+def test_keep_optimizer_state_keeps_a_finished_run_resumable(tiny_encoder, demo_small, tmp_path):
+    root = tmp_path / "run"
+    args = [
+        *cli_args(tiny_encoder, demo_small, root, data__batch_size=16),
+        "--checkpoint.keep_optimizer_state",
+        "true",
+    ]
+    main(["fit", *args, "--trainer.max_epochs", "1"])
+    last = root / "lightning_logs/version_0/checkpoints/last.ckpt"
+    a = torch.load(last, weights_only=True, map_location="cpu")
+    assert len(a["optimizer_states"]) == 1 and FINISHED_KEY not in a and OOS_KEY in a
+    # ... and trains on from it: one more epoch, in the same run folder.
+    main(["fit", *args, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert torch.load(last, weights_only=True, map_location="cpu")["epoch"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from chatft.training.lightning_cli import lightning_cli
 from chatft.training.schedule import budgeted_epochs, default_patience, stretched_epochs
@@ -27,7 +28,17 @@ def test_small_data_trains_at_least_min_steps(tiny_encoder, demo_small, tmp_path
     # 64 utterances in batches of 16: 4 steps an epoch; demo.yaml's 8 epochs would be 32 steps.
     root = tmp_path / "run"
     cli = lightning_cli(
-        ["fit", *cli_args(tiny_encoder, demo_small, root, data__batch_size=16, schedule__min_steps=40)]
+        [
+            "fit",
+            *cli_args(
+                tiny_encoder,
+                demo_small,
+                root,
+                data__batch_size=16,
+                schedule__min_steps=40,
+                schedule__min_dev_utterances=0,
+            ),
+        ]
     )
     assert cli.trainer.max_epochs == 10 and cli.trainer.global_step == 40
     assert _epochs_run(root) == list(range(10))
@@ -47,14 +58,20 @@ def test_explicit_max_epochs_wins(tiny_encoder, demo_small, tmp_path):
     assert cli.trainer.max_epochs == 2 and cli.trainer.global_step == 8
 
 
-def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_small, tmp_path):
+def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_small, tmp_path, caplog):
     # Learning rates 0: dev metrics never change, so patience 2 stops after epochs 0, 1, 2.
     root = tmp_path / "run"
+    # demo_small's dev has 23 utterances: choosing on them must be asked for (min_dev_utterances 0).
     args = dict(data__batch_size=16, schedule__min_steps=400, schedule__patience=2)
-    args.update(model__learning_rate=0.0, model__head_learning_rate=0.0)
+    args.update(model__learning_rate=0.0, model__head_learning_rate=0.0, schedule__min_dev_utterances=0)
     cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
     assert cli.trainer.max_epochs == 100
     assert _epochs_run(root) == [0, 1, 2] and cli.trainer.global_step == 12
+    first = json.loads((root / "lightning_logs/version_0/val_metrics.jsonl").read_text().splitlines()[0])
+    assert (
+        "early stopping: stopped after epoch 2 of up to 100 (step 12): val/sent_acc had not improved for 2 "
+        f"validations (--schedule.patience 2); best {first['val/sent_acc']:.4f}, first reached at epoch 0"
+    ) in caplog.messages
 
 
 def test_step_budget_trims_large_data_to_whole_epochs():
@@ -89,3 +106,23 @@ def test_step_budget_below_min_steps_is_a_config_error():
         match=r"schedule.budget_steps must be 0 \(off\) or >= schedule.min_steps \(300\), got 100",
     ):
         SmallDataSchedule(budget_steps=100)
+
+
+def test_too_small_a_dev_split_trains_every_epoch_and_keeps_the_last(
+    tiny_encoder, demo_small, tmp_path, caplog
+):
+    # Same run as above with the default min_dev_utterances (50): 23 dev utterances choose nothing.
+    root = tmp_path / "run"
+    args = dict(data__batch_size=16, schedule__min_steps=40, schedule__patience=2)
+    args.update(model__learning_rate=0.0, model__head_learning_rate=0.0)
+    cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
+    assert _epochs_run(root) == list(range(10)) and cli.trainer.global_step == 40
+    assert Path(cli.trainer.checkpoint_callback.best_model_path).name == "best-epoch09-step40.ckpt"
+    assert (
+        "small dev split: 23 utterances, fewer than 50, too few to choose an epoch with; training every epoch "
+        "without early stopping and keeping the last one (--schedule.min_dev_utterances 0 chooses on dev anyway)"
+    ) in caplog.messages
+    assert (
+        "small training set: 4 steps per epoch, so 8 epochs would be 32 steps; training up to 10 epochs "
+        "(40 steps, --schedule.min_steps 40); --trainer.max_epochs N trains exactly N"
+    ) in caplog.messages

@@ -1,6 +1,6 @@
 """Which checkpoint ``fit`` keeps as the best one, and what goes into it.
 
-:class:`BestCheckpoint` is Lightning's ``ModelCheckpoint`` (the CLI's ``--checkpoint.*`` options) with two
+:class:`BestCheckpoint` is Lightning's ``ModelCheckpoint`` (the CLI's ``--checkpoint.*`` options) with these
 changes:
 
 * **Ties keep the later checkpoint.** ``ModelCheckpoint`` replaces its best file only when the monitored
@@ -14,24 +14,75 @@ changes:
   checkpoints hold the weights, hyper-parameters, the datamodule's state and the embedded inference assets
   (everything ``test``, ``predict``, ``export`` and ``Predictor`` read) but not AdamW's two moment tensors
   per parameter, which are two thirds of a full checkpoint and only needed to resume; ``last.ckpt`` keeps
-  them (``--ckpt_path last`` resumes from it).
+  them (``--ckpt_path last`` resumes from it) while the run can still be resumed.
+* **A finished run keeps no optimizer state.** When ``fit`` ends normally (its epochs done, or early
+  stopping), ``last.ckpt`` is rewritten without the optimizer, learning-rate scheduler and loop states
+  (the demo fit, MiniLM, ``configs/demo.yaml``: 273,081,775 -> 92,311,013 bytes, the size of
+  its best checkpoint), and marked as finished (:data:`FINISHED_KEY`), so
+  ``--ckpt_path last`` says in one line that there is nothing to resume instead of a misleading error. A run
+  stopped by SIGTERM, Ctrl-C or a crash never reaches this, so its ``last.ckpt`` still resumes.
+  ``--checkpoint.keep_optimizer_state true`` keeps the full state, to train a finished run on (more epochs).
+  It runs in ``on_fit_end``, after the out-of-scope calibration has written its state into the file:
+  Lightning calls checkpoint callbacks' hooks after every other callback's.
+* **Too small a dev split chooses nothing.** When ``SmallDataSchedule`` finds fewer dev utterances than
+  ``--schedule.min_dev_utterances`` it sets ``keep_newest``: each validated epoch replaces the kept one.
 """
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from chatft.compat.lightning_hooks import CheckpointWriteHook
 
+log = logging.getLogger(__name__)
+
+#: Top-level key of a ``last.ckpt`` whose run finished and whose resume-only state was dropped.
+FINISHED_KEY = "chatft_fit_finished"
+#: What only resuming reads (Lightning's full-checkpoint keys a ``save_weights_only`` file also lacks); the
+#: callbacks' states stay (they are small, and name the best checkpoint when there are several).
+RESUME_ONLY_KEYS = ("optimizer_states", "lr_schedulers", "loops")
+
+
+def drop_resume_state(path: str | Path) -> tuple[int, int]:
+    """Rewrite ``path`` (atomically) without :data:`RESUME_ONLY_KEYS`, marked finished; sizes before and after."""
+    from chatft.model.checkpoint import load_checkpoint
+    from chatft.training.checkpoint import atomic_save
+
+    before = Path(path).stat().st_size
+    ckpt = load_checkpoint(path)
+    for key in RESUME_ONLY_KEYS:
+        ckpt.pop(key, None)
+    ckpt[FINISHED_KEY] = True
+    atomic_save(ckpt, path)
+    return before, Path(path).stat().st_size
+
 
 class BestCheckpoint(CheckpointWriteHook):
     """``ModelCheckpoint`` whose ties keep the later checkpoint and whose ``save_weights_only`` spares last.ckpt.
 
-    ``save_weights_only`` applies to the monitored (top-k) checkpoints only: ``last.ckpt`` always holds the
-    full training state, so a run can resume from it.
+    ``save_weights_only`` applies to the monitored (top-k) checkpoints only: ``last.ckpt`` holds the full
+    training state, so a run can resume from it, until the run finishes.
+
+    Args:
+        keep_optimizer_state: Keep the optimizer, scheduler and loop states in ``last.ckpt`` when the run
+            finishes (to train it on later with ``--ckpt_path last``); by default they are dropped then.
+        *args, **kwargs: Lightning's ``ModelCheckpoint`` arguments.
     """
 
+    def __init__(self, *args: Any, keep_optimizer_state: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_optimizer_state = keep_optimizer_state
+        #: Every epoch replaces the kept one (with save_top_k 1: the last epoch is kept), whatever its dev
+        #: score: set by :class:`~chatft.training.schedule.SmallDataSchedule` when dev is too small to choose.
+        self.keep_newest = False
+
     def check_monitor_top_k(self, trainer, current: torch.Tensor | None = None) -> bool:
+        if self.keep_newest:
+            return True
         if super().check_monitor_top_k(trainer, current):
             return True
         if current is None or not self.best_k_models:
@@ -48,3 +99,13 @@ class BestCheckpoint(CheckpointWriteHook):
             super().write_checkpoint(trainer, filepath)
         finally:
             self.save_weights_only = weights_only
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        # Only reached when fit returns normally: an exception (SIGTERM, Ctrl-C) skips on_fit_end.
+        if self.keep_optimizer_state or trainer.interrupted or trainer.sanity_checking:
+            return
+        path = self.last_model_path
+        if trainer.is_global_zero and path and Path(path).is_file():
+            before, after = drop_resume_state(path)
+            log.info("%s: finished run, optimizer state dropped (%d -> %d bytes)", path, before, after)
+        trainer.strategy.barrier("chatft-last-finished")

@@ -23,7 +23,7 @@ from chatft.compat.lightning_hooks import LightningCLIHooks
 from chatft.core.errors import ConfigError
 from chatft.data_tools.ingest import prepare as prepare_data_dir
 from chatft.model.checkpoint import load_checkpoint
-from chatft.training.best_checkpoint import BestCheckpoint
+from chatft.training.best_checkpoint import FINISHED_KEY, BestCheckpoint
 from chatft.training.calibration import OOSCalibration
 from chatft.training.checkpoint import AtomicCheckpointIO, CheckpointError, check_labels_match
 from chatft.training.datamodule import IntentSlotDataModule
@@ -180,7 +180,8 @@ class ChatftCLI(LightningCLIHooks):
         parser.link_arguments("data.intent_labels", "model.intent_labels", apply_on="instantiate")
         parser.link_arguments("data.slot_labels", "model.slot_labels", apply_on="instantiate")
         parser.link_arguments("model.encoder", "data.tokenizer")
-        # --checkpoint.*: Lightning's ModelCheckpoint; ties keep the later epoch, optimizer state only in last.ckpt.
+        # --checkpoint.*: Lightning's ModelCheckpoint; ties keep the later epoch, optimizer state only in last.ckpt
+        # and only until the run finishes (--checkpoint.keep_optimizer_state true keeps it).
         parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         # --schedule.min_steps / --schedule.patience: more epochs on small data, then early stopping on dev.
         parser.add_lightning_class_args(SmallDataSchedule, "schedule")
@@ -303,6 +304,12 @@ class ChatftCLI(LightningCLIHooks):
         if ckpt_path and _is_local(ckpt_path):
             # weights_only + chatft checks, before Lightning's own hparams parsing or restore reads the file.
             ckpt = load_checkpoint(ckpt_path, mmap=True)
+            if subcommand == "fit" and "optimizer_states" not in ckpt and ckpt.get(FINISHED_KEY):
+                raise CheckpointError(
+                    f"{ckpt_path}: this run finished, so nothing to resume (its optimizer state was dropped to "
+                    "save space; --checkpoint.keep_optimizer_state true keeps it): test it with --ckpt_path "
+                    "last, or start a new fit without --ckpt_path"
+                )
             if subcommand == "fit" and "optimizer_states" not in ckpt:
                 raise CheckpointError(
                     f"{ckpt_path}: holds model weights only, no optimizer state (best-*.ckpt files do, to save "
