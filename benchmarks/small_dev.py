@@ -21,11 +21,14 @@ and writes them to ``<out>/results.jsonl``. Torch-free itself: every fit/test is
 subprocess.
 
 Result (2-vCPU shared VM, 2026-12-02, ``python benchmarks/small_dev.py /work/shared/data --seeds 0 1 --out
-/tmp/small_dev --lock /tmp/chatft-cpu.lock``; only clinc-banking seed 0 finished before the deadline):
+/tmp/small_dev --lock /tmp/chatft-cpu.lock``; seed 0 only, seed 1 was stopped at the deadline):
 
     clinc-banking  s0 (a) today        epochs   22  sent_acc 0.9400  intent_acc 0.9400
     clinc-banking  s0 (b) fixed        epochs   60  sent_acc 0.9433  intent_acc 0.9433
     clinc-banking  s0 (b') fixed+best  epochs   60  sent_acc 0.9367  intent_acc 0.9367
+    atis100        s0 (a) today        epochs   47  sent_acc 0.5160  intent_acc 0.8640  slot_f1 0.8201
+    atis100        s0 (b) fixed        epochs  100  sent_acc 0.5180  intent_acc 0.8760  slot_f1 0.8198
+    atis100        s0 (b') fixed+best  epochs  100  sent_acc 0.5180  intent_acc 0.8760  slot_f1 0.8198
 
 (a) stopped at epoch 21 of 60 (dev 14/15 from epoch 6 on); (b)'s last epoch was 13/15 on dev and the best
 on held-out. Stratified k-fold selection of the epoch count, the third candidate, is not built.

@@ -58,7 +58,9 @@ MIN_PATIENCE = 10
 #: Measured (benchmarks/small_dev.py, judged on held-out data that chooses nothing; 2-vCPU VM, 2026-12-02):
 #: CLINC150 banking, 10 utterances an intent (135 train, 15 dev), seed 0: today's early stopping on dev
 #: stopped at epoch 21 of 60, held-out accuracy 0.9400; every epoch, last kept 0.9433; every epoch, best on
-#: dev kept 0.9367. One bot and seed, one utterance apart: choosing on 15 dev utterances bought nothing.
+#: dev kept 0.9367. ATIS, 100 utterances (90 train, 10 dev), seed 0, held-out ATIS dev (500): early
+#: stopping at epoch 46 of 100, sentence acc 0.5160, intent 0.8640, slot F1 0.8201; last epoch 0.5180,
+#: 0.8760, 0.8198. Choosing on 10-15 dev utterances bought nothing (one seed each; within noise).
 MIN_DEV_TO_CHOOSE = 50
 
 
