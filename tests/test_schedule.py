@@ -36,7 +36,6 @@ def test_small_data_trains_at_least_min_steps(tiny_encoder, demo_small, tmp_path
                 root,
                 data__batch_size=16,
                 schedule__min_steps=40,
-                schedule__min_dev_utterances=0,
             ),
         ]
     )
@@ -61,9 +60,9 @@ def test_explicit_max_epochs_wins(tiny_encoder, demo_small, tmp_path):
 def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_small, tmp_path, caplog):
     # Learning rates 0: dev metrics never change, so patience 2 stops after epochs 0, 1, 2.
     root = tmp_path / "run"
-    # demo_small's dev has 23 utterances: choosing on them must be asked for (min_dev_utterances 0).
+    # demo_small's dev has 23 utterances; the default (min_dev_utterances 0) chooses on them.
     args = dict(data__batch_size=16, schedule__min_steps=400, schedule__patience=2)
-    args.update(model__learning_rate=0.0, model__head_learning_rate=0.0, schedule__min_dev_utterances=0)
+    args.update(model__learning_rate=0.0, model__head_learning_rate=0.0)
     cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
     assert cli.trainer.max_epochs == 100
     assert _epochs_run(root) == [0, 1, 2] and cli.trainer.global_step == 12
@@ -111,9 +110,11 @@ def test_step_budget_below_min_steps_is_a_config_error():
 def test_too_small_a_dev_split_trains_every_epoch_and_keeps_the_last(
     tiny_encoder, demo_small, tmp_path, caplog
 ):
-    # Same run as above with the default min_dev_utterances (50): 23 dev utterances choose nothing.
+    # Same run as above with --schedule.min_dev_utterances 50 (opt-in): 23 dev utterances choose nothing.
     root = tmp_path / "run"
-    args = dict(data__batch_size=16, schedule__min_steps=40, schedule__patience=2)
+    args = dict(
+        data__batch_size=16, schedule__min_steps=40, schedule__patience=2, schedule__min_dev_utterances=50
+    )
     args.update(model__learning_rate=0.0, model__head_learning_rate=0.0)
     cli = lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, root, **args)])
     assert _epochs_run(root) == list(range(10)) and cli.trainer.global_step == 40

@@ -28,10 +28,13 @@ above ATIS's own 1,680 steps, so ATIS trains exactly as before.
 Both the early stopping and the kept checkpoint choose on dev, which needs a dev split large enough to
 tell epochs apart. ``data convert`` carves 10% of a small bot (12 dev utterances of 123, one of a tiny
 CSV), where one utterance is 8 points of accuracy: the "best" epoch is then a coin toss and early stopping
-ends runs on noise. So when dev has fewer than ``min_dev_utterances`` (:data:`MIN_DEV_TO_CHOOSE`), ``fit``
-says so in one line, trains every epoch of the schedule without early stopping and keeps the last epoch
-(``BestCheckpoint.keep_newest``); ``--schedule.min_dev_utterances 0`` chooses on dev anyway. Measured with
-``benchmarks/small_dev.py`` (held-out data that chooses nothing): see :data:`MIN_DEV_TO_CHOOSE`.
+ends runs on noise. ``--schedule.min_dev_utterances 50`` (:data:`MIN_DEV_TO_CHOOSE`): when dev has fewer,
+``fit`` says so in one line, trains every epoch of the schedule without early stopping and keeps the last
+epoch (``BestCheckpoint.keep_newest``). It is off by default: on held-out data that chooses nothing
+(``benchmarks/small_dev.py``, see :data:`MIN_DEV_TO_CHOOSE`) it was one or two utterances from today's
+choice on two bots, one seed each; and a model trained every epoch is more confident, so with it the
+default fallback (whose threshold was chosen with checkpoints chosen on dev) rejected 49.6 % instead of
+58.4 % of out-of-scope utterances on CLINC150 banking 10/intent, seed 0.
 
 It also logs every ``min(log_every_n_steps, batches per epoch)`` steps, so a short run still has loss and
 learning-rate curves in TensorBoard (Lightning logs nothing when an epoch is shorter than the interval).
@@ -103,7 +106,9 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
             this, train the fewest whole epochs that reach it (0: off). An explicit
             ``--trainer.max_epochs``/``--trainer.max_steps`` on the command line wins.
         min_dev_utterances: Fewest dev utterances to choose with: below it, no early stopping and the last
-            epoch is the kept checkpoint instead of the best one on dev (0: always choose on dev).
+            epoch is the kept checkpoint instead of the best one on dev. 0 (the default): always choose on dev;
+            :data:`MIN_DEV_TO_CHOOSE` (50) is the size ``data convert`` warns below. Off by default: measured,
+            it bought nothing beyond noise, and it made the default fallback reject less (module docstring).
     """
 
     def __init__(
@@ -113,7 +118,7 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
         monitor: str = "val/sent_acc",
         mode: str = "max",
         budget_steps: int = 0,
-        min_dev_utterances: int = MIN_DEV_TO_CHOOSE,
+        min_dev_utterances: int = 0,
     ) -> None:
         super().__init__(
             monitor=monitor,
