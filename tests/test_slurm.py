@@ -216,6 +216,9 @@ def test_requeued_job_resumes_with_counters_intact(how, cluster, tiny_encoder, s
         "--trainer.callbacks+=tests.throttle.Throttle",
         "--trainer.callbacks.seconds",
         "1",
+        # The finished run's loop counters are checked below: keep them (a finished run drops them).
+        "--checkpoint.keep_optimizer_state",
+        "true",
     ]
     if how == "sigterm-preemption":
         args += ["--ckpt_path", "last"]
