@@ -52,6 +52,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CLINC = Path(os.environ.get("CHATFT_CLINC", "/work/shared/data/clinc150"))
 ATIS = Path(os.environ.get("CHATFT_ATIS", "/work/shared/data/atis"))
+#: The label of the other CLINC domains' utterances in a banking bot's evaluation (``--other-domains``).
+OTHER = "<other domain>"
 
 
 def run(cmd: list[str]) -> None:
@@ -60,10 +62,18 @@ def run(cmd: list[str]) -> None:
 
 
 def prepare_clinc(
-    out: Path, seed: int, domain: str = "banking", split: str = "test", per_intent: int = 10
+    out: Path,
+    seed: int,
+    domain: str = "banking",
+    split: str = "test",
+    per_intent: int = 10,
+    oos_pool: bool = False,
+    other_domains: bool = False,
 ) -> tuple[Path, list[tuple[list[str], str]]]:
-    """The user's folder (converted from a seeded CSV sample of ``domain``'s CLINC ``train`` utterances) and
-    the evaluation utterances ``(words, intent)``: the domain's ``split`` plus ``oos_<split>``."""
+    """The user's folder (converted from a seeded CSV sample of ``domain``'s CLINC ``train`` utterances; with
+    ``oos_pool``, by ``data convert --oos-pool``) and the evaluation utterances ``(words, intent)``: the
+    domain's ``split`` plus ``oos_<split>``, and with ``other_domains`` the other nine domains' ``split``
+    utterances labelled :data:`OTHER` (out of scope for this bot, and not from the pool's source)."""
     data = json.loads((CLINC / "data_full.json").read_text(encoding="utf-8"))
     intents = json.loads((CLINC / "domains.json").read_text(encoding="utf-8"))[domain]
     rng = random.Random(seed)
@@ -80,11 +90,13 @@ def prepare_clinc(
     data_dir = out / "data"
     if not (data_dir / "train.jsonl").is_file():
         run([sys.executable, "-m", "chatft", "data", "convert", "--from", "csv", "--input", str(sample),
-             "--output", str(data_dir)])  # fmt: skip
+             "--output", str(data_dir), *(["--oos-pool"] if oos_pool else [])])  # fmt: skip
     wanted = set(intents)
     evaluation = [(t.split(), y) for t, y in data[split] if y in wanted] + [
         (t.split(), "oos") for t, _ in data[f"oos_{split}"]
     ]
+    if other_domains:
+        evaluation += [(t.split(), OTHER) for t, y in data[split] if y not in wanted]
     return data_dir, evaluation
 
 
@@ -123,8 +135,10 @@ def logits_of(loaded, words: list[list[str]], intent_ids: list[int]) -> tuple[np
     return logits, pooled
 
 
-def measure(state, logits, pooled, gold, is_oos) -> dict:
-    """Test numbers of one decision (``state``; None: plain softmax, nothing rejected), as the Decoder applies it."""
+def measure(state, logits, pooled, gold, is_oos, is_other=None) -> dict:
+    """Test numbers of one decision (``state``; None: plain softmax, nothing rejected), as the Decoder applies it.
+
+    ``is_other``: utterances of other domains, reported apart (``other_rejected``) and left out of the rest."""
     from chatft.core.decoding import Decoder
     from chatft.core.oos import auroc, expected_calibration_error
 
@@ -133,7 +147,8 @@ def measure(state, logits, pooled, gold, is_oos) -> dict:
     scores = state.score(logits, pooled) if state is not None else probs.max(-1)
     pred, conf = probs.argmax(-1), probs.max(-1)
     right = pred == gold
-    ins = ~is_oos
+    other = np.zeros(len(gold), bool) if is_other is None else is_other
+    ins = ~is_oos & ~other
     out = {
         "temperature": None if state is None else state.temperature,
         "decision": None if state is None else state.describe(),
@@ -147,6 +162,9 @@ def measure(state, logits, pooled, gold, is_oos) -> dict:
     if is_oos.any():
         out["auroc"] = auroc(scores[ins], scores[is_oos])
         out["oos_rejected"] = float(rejected[is_oos].mean())
+    if other.any():
+        out["other_rejected"] = float(rejected[other].mean())
+        out["other_auroc"] = auroc(scores[ins], scores[other])
     return out
 
 
@@ -165,10 +183,16 @@ def evaluate(ckpt: Path, data_dir: Path, test: list[tuple[list[str], str]], dump
     words = [w for w, _ in test]
     gold = np.array([index.get(y, -1) for _, y in test])
     is_oos = np.array([y == "oos" for _, y in test])
+    is_other = np.array([y == OTHER for _, y in test])
     logits, pooled = logits_of(loaded, words, [0] * len(words))
-    out = {"checkpoint": str(ckpt), "test_in_scope": int((~is_oos).sum()), "test_oos": int(is_oos.sum())}
-    out["stored"] = measure(loaded.oos, logits, pooled, gold, is_oos)
-    out["no_fallback_T1"] = measure(None, logits, pooled, gold, is_oos)
+    out = {
+        "checkpoint": str(ckpt),
+        "test_in_scope": int((~is_oos & ~is_other).sum()),
+        "test_oos": int(is_oos.sum()),
+        "test_other": int(is_other.sum()),
+    }
+    out["stored"] = measure(loaded.oos, logits, pooled, gold, is_oos, is_other)
+    out["no_fallback_T1"] = measure(None, logits, pooled, gold, is_oos, is_other)
     # The same weights, calibrated as fit --oos.pool true would (dev, train features, the shipped pool).
     dev, train = read_split(data_dir, "dev"), read_split(data_dir, "train")
     dev_logits, dev_pooled = logits_of(loaded, [list(e.words) for e in dev], [0] * len(dev))
@@ -181,16 +205,16 @@ def evaluate(ckpt: Path, data_dir: Path, test: list[tuple[list[str], str]], dump
         dev_logits, dev_gold, dev_pooled, train_pooled, train_gold, oos_index=oos_index,
         negative_logits=neg_logits, negative_features=neg_pooled,
     )  # fmt: skip
-    out["pool"] = measure(pool_state, logits, pooled, gold, is_oos)
+    out["pool"] = measure(pool_state, logits, pooled, gold, is_oos, is_other)
     # What fit stores with this code, on the same weights (the calibration runs after training and changes no
     # weight): evaluates a run fitted before a default threshold changed (--skip-fit).
     current = calibrate(dev_logits, dev_gold, dev_pooled, train_pooled, train_gold, oos_index=oos_index)
-    out["current"] = measure(current, logits, pooled, gold, is_oos)
+    out["current"] = measure(current, logits, pooled, gold, is_oos, is_other)
     pool_msp = calibrate(
         dev_logits, dev_gold, dev_pooled, train_pooled, train_gold, oos_index=oos_index, method="msp",
         negative_logits=neg_logits, negative_features=neg_pooled,
     )  # fmt: skip
-    out["pool_msp"] = measure(pool_msp, logits, pooled, gold, is_oos)
+    out["pool_msp"] = measure(pool_msp, logits, pooled, gold, is_oos, is_other)
     if dump is not None:
         np.savez(
             dump,
@@ -214,10 +238,18 @@ def main() -> None:
     parser.add_argument("--skip-fit", action="store_true", help="evaluate the run already in OUT")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument("--dump", type=Path, default=None, help="write dev/test logits (.npz) here")
+    parser.add_argument("--oos-pool", action="store_true", help="convert with data convert --oos-pool")
+    parser.add_argument(
+        "--other-domains",
+        action="store_true",
+        help="also score the other CLINC domains' utterances as out of scope",
+    )
     parser.add_argument("fit_args", nargs="*", help="extra fit options after --, e.g. -- --oos.pool true")
     args = parser.parse_args()
     if args.bot == "clinc-banking":
-        data_dir, test = prepare_clinc(args.out, args.seed)
+        data_dir, test = prepare_clinc(
+            args.out, args.seed, oos_pool=args.oos_pool, other_domains=args.other_domains
+        )
     else:
         data_dir, test = prepare_atis(args.out, args.seed)
     root = args.out / "run"

@@ -263,6 +263,43 @@ def test_the_pool_ships_200_utterances_with_its_license():
     assert folder.joinpath("LICENSE").read_text(encoding="utf-8").startswith("Creative Commons Legal Code")
 
 
+def test_convert_oos_pool_adds_the_pool_to_train_only(tmp_path, capsys):
+    import json
+
+    from chatft.core.oos_pool import pool_utterances
+    from chatft.core.text import split_words
+    from chatft.data_tools.cli import convert_command
+
+    rows = (
+        ["text,intent"] + [f"hello number {i},greet" for i in range(10)] + [f"bye {i},bye" for i in range(10)]
+    )
+    (tmp_path / "bot.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "data"
+    convert_command(
+        ["--from", "csv", "--input", str(tmp_path / "bot.csv"), "--output", str(out), "--oos-pool"], "x"
+    )
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    dev = [json.loads(line) for line in (out / "dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    added = [ex for ex in train if ex["intent"] == "oos"]
+    assert (len(train), len(added), len(dev)) == (16 + 200, 200, 2)
+    assert added[0] == {"words": "how much is an overdraft fee for bank".split(), "intent": "oos"}
+    assert [ex["words"] for ex in added] == [[w for w, _, _ in split_words(t)] for t in pool_utterances()]
+    assert added[182]["words"] == ["do", "ducks", "eat", "meat", ",", "vegetables", ",", "or", "both"]
+    assert not any(ex["intent"] == "oos" for ex in dev)
+    assert (
+        "note: generic out-of-scope utterances added to train as intent 'oos' (--oos-pool): 200"
+    ) in capsys.readouterr().out
+
+
+def test_pool_examples_get_o_tags_when_train_has_slots():
+    from chatft.core.formats import Example
+    from chatft.data_tools.convert import pool_examples
+
+    tagged = pool_examples([Example(("to", "boston"), ("O", "B-city"), "flight")])
+    assert tagged[0] == Example(tuple("how much is an overdraft fee for bank".split()), ("O",) * 8, "oos")
+    assert pool_examples([Example(("hi",), None, "greet")])[0].tags is None
+
+
 def test_pool_utterances_choose_the_threshold_but_never_the_temperature():
     logits, gold = _all_right(120)
     logits[:, 1:] *= 0.5  # right answers at confidence ~0.78

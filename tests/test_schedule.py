@@ -71,6 +71,11 @@ def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_s
         "early stopping: stopped after epoch 2 of up to 100 (step 12): val/sent_acc had not improved for 2 "
         f"validations (--schedule.patience 2); best {first['val/sent_acc']:.4f}, first reached at epoch 0"
     ) in caplog.messages
+    assert (
+        "small dev split: 23 utterances, fewer than 50: early stopping and the kept checkpoint are chosen on "
+        "them (one utterance = 4.3 points of dev accuracy); --schedule.min_dev_utterances 50 trains every "
+        "epoch and keeps the last one instead"
+    ) in caplog.messages
 
 
 def test_step_budget_trims_large_data_to_whole_epochs():

@@ -43,6 +43,7 @@ SPELLED: dict[str, Spelled] = {
     "test": Spelled(("--test",), "values"),
     "strict_spans": Spelled(("--strict-spans", "--strict_spans"), "flag"),
     "lenient": Spelled(("--lenient",), "flag"),
+    "oos_pool": Spelled(("--oos-pool", "--oos_pool"), "flag"),
     "json": Spelled(("--json",), "flag"),
     "plot_path": Spelled(("--plot",)),
 }

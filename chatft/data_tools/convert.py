@@ -25,7 +25,9 @@ from pathlib import Path
 from chatft.core.entity_resources import ENTITIES_FILE, EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.formats import SPLITS, Example
+from chatft.core.oos_pool import POOL_INTENT, pool_utterances
 from chatft.core.tags import bio_chunks
+from chatft.core.text import split_words
 from chatft.data_tools import brackets, clinc, csv_table, rasa_json, rasa_yaml, spans_jsonl
 from chatft.data_tools.carve import MIN_DEV_UTTERANCES, carve, parse_fractions
 from chatft.data_tools.notes import summary_lines
@@ -141,6 +143,7 @@ def convert(
     label_column: str | None = None,
     delimiter: str | None = None,
     lenient: bool = False,
+    oos_pool: bool = False,
     quiet: bool = False,
 ) -> ConvertResult:
     """Convert annotated data to ``output/{train,dev,test}.jsonl`` and print a summary.
@@ -166,6 +169,9 @@ def convert(
         delimiter: csv: the delimiter (sniffed when not given; ``tab`` for a tab).
         lenient: rasa-yaml/brackets: keep a broken annotation (``[50(amount)``, ``{"entity": ...}`` without
             ``[text]``) as literal words and warn, instead of stopping with an error.
+        oos_pool: Add chatft's 200 generic out-of-scope utterances (CLINC150's ``oos_train`` and ``oos_val``,
+            CC BY 3.0) to the training split as the intent ``oos``, so the model learns to reject messages
+            unlike any of the data's intents (dev and test stay the data's own).
         quiet: Print nothing (the result is returned).
     """
     resources = EntityResources()
@@ -225,6 +231,10 @@ def convert(
         examples = {s: [Example(ex.words, None, ex.intent) for ex in exs] for s, exs in examples.items()}
         if from_ not in ("csv", "clinc"):
             notes["no slot annotations anywhere: written intent-only (no tags)"] += 1
+    if oos_pool:
+        examples["train"] = examples["train"] + pool_examples(examples["train"])
+        added = f"generic out-of-scope utterances added to train as intent {POOL_INTENT!r} (--oos-pool)"
+        notes[added] += len(pool_utterances())
     out = Path(output).expanduser()
     if (out / "train" / "seq.in").exists() or (out / "train.tsv").exists():
         raise ConfigError(
@@ -245,6 +255,17 @@ def convert(
     if not quiet:
         print_summary(result, sys.stdout)
     return result
+
+
+def pool_examples(train: list[Example]) -> list[Example]:
+    """The shipped out-of-scope utterances as training examples shaped like ``train``'s (all-``O`` tags when
+    ``train`` has tags, none when it is intent-only)."""
+    tagged = any(ex.tags is not None for ex in train)
+    out = []
+    for text in pool_utterances():
+        words = tuple(word for word, _, _ in split_words(text))
+        out.append(Example(words, tuple("O" for _ in words) if tagged else None, POOL_INTENT))
+    return out
 
 
 def write_entities(result: ConvertResult, resources: EntityResources, out: Path) -> None:

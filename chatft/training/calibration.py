@@ -44,6 +44,7 @@ from chatft.core.oos import (
     operating_point,
     precision_matrix,
 )
+from chatft.core.oos_pool import pool_utterances
 from chatft.model.checkpoint import OOS_KEY, state_to_checkpoint
 
 __all__ = ["OOSCalibration", "calibrate", "collect", "fit_temperature"]
@@ -275,14 +276,6 @@ def calibrate(
             f"against {n_neg} pool utterances)"
         )
     return state
-
-
-def pool_utterances() -> list[str]:
-    """The shipped generic out-of-scope utterances (``chatft/resources/oos_pool/utterances.txt``)."""
-    from importlib.resources import files
-
-    text = files("chatft").joinpath("resources/oos_pool/utterances.txt").read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line.strip()]
 
 
 def add_to_checkpoint(path: str | Path, state: OOSState) -> None:

@@ -239,7 +239,23 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
         dm = trainer.datamodule
         datasets = getattr(dm, "datasets", None) or {}
         n_dev = len(datasets["dev"]) if "dev" in datasets else 0
-        if not (0 < n_dev < self.min_dev_utterances) or trainer.limit_val_batches == 0:
+        if trainer.limit_val_batches == 0 or n_dev == 0:
+            return
+        if self.min_dev_utterances == 0 and n_dev < MIN_DEV_TO_CHOOSE:
+            # The rule is off by default (measured no better, see the module docstring), but the user should
+            # still learn that the epoch and checkpoint are chosen on a handful of utterances.
+            if trainer.is_global_zero:
+                log.warning(
+                    "small dev split: %d utterances, fewer than %d: early stopping and the kept checkpoint are "
+                    "chosen on them (one utterance = %.1f points of dev accuracy); --schedule.min_dev_utterances "
+                    "%d trains every epoch and keeps the last one instead",
+                    n_dev,
+                    MIN_DEV_TO_CHOOSE,
+                    100.0 / n_dev,
+                    MIN_DEV_TO_CHOOSE,
+                )
+            return
+        if not n_dev < self.min_dev_utterances:
             return
         self.small_dev = n_dev
         for cb in trainer.checkpoint_callbacks:
