@@ -407,6 +407,43 @@ def test_csv_short_row_names_its_line(tmp_path):
     one_line_error(err, f"{path}:5: 1 column(s)")
 
 
+@pytest.mark.parametrize("option", ["text_column", "label_column"])
+def test_csv_column_number_zero_is_an_error_not_the_last_column(tmp_path, option):
+    """Columns are numbered from 1: 0 once read column -1 (the last one), so the label became the text."""
+    path = write(tmp_path / "a.csv", "hello there,greet\nbye now,bye\n")
+    with pytest.raises(ConfigError) as err:
+        convert("csv", str(tmp_path / "out"), train=[str(path)], split="1,0,0", quiet=True, **{option: "0"})
+    assert str(err.value) == f"--{option.replace('_', '-')} '0': columns are numbered from 1"
+
+
+def test_csv_rows_without_the_label_column_are_one_line_errors(tmp_path):
+    """A first row with a label followed by rows without one, and a one-column file given --label-column 1:
+    the short row's file:line error, not a ValueError/IndexError from the header guess."""
+    path = write(tmp_path / "a.csv", "hello,greet\nx\ny\nz\nw\n")
+    with pytest.raises(DataFormatError) as err:
+        convert("csv", str(tmp_path / "a"), train=[str(path)], split="1,0,0", quiet=True)
+    one_line_error(err, f"{path}:2: 1 column(s), expected the text in column 1 and the label in column 2")
+    path = write(tmp_path / "b.csv", "hello\nx\n")
+    with pytest.raises(DataFormatError) as err:
+        convert("csv", str(tmp_path / "b"), train=[str(path)], split="1,0,0", quiet=True, label_column="1")
+    one_line_error(err, f"{path}:1: 1 column(s), expected the text in column 2 and the label in column 1")
+
+
+def test_csv_a_column_given_by_number_moves_the_other_default(tmp_path):
+    """--text-column 2 without a header: the label is column 1 (it was column 2 too: label = text)."""
+    path = write(tmp_path / "a.csv", "greet,hello there\nbye,bye now\n")
+    convert("csv", str(tmp_path / "a"), train=[str(path)], split="1,0,0", quiet=True, text_column="2")
+    assert lines(tmp_path / "a" / "train.jsonl") == [
+        row("hello there", None, "greet"),
+        row("bye now", None, "bye"),
+    ]
+    convert("csv", str(tmp_path / "b"), train=[str(path)], split="1,0,0", quiet=True, label_column="1")
+    assert lines(tmp_path / "b" / "train.jsonl") == [
+        row("hello there", None, "greet"),
+        row("bye now", None, "bye"),
+    ]
+
+
 # --- splits, carving, errors ---------------------------------------------------------------------------------
 
 

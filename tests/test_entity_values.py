@@ -226,6 +226,36 @@ def test_resources_round_trip_and_bad_files_are_one_line_errors(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"regexes": [{"name": "zip"}]}, 'regexes[0]: expected {"name": ..., "pattern": ...}'),
+        ({"regexes": {"zip": "[0-9]{5}"}}, "regexes must be a list, got dict"),
+        ({"lookups": [{"name": "city"}]}, 'lookups[0]: expected {"name": ..., "elements": ...}'),
+        (
+            {"lookups": [{"name": "city", "elements": "cities.txt"}]},
+            "lookups[0]: elements must be a list of strings",
+        ),
+        ({"synonyms": [["nyc", "New York"]]}, "synonyms must be a JSON object, got list"),
+        ({"currencies": "CAD"}, "currencies must be a JSON object, got str"),
+    ],
+)
+def test_a_hand_edited_file_of_the_wrong_shape_is_a_one_line_error(data, message):
+    """The file may be edited by hand before fit: a wrong shape was a KeyError/AttributeError traceback."""
+    with pytest.raises(DataFormatError) as err:
+        EntityResources.from_dict(data, "entities.json")
+    assert str(err.value) == f"entities.json: {message}"
+
+
+def test_a_file_that_only_sets_the_language_is_kept():
+    """``{"language": "fr"}`` alone (typed values read in French) was falsy, so the resolver, fit's checkpoint
+    and the predictors replaced it with the English default."""
+    res = EntityResources.from_dict({"language": "fr"})
+    assert bool(res) is True
+    assert EntityResolver(res, ["date"]).resources.language == "fr"
+    assert bool(EntityResources()) is False
+
+
 def test_a_regex_added_twice_is_kept_once_and_lookups_of_one_name_merge():
     res = EntityResources()
     for _ in range(2):

@@ -296,6 +296,23 @@ def test_prepare_converts_once_per_content(tmp_path, capsys):
     assert prepare(str(tmp_path / "cache"), tmp_path / "x") == str(tmp_path / "cache")  # not Rasa: unchanged
 
 
+def test_prepare_converts_again_when_only_the_synonyms_change(tmp_path):
+    """The cache folder is named by the content it holds: entities.json included, not only the splits."""
+    path = write(tmp_path / "nlu.yml", RASA + "- synonym: checking\n  examples: |\n    - current account\n")
+    first = prepare(str(path), tmp_path / "cache", announce=False)
+    assert json.loads((Path(first) / "entities.json").read_text(encoding="utf-8"))["synonyms"] == {
+        "current account": "checking",
+        "checking": "checking",
+    }
+    write(path, RASA + "- synonym: savings\n  examples: |\n    - current account\n")
+    second = prepare(str(path), tmp_path / "cache", announce=False)
+    assert second != first
+    assert json.loads((Path(second) / "entities.json").read_text(encoding="utf-8"))["synonyms"] == {
+        "current account": "savings",
+        "savings": "savings",
+    }
+
+
 def test_other_files_name_the_convert_command(tmp_path):
     path = write(tmp_path / "q.csv", "hi,greet\n")
     with pytest.raises(ConfigError) as err:

@@ -16,7 +16,7 @@ Lightning internal -> chatft name (used by):
   (``ChatftCLI``)
 * ``trainer.fit_loop.epoch_loop.batch_progress`` -> :func:`train_batch_progress` (``resume.epoch_progress``)
 * ``trainer.fit_loop.max_epochs`` (set) -> :func:`set_max_epochs` (``SmallDataSchedule``)
-* ``LightningModule._trainer`` -> :func:`attached_trainer` (``artifacts.module_assets``)
+* ``LightningModule._trainer`` -> :func:`attached_trainer` (``IntentSlotModule.on_save_checkpoint``)
 """
 
 from __future__ import annotations

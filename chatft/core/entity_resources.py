@@ -54,7 +54,15 @@ class EntityResources:
     language: str = "en"
 
     def __bool__(self) -> bool:
-        return bool(self.synonyms or self.regexes or self.lookups or self.value_types or self.currencies)
+        """False only when there is nothing to keep: a file that only sets ``language`` counts."""
+        return bool(
+            self.synonyms
+            or self.regexes
+            or self.lookups
+            or self.value_types
+            or self.currencies
+            or self.language != "en"
+        )
 
     # ---- building ------------------------------------------------------------------------------------
     def add_synonym(self, text: str, value: str) -> bool:
@@ -119,6 +127,21 @@ class EntityResources:
         unknown = sorted(set(d) - set(_KEYS))
         if unknown:
             raise DataFormatError(f"{where}: unknown keys {unknown} (known: {', '.join(_KEYS)})")
+        # The file may be edited by hand: every shape is checked, each mistake one line naming the entry.
+        for key, kind in (("synonyms", dict), ("value_types", dict), ("currencies", dict)):
+            if not isinstance(d.get(key) or {}, kind):
+                raise DataFormatError(f"{where}: {key} must be a JSON object, got {type(d[key]).__name__}")
+        for key, fields in (("regexes", ("name", "pattern")), ("lookups", ("name", "elements"))):
+            entries = d.get(key) or []
+            if not isinstance(entries, list):
+                raise DataFormatError(f"{where}: {key} must be a list, got {type(entries).__name__}")
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, dict) or not set(fields) <= entry.keys():
+                    raise DataFormatError(
+                        f'{where}: {key}[{i}]: expected {{"{fields[0]}": ..., "{fields[1]}": ...}}'
+                    )
+                if key == "lookups" and not isinstance(entry["elements"], list):
+                    raise DataFormatError(f"{where}: lookups[{i}]: elements must be a list of strings")
         out = cls(language=str(d.get("language") or "en"))
         out.synonyms = {str(k).lower(): str(v) for k, v in (d.get("synonyms") or {}).items()}
         for i, r in enumerate(d.get("regexes") or []):

@@ -139,7 +139,10 @@ def is_header(table: list[tuple[int, list[str]]], label_index: int | None) -> bo
         return False
     if text is not None and label is not None:
         return True
-    text_cell = cells[text if text is not None else (1 if index == 0 else 0)]
+    text_index = text if text is not None else (1 if index == 0 else 0)
+    if text_index >= len(cells):  # one column: no text cell beside the label, so no header to read
+        return False
+    text_cell = cells[text_index]
     return bool(exact & {*TEXT_NAMES, *LABEL_NAMES}) and short(text_cell) and short(cells[index])
 
 
@@ -148,7 +151,7 @@ def maybe_header(table: list[tuple[int, list[str]]], label_index: int) -> bool:
     if len(table) < 5 or len(table[0][1]) <= label_index:
         return False
     others = Counter(row[label_index].strip() for _, row in table[1:] if len(row) > label_index)
-    return table[0][1][label_index].strip() not in others and min(others.values()) >= 2
+    return bool(others) and table[0][1][label_index].strip() not in others and min(others.values()) >= 2
 
 
 def _show(cells: list[str]) -> str:
@@ -162,6 +165,9 @@ def read_file(
     label_column: str | None = None,
     delimiter: str | None = None,
 ) -> list[Record]:
+    for what, given in (("text-column", text_column), ("label-column", label_column)):
+        if given is not None and given.isdigit() and int(given) < 1:  # 0 would index column -1, the last
+            raise ConfigError(f"--{what} {given!r}: columns are numbered from 1")
     table = rows(path, delimiter)
     if not table:
         raise DataFormatError(f"{path}: file is empty (expected text,label rows)")
@@ -177,6 +183,11 @@ def read_file(
         given_label = int(label_column) - 1 if label_column is not None else 1
         header = first if is_header(table, given_label) else None
     found_text, found_label = header_columns(header) if header is not None else (None, None)
+    # A column given by number also moves the other one's default (--label-column 1: text in column 2).
+    if text_column is not None and text_column.isdigit():
+        found_text = int(text_column) - 1
+    if label_column is not None and label_column.isdigit():
+        found_label = int(label_column) - 1
     if found_text is None:
         found_text = 1 if found_label == 0 else 0
     if found_label is None:

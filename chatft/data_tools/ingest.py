@@ -7,7 +7,7 @@ project folder (``domain.yml`` or ``config.yml`` beside ``data/``). The data is 
     python -m chatft data convert --from rasa-yaml --input data/nlu.yml --output DIR
 
 would (dev and test carved with seed 0, so every command given the same file gets the same splits) into
-``RUN_ROOT/converted/<hash>``: a folder named by a hash of the converted splits, reused while the data is
+``RUN_ROOT/converted/<hash>``: a folder named by a hash of the converted files, reused while the data is
 unchanged and a new one when it changes (a run's ``config.yaml`` names the folder it trained on). Each
 conversion is written to a temporary folder and renamed, so the processes of a DDP run never read half a
 folder. Any other file (a CSV...) is a one-line error naming the ``data convert`` command for it.
@@ -86,9 +86,11 @@ def convert_into(fmt: str, source: Path, cache_root: str | Path):
     try:
         result = convert(fmt, str(tmp), input=[str(source)], quiet=True)
         digest = hashlib.sha256()
-        for split in SPLITS:
-            if split in result.files:
-                digest.update(split.encode() + b"\0" + result.files[split].read_bytes())
+        # Every file the folder holds names it: the splits and entities.json (synonyms, regexes, lookups),
+        # so a changed synonym alone is a new folder, never a stale entities.json reused.
+        for name in (*SPLITS, "entities"):
+            if name in result.files:
+                digest.update(name.encode() + b"\0" + result.files[name].read_bytes())
         final = root / digest.hexdigest()[:12]
         if not final.exists():
             try:

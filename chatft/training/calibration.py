@@ -5,8 +5,10 @@
 ends it loads the best checkpoint's weights, runs the model over train (pooled features for the Mahalanobis
 statistics) and dev (logits and features), and fits:
 
-* the temperature: one scalar, LBFGS on dev negative log-likelihood (Guo et al. 2017); it never changes the
-  argmax, so intent accuracy without an OOS threshold is unchanged;
+* the temperature: one scalar minimizing dev negative log-likelihood (Guo et al. 2017), by bisection within
+  :data:`~chatft.core.oos.TEMPERATURE_BOUNDS`, and only where dev can place it
+  (:func:`~chatft.core.oos.fit_temperature_on_dev`); it never changes the argmax, so intent accuracy without
+  an OOS threshold is unchanged;
 * the class means and shared covariance of train features (Mahalanobis score);
 * for every mode and score (:mod:`chatft.core.oos`), the dev threshold; then keeps the combination with the
   highest dev OOS recall among those whose dev in-scope accuracy stays within ``max_acc_drop`` of the
