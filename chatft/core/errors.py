@@ -21,10 +21,15 @@ class EncoderNotFoundError(ValueError):
     """The encoder could not be found or loaded; the message says how to point at a local folder."""
 
 
+class EncoderInstallError(ValueError):
+    """Installing an encoder failed: no network to the index, a hash mismatch, a truncated part, no disk space."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     DataFormatError,
     EncoderNotFoundError,
+    EncoderInstallError,
     ConfigError,
     FileNotFoundError,
 )

