@@ -134,6 +134,15 @@ COMMANDS: dict[str, Command | Group] = {
                 "chatft.training.audit:main",
                 raw=True,
             ),
+            "cache": Group(
+                "the tokenized-data cache that fit keeps for large data folders (--data.cache_dir)",
+                {
+                    "clear": Command(
+                        "delete the tokenized-data cache (the next run on large data builds it again)",
+                        "chatft.data_tools.feature_cache:clear_cache",
+                    ),
+                },
+            ),
         },
     ),
 }
