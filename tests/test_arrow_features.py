@@ -42,6 +42,7 @@ def assert_same_features(data: Path, tmp_path: Path, tokenizer: str, splits, max
         assert rows.lengths == [len(f.input_ids) for f in expected]
 
 
+@pytest.mark.slow  # about 15 s: the real tokenizer over the whole demo, and datasets' first import
 def test_arrow_rows_equal_the_in_memory_features_on_the_demo(tmp_path):
     """The shipped demo (all three splits) with the default encoder's tokenizer, max_length 64 (demo.yaml)."""
     from chatft.model.encoders import DEFAULT_ENCODER
