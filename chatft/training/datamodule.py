@@ -3,11 +3,18 @@
 Labels are built from the training split in ``__init__`` so the CLI can link them into the model at
 instantiation (they then land in ``hparams.yaml`` and the checkpoint). Tokenization happens once, in
 ``setup()``; batches are padded to their longest member and grouped by length for training.
+
+Large data (``--data.cache``, on by itself from :data:`AUTO_CACHE_BYTES` of training data): the labels and
+each split's features are cached on disk (:mod:`chatft.data_tools.feature_cache`), the features as
+memory-mapped Arrow datasets (:mod:`chatft.training.arrow_features`); one process builds them, every other
+process and every later run with the same files, tokenizer and options maps them.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -24,18 +31,32 @@ from chatft.core.formats import (
     missing_split_error,
     orphan_warning,
     read_split,
+    split_path,
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
 from chatft.core.text import join_words, read_utterances, split_words
+from chatft.data_tools.feature_cache import cache_key, cached_build, default_cache_dir, files_digest
 from chatft.model.batching import Collator
 from chatft.model.checkpoint import checkpoint_labels
 from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
 from chatft.training.resume import ResumableBatchSampler, ResumableDataLoader, epoch_progress
 from chatft.training.samplers import BucketBatchSampler, EvalBatchSampler
 
+if TYPE_CHECKING:
+    from chatft.training.arrow_features import ArrowSplit
+
 log = logging.getLogger(__name__)
 
 _STAGE_SPLITS = {"fit": ("train", "dev"), "validate": ("dev",), "test": ("test",), "predict": ("test",)}
+#: ``--data.cache auto`` caches when the training split's files hold at least this many bytes (about 50 k
+#: ATIS-like utterances): below it, reading and tokenizing in every process takes a few seconds at most.
+AUTO_CACHE_BYTES = 8_000_000
+
+
+def split_files(data_dir: str | Path, split: str, fmt: str) -> list[Path]:
+    """The files that hold ``split``, in a fixed order (what the cache key hashes)."""
+    path = split_path(data_dir, split, fmt)
+    return [path / name for name in ("seq.in", "seq.out", "label")] if fmt == "jointbert" else [path]
 
 
 class ListDataset:
@@ -49,6 +70,10 @@ class ListDataset:
 
     def __getitem__(self, i: int) -> Features:
         return self.features[i]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(f.input_ids) for f in self.features]
 
 
 class IntentSlotDataModule(L.LightningDataModule):
@@ -77,6 +102,13 @@ class IntentSlotDataModule(L.LightningDataModule):
         oos_label: The intent of out-of-scope utterances (CLINC150's ``oos``). Where it occurs in any split it
             is one of the intents (trained as a class when train has examples of it), and ``fit`` fits an
             out-of-scope decision on dev (see :mod:`chatft.training.calibration`); linked to the model.
+        cache: Cache the labels and the tokenized splits on disk as memory-mapped Arrow datasets, built by
+            one process and shared by all (DDP) and by later runs with the same data files, tokenizer and
+            options: ``on``, ``off`` (read and tokenize in every process, in memory), or ``auto`` (on when
+            the training split's files hold 8 MB or more, about 50 k utterances).
+        cache_dir: Folder of that cache; default $CHATFT_CACHE_DIR, else $XDG_CACHE_HOME/chatft/features,
+            else ~/.cache/chatft/features. ``python -m chatft data cache clear`` empties it.
+        num_proc: Processes that tokenize a split when the cache builds it.
     """
 
     def __init__(
@@ -94,8 +126,13 @@ class IntentSlotDataModule(L.LightningDataModule):
         predict_file: str | None = None,
         labels_from: str | None = None,
         oos_label: str | None = "oos",
+        cache: Literal["auto", "on", "off"] = "auto",
+        cache_dir: str | None = None,
+        num_proc: int = 1,
     ) -> None:
         super().__init__()
+        if num_proc < 1:
+            raise ConfigError(f"data.num_proc must be >= 1, got {num_proc}")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if bucket_pool_batches < 1:
@@ -115,11 +152,17 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
         self.oos_label = oos_label
+        self.cache = cache
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        self.num_proc = num_proc
+        #: SHA-256 of each split's files (set when the cache is used).
+        self._digests: dict[str, str] = {}
+        self._warnings: dict[str, str | None] = {}
         #: The data folder's synonyms, regexes and lookup tables (entities.json; None: none), for the checkpoint.
         self.entity_resources = EntityResources.load(data_dir)
         self.format: str | None = None
         self.examples: dict[str, list[Example]] = {}
-        self.datasets: dict[str, ListDataset] = {}
+        self.datasets: dict[str, ListDataset | ArrowSplit] = {}
         self._tokenizer = None
         self._train_sampler: ResumableBatchSampler | None = None
         self._resume_state: dict | None = None
@@ -127,20 +170,11 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.slot_vocab: LabelVocab | None = None
         if data_dir is not None:
             self.format = detect_format(data_dir)
-            train = self._read("train")
-            has_slots = train[0].tags is not None
-            self.slot_vocab = slot_tag_vocab(t for ex in train for t in ex.tags or ()) if has_slots else None
-            # Check every split now, before any training, not when a stage first needs it (reading is cheap).
-            oos_seen = False
-            for split in SPLITS[1:]:
-                if has_split(data_dir, split, self.format):
-                    examples = self._read(split)
-                    check_same_kind(data_dir, split, self.format, examples, has_slots)
-                    oos_seen |= any(ex.intent == oos_label for ex in examples)
-            # An out-of-scope label seen only in dev/test is still an intent name (never trained, never
-            # predicted as a class), so gold out-of-scope utterances are told apart from unknown intents.
-            extra = [oos_label] if oos_label and oos_seen else []
-            self.intent_vocab = LabelVocab.build([*(ex.intent for ex in train), *extra])
+        self.use_cache = data_dir is not None and self._wants_cache()
+        if self.use_cache:
+            self._labels_from_cache()
+        elif data_dir is not None:
+            self._build_labels()
         self.predict_file = predict_file
         self.labels_from = labels_from
         #: ``(text, [(word, start, end), ...])`` of each predict input, in input order (set in ``setup``).
@@ -149,6 +183,107 @@ class IntentSlotDataModule(L.LightningDataModule):
             intents, slots = checkpoint_labels(labels_from)
             self.intent_vocab = LabelVocab.from_list(intents)
             self.slot_vocab = LabelVocab.from_list(slots) if slots else None
+
+    def _build_labels(self) -> None:
+        """Vocabularies from train, and every split checked now, before any training (reading is cheap)."""
+        train = self._read("train")
+        has_slots = train[0].tags is not None
+        self.slot_vocab = slot_tag_vocab(t for ex in train for t in ex.tags or ()) if has_slots else None
+        # Check every split now, before any training, not when a stage first needs it (reading is cheap).
+        oos_seen = False
+        for split in SPLITS[1:]:
+            if has_split(self.data_dir, split, self.format):
+                examples = self._read(split)
+                check_same_kind(self.data_dir, split, self.format, examples, has_slots)
+                oos_seen |= any(ex.intent == self.oos_label for ex in examples)
+        # An out-of-scope label seen only in dev/test is still an intent name (never trained, never
+        # predicted as a class), so gold out-of-scope utterances are told apart from unknown intents.
+        extra = [self.oos_label] if self.oos_label and oos_seen else []
+        self.intent_vocab = LabelVocab.build([*(ex.intent for ex in train), *extra])
+
+    def _wants_cache(self) -> bool:
+        if self.cache != "auto":
+            return self.cache == "on"
+        files = split_files(self.data_dir, "train", self.format)
+        return sum(p.stat().st_size for p in files if p.is_file()) >= AUTO_CACHE_BYTES
+
+    def _digest(self, split: str) -> str:
+        if split not in self._digests:
+            self._digests[split] = files_digest(split_files(self.data_dir, split, self.format))
+        return self._digests[split]
+
+    def _labels_from_cache(self) -> None:
+        """Labels from the cache; on a miss, built as without it (every split read and checked), once.
+
+        The key is every split's bytes, the format and ``oos_label``: a hit means the same files already
+        passed every check, so nothing is read.
+        """
+        splits = [s for s in SPLITS if has_split(self.data_dir, s, self.format)]
+        files = [p for s in splits for p in split_files(self.data_dir, s, self.format)]
+        if "train" not in splits or not all(p.is_file() for p in files):
+            self._build_labels()  # raises the reader's one-line error about the missing file
+            return
+        parts = {s: self._digest(s) for s in splits}
+        key = cache_key(
+            {"kind": "labels", "format": self.format, "oos_label": self.oos_label, "splits": parts}
+        )
+
+        def build(folder: Path) -> dict:
+            self._build_labels()
+            return {
+                "intent_labels": self.intent_labels,
+                "slot_labels": self.slot_labels,
+                "warnings": [self._warnings[s] for s in splits if self._warnings.get(s)],
+            }
+
+        _, info, built = cached_build(self.cache_dir, f"labels-{key}", build, "labels")
+        if not built:
+            for warning in info["warnings"]:
+                log.warning(warning)
+            self.intent_vocab = LabelVocab.from_list(info["intent_labels"])
+            self.slot_vocab = LabelVocab.from_list(info["slot_labels"]) if info["slot_labels"] else None
+
+    def _cached_split(self, split: str):
+        """``split`` as a memory-mapped Arrow dataset, built (tokenized) only on a cache miss."""
+        from chatft.training.arrow_features import ArrowSplit, build_split, tokenizer_digest
+
+        parts = {
+            "kind": "features",
+            "split": split,
+            "format": self.format,
+            "files": self._digest(split),
+            "tokenizer": tokenizer_digest(self.tokenizer),
+            "max_length": self.max_length,
+            "intent_labels": self.intent_labels,
+            "slot_labels": self.slot_labels,
+        }
+
+        def build(folder: Path) -> dict:
+            examples = self._read(split)
+            self.examples.pop(split)  # the Arrow rows replace them
+            return build_split(
+                folder,
+                examples,
+                self.tokenizer,
+                self.max_length,
+                self.intent_labels,
+                self.slot_labels,
+                self.num_proc,
+            )
+
+        entry, info, _ = cached_build(self.cache_dir, f"{split}-{cache_key(parts)}", build, split)
+        self._warn_truncated(split, info["truncated"], info["rows"])
+        return ArrowSplit.load(entry)
+
+    def split_examples(self, split: str) -> list[Example]:
+        """The examples of ``split`` (words and label strings), read from the files now if not in memory.
+
+        With the cache on they are not kept after ``setup`` (the Arrow rows are what batches are made from).
+        """
+        if self.use_cache and split not in self.examples:
+            self._read(split)
+            return self.examples.pop(split)
+        return self._read(split)
 
     @property
     def intent_labels(self) -> list[str]:
@@ -174,6 +309,7 @@ class IntentSlotDataModule(L.LightningDataModule):
                 raise missing_split_error(self.data_dir, split, self.format)
             self.examples[split] = read_split(self.data_dir, split, self.format)
             warning = orphan_warning(self.data_dir, split, self.format, self.examples[split])
+            self._warnings[split] = warning
             if warning:
                 log.warning(warning)
         return self.examples[split]
@@ -218,18 +354,25 @@ class IntentSlotDataModule(L.LightningDataModule):
                 continue
             if stage == "fit" and split == "dev" and not has_split(self.data_dir, "dev", self.format):
                 continue  # fit without validation (check_splits allowed it): val_dataloader() is empty
+            if self.use_cache:
+                self.datasets[split] = self._cached_split(split)
+                continue
             features = self.encode(self._read(split))
-            truncated = sum(f.truncated for f in features)
-            if truncated:
-                log.warning(
-                    "%s: %d of %d utterances longer than max_length=%d were truncated; their cut words "
-                    "are predicted O and still scored",
-                    split,
-                    truncated,
-                    len(features),
-                    self.max_length,
-                )
+            self._warn_truncated(split, sum(f.truncated for f in features), len(features))
             self.datasets[split] = ListDataset(features)
+        if self.use_cache:
+            self.examples.clear()  # read only to build the cache (labels, features): not kept in every process
+
+    def _warn_truncated(self, split: str, truncated: int, total: int) -> None:
+        if truncated:
+            log.warning(
+                "%s: %d of %d utterances longer than max_length=%d were truncated; their cut words "
+                "are predicted O and still scored",
+                split,
+                truncated,
+                total,
+                self.max_length,
+            )
 
     def _setup_predict(self) -> None:
         """Predict inputs: the lines of ``predict_file`` (else the test split's words), tokenized once."""
@@ -262,7 +405,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
     def _lengths(self, split: str) -> list[int]:
-        return [len(f.input_ids) for f in self.datasets[split].features]
+        return self.datasets[split].lengths
 
     def _loader(self, split: str, batch_sampler, loader_class: type[DataLoader] = DataLoader) -> DataLoader:
         return loader_class(
