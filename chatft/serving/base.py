@@ -8,19 +8,30 @@ training and batches of similar length (:func:`chatft.core.inference_loop.decode
 decision, words cut by truncation tagged ``O``) and :func:`chatft.core.prediction.build_prediction`, then the
 entity values (:class:`chatft.core.entities.EntityResolver`: regexes, lookup tables, synonyms, typed numbers,
 money and dates relative to ``reference_time``). A text without words gets an empty prediction and never
-reaches the model.
+reaches the model. :meth:`BasePredictor.explain` adds word attributions (:mod:`chatft.core.attribution`):
+occlusion here, on either backend; the PyTorch predictor adds Integrated Gradients.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 
+from chatft.core.attribution import (
+    DEFAULT_METHOD,
+    METHODS,
+    SlotTarget,
+    explanation_dict,
+    occlusion,
+    slot_targets,
+)
 from chatft.core.decoding import Decoded, Decoder
 from chatft.core.entities import EntityResolver
 from chatft.core.entity_resources import EntityResources
+from chatft.core.errors import ConfigError
 from chatft.core.inference_loop import decode_words
 from chatft.core.prediction import Prediction, build_prediction
 from chatft.core.tags import entity_types
@@ -42,6 +53,9 @@ class BasePredictor:
             none). Slot values are typed (numbers, money, dates) by the rule of :mod:`chatft.core.values`
             either way; set ``predictor.resolver.typed_values = False`` to turn that off.
     """
+
+    #: The attribution methods :meth:`explain` runs on this backend.
+    explain_methods: tuple[str, ...] = ("occlusion",)
 
     def __init__(
         self,
@@ -136,3 +150,60 @@ class BasePredictor:
             batch_size,
             word_probabilities,
         )
+
+    def explain(
+        self,
+        text: str,
+        method: str | None = None,
+        intent: str | None = None,
+        reference_time: datetime | None = None,
+    ) -> Prediction:
+        """The prediction of ``text`` with its ``explanation``: a score per word for the predicted intent (or
+        for ``intent``: "why not atis_airfare?") and per predicted slot (:mod:`chatft.core.attribution`)."""
+        pred = self(text, reference_time=reference_time)
+        return replace(pred, explanation=self.explanation(pred, method, intent))
+
+    def explanation(self, pred: Prediction, method: str | None = None, intent: str | None = None) -> dict:
+        """The explanation object of a prediction this predictor made (``method`` default:
+        :data:`chatft.core.attribution.DEFAULT_METHOD`). An out-of-scope prediction explains its best-ranked
+        intent (what the fallback replaced); an empty one gets no scores."""
+        method = self.check_explain(method, intent)
+        if pred.empty:
+            return explanation_dict(method, [], [], intent, 0.0, [])
+        name = intent or (pred.intents_top_k[0][0] if pred.out_of_scope else pred.intent)
+        index = self.intent_labels.index(name)
+        spans = split_words(pred.text)
+        targets = slot_targets(pred.tags, self.slot_labels) if pred.tags else []
+        scores, slot_scores = self.attribute(pred.words, method, index, targets)
+        probability = dict(pred.intents_top_k).get(name)
+        if probability is None:  # not among the listed top k: ask the model
+            probability = self.decode_words([pred.words])[0].intent_probs[index]
+        return explanation_dict(
+            method, pred.words, spans, name, probability, scores, targets, slot_scores, pred.text
+        )
+
+    def check_explain(self, method: str | None, intent: str | None) -> str:
+        """``method`` (or the default) when this backend runs it and ``intent`` is one the model predicts;
+        else a one-line :class:`~chatft.core.errors.ConfigError`."""
+        method = method or DEFAULT_METHOD
+        if method not in METHODS:
+            raise ConfigError(f"unknown explanation method {method!r} (choose from {', '.join(METHODS)})")
+        if method not in self.explain_methods:
+            raise ConfigError(
+                f"{method} needs the PyTorch model (a checkpoint); this {type(self).__name__} explains with "
+                f"{', '.join(self.explain_methods)}"
+            )
+        if intent is not None and (intent not in self.intent_labels or intent == self.intent_labels[0]):
+            raise ConfigError(
+                f"unknown intent {intent!r} to explain: the model predicts "
+                f"{', '.join(self.intent_labels[1:][:20])}{' ...' if len(self.intent_labels) > 21 else ''}"
+            )
+        return method
+
+    def attribute(
+        self, words: Sequence[str], method: str, intent: int, slots: Sequence[SlotTarget]
+    ) -> tuple[list[float], list[list[float]]]:
+        """(intent scores, slot scores) of ``words`` by ``method``; occlusion runs through :meth:`decode_words`."""
+        if method != "occlusion":
+            raise ConfigError(f"{type(self).__name__} cannot explain with {method}")
+        return occlusion(words, lambda ws: self.decode_words(ws, word_probabilities=True), intent, slots)
