@@ -28,11 +28,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from chatft.core.decoding import Decoded
+from chatft.core.errors import ConfigError
 from chatft.core.tags import bio_chunks
+from chatft.core.text import split_words
+
+if TYPE_CHECKING:
+    from chatft.core.prediction import Prediction
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -40,7 +46,9 @@ __all__ = [
     "METHODS",
     "ScoreFunction",
     "SlotTarget",
+    "check_request",
     "eraser_scores",
+    "explain_prediction",
     "explanation_dict",
     "occlusion",
     "random_scores",
@@ -145,6 +153,56 @@ def explanation_dict(
         },
         "slots": out_slots,
     }
+
+
+#: ``(words, method, intent index, slot targets) -> (intent scores, slot scores)``: a backend's attribution.
+Attribute = Callable[[Sequence[str], str, int, Sequence[SlotTarget]], tuple[list[float], list[list[float]]]]
+
+
+def check_request(
+    method: str | None, intent: str | None, available: Sequence[str], intent_labels: Sequence[str]
+) -> str:
+    """``method`` (None: :data:`DEFAULT_METHOD`) when the backend runs it (``available``) and ``intent`` is
+    None or one the model predicts; else a one-line :class:`~chatft.core.errors.ConfigError`."""
+    method = method or DEFAULT_METHOD
+    if method not in METHODS:
+        raise ConfigError(f"unknown explanation method {method!r} (choose from {', '.join(METHODS)})")
+    if method not in available:
+        raise ConfigError(
+            f"{method} needs the PyTorch model (a checkpoint); this model explains with {', '.join(available)}"
+        )
+    if intent is not None and (intent not in intent_labels or intent == intent_labels[0]):
+        shown = ", ".join(intent_labels[1:21]) + (" ..." if len(intent_labels) > 21 else "")
+        raise ConfigError(f"unknown intent {intent!r} to explain: the model predicts {shown}")
+    return method
+
+
+def explain_prediction(
+    pred: Prediction,
+    method: str,
+    attribute: Attribute,
+    score: ScoreFunction,
+    intent_labels: Sequence[str],
+    slot_labels: Sequence[str],
+    intent: str | None = None,
+) -> dict:
+    """The explanation object of a prediction (``method`` already checked by :func:`check_request`).
+
+    The explained intent is ``intent``, else the predicted one; an out-of-scope prediction explains its
+    best-ranked intent (the one the fallback replaced). An empty prediction gets no scores.
+    """
+    if pred.empty:
+        return explanation_dict(method, [], [], intent, 0.0, [])
+    name = intent or (pred.intents_top_k[0][0] if pred.out_of_scope else pred.intent)
+    index = list(intent_labels).index(name)
+    targets = slot_targets(pred.tags, slot_labels) if pred.tags else []
+    scores, slot_scores = attribute(pred.words, method, index, targets)
+    probability = dict(pred.intents_top_k).get(name)
+    if probability is None:  # not among the listed top k: ask the model
+        probability = score([pred.words])[0].intent_probs[index]
+    return explanation_dict(
+        method, pred.words, split_words(pred.text), name, probability, scores, targets, slot_scores, pred.text
+    )
 
 
 def random_scores(n_words: int, seed: int) -> list[float]:

@@ -20,14 +20,7 @@ from datetime import datetime
 
 import numpy as np
 
-from chatft.core.attribution import (
-    DEFAULT_METHOD,
-    METHODS,
-    SlotTarget,
-    explanation_dict,
-    occlusion,
-    slot_targets,
-)
+from chatft.core.attribution import SlotTarget, check_request, explain_prediction, occlusion
 from chatft.core.decoding import Decoded, Decoder
 from chatft.core.entities import EntityResolver
 from chatft.core.entity_resources import EntityResources
@@ -165,40 +158,15 @@ class BasePredictor:
 
     def explanation(self, pred: Prediction, method: str | None = None, intent: str | None = None) -> dict:
         """The explanation object of a prediction this predictor made (``method`` default:
-        :data:`chatft.core.attribution.DEFAULT_METHOD`). An out-of-scope prediction explains its best-ranked
-        intent (what the fallback replaced); an empty one gets no scores."""
-        method = self.check_explain(method, intent)
-        if pred.empty:
-            return explanation_dict(method, [], [], intent, 0.0, [])
-        name = intent or (pred.intents_top_k[0][0] if pred.out_of_scope else pred.intent)
-        index = self.intent_labels.index(name)
-        spans = split_words(pred.text)
-        targets = slot_targets(pred.tags, self.slot_labels) if pred.tags else []
-        scores, slot_scores = self.attribute(pred.words, method, index, targets)
-        probability = dict(pred.intents_top_k).get(name)
-        if probability is None:  # not among the listed top k: ask the model
-            probability = self.decode_words([pred.words])[0].intent_probs[index]
-        return explanation_dict(
-            method, pred.words, spans, name, probability, scores, targets, slot_scores, pred.text
+        :data:`chatft.core.attribution.DEFAULT_METHOD`; see :func:`chatft.core.attribution.explain_prediction`)."""
+        method = check_request(method, intent, self.explain_methods, self.intent_labels)
+        return explain_prediction(
+            pred, method, self.attribute, self.word_scores, self.intent_labels, self.slot_labels, intent
         )
 
-    def check_explain(self, method: str | None, intent: str | None) -> str:
-        """``method`` (or the default) when this backend runs it and ``intent`` is one the model predicts;
-        else a one-line :class:`~chatft.core.errors.ConfigError`."""
-        method = method or DEFAULT_METHOD
-        if method not in METHODS:
-            raise ConfigError(f"unknown explanation method {method!r} (choose from {', '.join(METHODS)})")
-        if method not in self.explain_methods:
-            raise ConfigError(
-                f"{method} needs the PyTorch model (a checkpoint); this {type(self).__name__} explains with "
-                f"{', '.join(self.explain_methods)}"
-            )
-        if intent is not None and (intent not in self.intent_labels or intent == self.intent_labels[0]):
-            raise ConfigError(
-                f"unknown intent {intent!r} to explain: the model predicts "
-                f"{', '.join(self.intent_labels[1:][:20])}{' ...' if len(self.intent_labels) > 21 else ''}"
-            )
-        return method
+    def word_scores(self, words: Sequence[Sequence[str]]) -> list[Decoded]:
+        """The score function of :mod:`chatft.core.attribution`: decoded words with every tag's probability."""
+        return self.decode_words(words, word_probabilities=True)
 
     def attribute(
         self, words: Sequence[str], method: str, intent: int, slots: Sequence[SlotTarget]
@@ -206,4 +174,4 @@ class BasePredictor:
         """(intent scores, slot scores) of ``words`` by ``method``; occlusion runs through :meth:`decode_words`."""
         if method != "occlusion":
             raise ConfigError(f"{type(self).__name__} cannot explain with {method}")
-        return occlusion(words, lambda ws: self.decode_words(ws, word_probabilities=True), intent, slots)
+        return occlusion(words, self.word_scores, intent, slots)
