@@ -43,7 +43,7 @@ def test_occlusion_is_the_probability_lost_when_a_word_is_erased(predictors):
     k = torch_predictor.intent_labels.index(pred.intent)
     full = torch_predictor.decode_words([words])[0].intent_probs[k]
     manual = [full - torch_predictor.decode_words([w.split()])[0].intent_probs[k] for w in erased]
-    assert ex["intent"]["scores"] == pytest.approx(manual, abs=1e-9)
+    assert ex["intent"]["scores"] == pytest.approx(manual, abs=1e-6)  # padding differs by batch
     assert len(probs) == len(words)
     assert [s["label"] for s in ex["slots"]] == [s.label for s in pred.slots if s.extractor == "chatft"]
     for slot in ex["slots"]:
@@ -150,7 +150,7 @@ def test_serve_explain_is_an_extra_key(model, predictors, tmp_path):  # noqa: F8
         ex = explained.pop("explanation")
         assert explained == plain
         want = predictors[1].explain(TEXT).explanation
-        assert ex["intent"]["scores"] == pytest.approx(want["intent"]["scores"], abs=1e-9)
+        assert ex["intent"]["scores"] == pytest.approx(want["intent"]["scores"], abs=1e-6)
         rows = httpx.post(f"{url}/parse", json={"texts": [TEXT, "play some jazz"], "explain": True}).json()
         assert [r["explanation"]["words"] for r in rows] == [TEXT.split(), ["play", "some", "jazz"]]
         assert "explanation" not in httpx.post(f"{url}/parse", json={"texts": [TEXT]}).json()[0]

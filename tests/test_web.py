@@ -109,7 +109,7 @@ def test_page_renders_what_the_api_answers(page, onnx_server):
     assert shown == expected(api)
     assert len(shown["heat"][0][2]) == len(api["words"]) == 8
     assert page.get_attribute("#metrics-link", "href") == "/metrics"
-    assert page.text_content("#model-info").startswith("onnx model ")
+    page.wait_for_function("document.getElementById('model-info').textContent.startsWith('onnx model ')")
 
 
 def test_two_chat_turns_show_the_state_the_api_keeps(page, onnx_server):
