@@ -60,8 +60,10 @@ function heatRow(kind, name, words, scores) {
   const scale = Math.max(0, ...scores.map(Math.abs));
   const row = el("div", { class: "heat-row", "data-kind": kind, "data-target": name });
   row.append(el("span", { class: "target", text: `${kind === "intent" ? "intent" : "slot"} ${name}` }));
+  const line = el("span", { class: "words" });
+  row.append(line);
   words.forEach((word, i) => {
-    row.append(
+    line.append(
       el("span", {
         class: "heat",
         "data-index": String(i),
