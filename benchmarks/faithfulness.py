@@ -2,7 +2,7 @@
 
     # faithfulness on a seeded subsample of a test split, every method and the random baseline (5 seeds)
     python benchmarks/faithfulness.py faith --ckpt ATIS.ckpt --data /work/shared/data/atis --n 400
-    python benchmarks/faithfulness.py faith --ckpt CLINC.ckpt --data /work/equiv/clinc150 --n 400
+    python benchmarks/faithfulness.py faith --ckpt CLINC.ckpt --data /work/equiv/clinc150 --n 300
     # p50 cost of one explain next to one plain prediction (1 thread; PyTorch, and ONNX with --onnx)
     python benchmarks/faithfulness.py cost --ckpt ATIS.ckpt --onnx ATIS-ONNX --data /work/shared/data/atis
     # real test errors with their attributions (for the guide)
@@ -16,8 +16,14 @@ the mean of seeds 0-4. Probabilities are the predictors' (calibrated when the mo
 the default method's comprehensiveness >= 2x random's and its sufficiency below random's, on both sets.
 
 Measured 2026-12-02 on the 2-core shared CPU VM (each command under ``flock /tmp/chatft-cpu.lock``; numbers
-in docs/results.md, "Word attributions"), all-MiniLM-L6-v2 checkpoints of /work/equiv/after, 400 test
-utterances each (seed 0).
+in docs/results.md, "Word attributions"), all-MiniLM-L6-v2 checkpoints of /work/equiv/after, seed 0:
+
+    ATIS (400 of 893)         occlusion 0.3491 / 0.0093   IG 0.3590 / 0.0186   random 0.0993 / 0.2348
+    CLINC150 (300 of 4,500)   occlusion 0.8088 / 0.0959   IG 0.8200 / 0.1126   random 0.3239 / 0.6068
+    (comprehensiveness / sufficiency)
+
+    cost, p50 ms, 1 thread, 60 ATIS test utterances: PyTorch predict 15.9, explain occlusion 73.5, explain
+    integrated_gradients 1426.1; ONNX predict 8.5, explain occlusion 47.4
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ from chatft.core.tags import exclude_unk
 
 __all__ = ["DEFAULT_STEPS", "integrated_gradients"]
 
-#: Interpolation steps between the baseline and the utterance (Captum's default is 50; 32 gives a
-#: completeness delta under 1e-2 on ATIS dev at two thirds of the cost: docs/results.md).
+#: Interpolation steps between the baseline and the utterance: fewer than Captum's default 50 to keep an
+#: explanation cheap; not tuned. tests/test_explain.py checks that the scores still add up to
+#: p(utterance) - p(baseline) within 0.02 on the tiny model.
 DEFAULT_STEPS = 32
 
 
