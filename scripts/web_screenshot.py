@@ -39,7 +39,17 @@ def main() -> None:
     source = ["--onnx", args.onnx] if args.onnx else ["--ckpt_path", args.ckpt_path]
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chatft", "serve", "--port", "0", "--sessions", f"{tmp}/s.sqlite", *source],
+            [
+                sys.executable,
+                "-m",
+                "chatft",
+                "serve",
+                "--port",
+                "0",
+                "--sessions",
+                f"{tmp}/s.sqlite",
+                *source,
+            ],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": str(REPO)},
