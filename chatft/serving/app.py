@@ -6,7 +6,8 @@ Endpoints (JSON in, JSON out): ``POST /model/parse`` (Rasa's format, :mod:`chatf
 ``GET /ready`` (503 until the model is loaded and warmed up), ``GET /version``, ``GET /metrics``
 (Prometheus) and ``GET /`` (the web page of ``chatft/resources/web/``: try the model in a browser).
 ``"explain": true`` in a ``/model/parse`` or ``/parse`` body adds an ``explanation`` (word attributions,
-:mod:`chatft.core.attribution`) to each result, computed in the model thread; nothing else changes. Every route that needs the model, ``/chat`` included, answers 503 until ``/ready`` says 200.
+:mod:`chatft.core.attribution`) to each result, computed in the model thread; nothing else changes. Every
+route that needs the model, ``/chat`` included, answers 503 until ``/ready`` says 200.
 
 The model runs in the batcher's thread (:mod:`chatft.serving.batcher`) and every session-store call on one
 thread of its own, so the event loop never waits for either: ``/health`` and ``/ready`` answer while a
