@@ -121,8 +121,8 @@ def test_serve_extra_holds_what_serve_onnx_and_chat_onnx_import():
 
 def test_dev_is_the_union_of_the_other_extras_plus_test_tools():
     others = [e for e in EXTRAS if e != "dev"]
-    assert sorted(others) == ["audit", "docs", "onnx", "serve", "train"]
-    assert EXTRAS["dev"][0] == "chatft[train,onnx,serve,audit,docs]"
+    assert sorted(others) == ["audit", "browser", "docs", "explain", "onnx", "serve", "train"]
+    assert EXTRAS["dev"][0] == "chatft[train,onnx,serve,audit,docs,explain,browser]"
     own = names([Requirement(line) for line in EXTRAS["dev"][1:]])
     assert own == {"pytest", "ruff", "seqeval", "hypothesis", "httpx", "packaging", "setuptools"}
     # No package is listed twice: dev adds only test tools to what the other extras declare.

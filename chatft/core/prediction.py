@@ -20,6 +20,8 @@ return, and what the chat loop reads. Its fields:
   as a string: ``50``, ``250 USD``, ``2026-12-03``; else the text), ``typed`` the typed value (``{"dim",
   "value", "unit"|"grain"}``, or None), ``extractor`` ``chatft`` (the model) or ``RegexEntityExtractor`` (a
   regex or lookup table), ``processors`` what changed the value (:mod:`chatft.core.entities`).
+* ``explanation``: only when asked for (``predict --explain``, ``Predictor.explain``, ``"explain": true``): the
+  word attributions of :mod:`chatft.core.attribution` (absent from :meth:`Prediction.to_dict` otherwise).
 * ``empty``: True for a text without words (blank or whitespace only): no model is run for it, ``intent``
   is None, ``intent_confidence`` 0.0 and ``words``, ``tags``, ``intents_top_k`` and ``slots`` are empty.
 """
@@ -76,10 +78,14 @@ class Prediction:
     truncated: bool = False
     out_of_scope: bool = False
     empty: bool = False
+    explanation: dict | None = None
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists)."""
+        """Plain JSON-ready dict with the documented keys (``intents_top_k`` as ``[label, prob]`` lists;
+        ``explanation`` only when there is one)."""
         out = asdict(self)
+        if out["explanation"] is None:
+            del out["explanation"]
         out["intents_top_k"] = [[label, prob] for label, prob in self.intents_top_k]
         for slot in out["slots"]:
             slot["processors"] = list(slot["processors"])

@@ -3,8 +3,11 @@
 Endpoints (JSON in, JSON out): ``POST /model/parse`` (Rasa's format, :mod:`chatft.serving.rasa`), ``POST /parse``
 (``{"texts": [...]}`` -> ``predict``'s objects), ``POST /chat/{session_id}`` and ``DELETE /chat/{session_id}``
 (one turn through the dialogue tracker; sessions in :mod:`chatft.serving.sessions`), ``GET /health``,
-``GET /ready`` (503 until the model is loaded and warmed up), ``GET /version`` and ``GET /metrics``
-(Prometheus). Every route that needs the model, ``/chat`` included, answers 503 until ``/ready`` says 200.
+``GET /ready`` (503 until the model is loaded and warmed up), ``GET /version``, ``GET /metrics``
+(Prometheus) and ``GET /`` (the web page of ``chatft/resources/web/``: try the model in a browser).
+``"explain": true`` in a ``/model/parse`` or ``/parse`` body adds an ``explanation`` (word attributions,
+:mod:`chatft.core.attribution`) to each result, computed in the model thread; nothing else changes. Every
+route that needs the model, ``/chat`` included, answers 503 until ``/ready`` says 200.
 
 The model runs in the batcher's thread (:mod:`chatft.serving.batcher`) and every session-store call on one
 thread of its own, so the event loop never waits for either: ``/health`` and ``/ready`` answer while a
@@ -20,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -28,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chatft.serving.loading import WARMUP_TEXTS, LoadedModel, choose_policy, load_model
 from chatft.serving.requests import (
     ApiError,
+    explain_of,
     max_body_bytes,
     read_json,
     reference_time_of,
@@ -37,19 +42,31 @@ from chatft.serving.requests import (
 )
 from chatft.serving.settings import ServeSettings
 
-__all__ = ["ENDPOINTS", "create_app", "endpoint_label"]
+__all__ = ["ENDPOINTS", "WEB_FILES", "create_app", "endpoint_label", "web_file"]
+
+#: The files of the web page, shipped in ``chatft/resources/web/`` (no build step, nothing from a CDN).
+WEB_FILES = ("index.html", "app.js", "style.css")
+
+
+def web_file(name: str) -> bytes:
+    """A file of the web page, read from the package's resources."""
+    return (Path(__file__).resolve().parent.parent / "resources" / "web" / name).read_bytes()
+
 
 ENDPOINTS = (
-    "POST /model/parse, POST /parse, POST|DELETE /chat/{session_id}, GET /health, /ready, /version, /metrics"
+    "POST /model/parse, POST /parse, POST|DELETE /chat/{session_id}, GET /, /health, /ready, /version, "
+    "/metrics"
 )
 
 
 def endpoint_label(path: str) -> str:
     """The metrics label of a path: the route template, or ``other`` (keeps label values bounded)."""
-    if path in ("/model/parse", "/parse", "/health", "/ready", "/version", "/metrics"):
+    if path in ("/", "/model/parse", "/parse", "/health", "/ready", "/version", "/metrics"):
         return path
     if path.startswith("/chat/"):
         return "/chat/{session_id}"
+    if path.startswith("/web/"):
+        return "/web/{name}"
     return "other"
 
 
@@ -199,19 +216,51 @@ def create_app(
         reference = reference_time_of(body)
         return state.model.predictor.resolve(await state.batcher.submit(texts), reference)
 
+    def explain_request(body: Any) -> tuple[bool, str | None, str | None]:
+        """What ``"explain"`` asks for, checked against the model before anything runs (400 otherwise)."""
+        from chatft.core.attribution import check_request
+        from chatft.core.errors import ConfigError
+
+        wanted, method, intent = explain_of(body)
+        if wanted:
+            require_ready()
+            predictor = state.model.predictor
+            try:
+                method = check_request(method, intent, predictor.explain_methods, predictor.intent_labels)
+            except ConfigError as err:
+                raise ApiError(400, "invalid explain", str(err)) from None
+        return wanted, method, intent
+
+    async def explanations(preds: list, method: str | None, intent: str | None) -> list[dict]:
+        predictor = state.model.predictor
+        return await state.batcher.run_in_model_thread(
+            lambda: [predictor.explanation(p, method, intent) for p in preds]
+        )
+
     @app.post("/model/parse")
     async def model_parse(request: Request) -> Response:
         body = await read_json(request, body_limit)
         text = text_of(body, settings.max_text_chars)
+        explain, method, intent = explain_request(body)
         if not text.strip():
             return json_response(empty_parse(text))
-        return json_response(to_rasa((await predict([text], body))[0]))
+        pred = (await predict([text], body))[0]
+        out = to_rasa(pred)
+        if explain:
+            out["explanation"] = (await explanations([pred], method, intent))[0]
+        return json_response(out)
 
     @app.post("/parse")
     async def parse(request: Request) -> Response:
         body = await read_json(request, body_limit)
         texts = texts_of(body, settings.max_text_chars, settings.max_batch_texts)
-        return json_response([p.to_dict() for p in await predict(texts, body)] if texts else [])
+        explain, method, intent = explain_request(body)
+        preds = await predict(texts, body) if texts else []
+        out = [p.to_dict() for p in preds]
+        if explain and preds:
+            for row, explanation in zip(out, await explanations(preds, method, intent), strict=True):
+                row["explanation"] = explanation
+        return json_response(out)
 
     @app.post("/chat/{session_id}")
     async def chat(session_id: str, request: Request) -> Response:
@@ -241,6 +290,19 @@ def create_app(
     async def chat_reset(session_id: str) -> Response:
         deleted = await in_store_thread(state.store.delete, session_id_ok(session_id))
         return json_response({"session_id": session_id, "deleted": deleted})
+
+    @app.get("/")
+    async def page() -> Response:
+        """The web page (one static HTML file that loads its script and style from /web/)."""
+        return Response(web_file("index.html"), media_type="text/html; charset=utf-8")
+
+    @app.get("/web/{name}")
+    async def web_asset(name: str) -> Response:
+        types = {".js": "text/javascript", ".css": "text/css"}
+        kind = next((t for ext, t in types.items() if name.endswith(ext)), None)
+        if kind is None or name not in WEB_FILES:
+            raise ApiError(404, "not found", f"no web file {name!r}")
+        return Response(web_file(name), media_type=f"{kind}; charset=utf-8")
 
     @app.get("/health")
     async def health() -> Response:

@@ -8,19 +8,23 @@ training and batches of similar length (:func:`chatft.core.inference_loop.decode
 decision, words cut by truncation tagged ``O``) and :func:`chatft.core.prediction.build_prediction`, then the
 entity values (:class:`chatft.core.entities.EntityResolver`: regexes, lookup tables, synonyms, typed numbers,
 money and dates relative to ``reference_time``). A text without words gets an empty prediction and never
-reaches the model.
+reaches the model. :meth:`BasePredictor.explain` adds word attributions (:mod:`chatft.core.attribution`):
+occlusion here, on either backend; the PyTorch predictor adds Integrated Gradients.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 
+from chatft.core.attribution import SlotTarget, check_request, explain_prediction, occlusion
 from chatft.core.decoding import Decoded, Decoder
 from chatft.core.entities import EntityResolver
 from chatft.core.entity_resources import EntityResources
+from chatft.core.errors import ConfigError
 from chatft.core.inference_loop import decode_words
 from chatft.core.prediction import Prediction, build_prediction
 from chatft.core.tags import entity_types
@@ -42,6 +46,9 @@ class BasePredictor:
             none). Slot values are typed (numbers, money, dates) by the rule of :mod:`chatft.core.values`
             either way; set ``predictor.resolver.typed_values = False`` to turn that off.
     """
+
+    #: The attribution methods :meth:`explain` runs on this backend.
+    explain_methods: tuple[str, ...] = ("occlusion",)
 
     def __init__(
         self,
@@ -136,3 +143,35 @@ class BasePredictor:
             batch_size,
             word_probabilities,
         )
+
+    def explain(
+        self,
+        text: str,
+        method: str | None = None,
+        intent: str | None = None,
+        reference_time: datetime | None = None,
+    ) -> Prediction:
+        """The prediction of ``text`` with its ``explanation``: a score per word for the predicted intent (or
+        for ``intent``: "why not atis_airfare?") and per predicted slot (:mod:`chatft.core.attribution`)."""
+        pred = self(text, reference_time=reference_time)
+        return replace(pred, explanation=self.explanation(pred, method, intent))
+
+    def explanation(self, pred: Prediction, method: str | None = None, intent: str | None = None) -> dict:
+        """The explanation object of a prediction this predictor made (``method`` default:
+        :data:`chatft.core.attribution.DEFAULT_METHOD`; see :func:`chatft.core.attribution.explain_prediction`)."""
+        method = check_request(method, intent, self.explain_methods, self.intent_labels)
+        return explain_prediction(
+            pred, method, self.attribute, self.word_scores, self.intent_labels, self.slot_labels, intent
+        )
+
+    def word_scores(self, words: Sequence[Sequence[str]]) -> list[Decoded]:
+        """The score function of :mod:`chatft.core.attribution`: decoded words with every tag's probability."""
+        return self.decode_words(words, word_probabilities=True)
+
+    def attribute(
+        self, words: Sequence[str], method: str, intent: int, slots: Sequence[SlotTarget]
+    ) -> tuple[list[float], list[list[float]]]:
+        """(intent scores, slot scores) of ``words`` by ``method``; occlusion runs through :meth:`decode_words`."""
+        if method != "occlusion":
+            raise ConfigError(f"{type(self).__name__} cannot explain with {method}")
+        return occlusion(words, self.word_scores, intent, slots)

@@ -4,7 +4,9 @@
     python -m chatft chat --onnx onnx-folder --requirements demo --input turns.txt
 
 Interactive (default): each turn prints the intent and its confidence, the slots, the dialogue state after
-the turn and a short response; ``/reset`` starts a new dialogue, ``/quit`` (or end of input) ends.
+the turn and a short response; ``/why`` shows the word attributions of the last utterance (``/why INTENT``: for
+that intent instead of the predicted one, :mod:`chatft.core.attribution`), ``/reset`` starts a new dialogue,
+``/quit`` (or end of input) ends.
 With ``--input FILE``: one user turn per line (a blank line starts a new dialogue), and one JSON object per
 turn on standard output::
 
@@ -42,6 +44,21 @@ def _show(pred: Prediction, update: dict, out: TextIO) -> None:
     print(f"bot> {update['response']}", file=out, flush=True)
 
 
+def show_why(explanation: dict, out: TextIO, top: int = 3) -> None:
+    """An explanation in a few lines: every word's intent score, then each slot's most supporting words."""
+    intent = explanation["intent"]
+    words = explanation["words"]
+    scored = " ".join(f"{w}({s:+.2f})" for w, s in zip(words, intent["scores"], strict=True))
+    print(
+        f"  why {intent['name']} ({intent['probability']:.2f}, {explanation['method']}): {scored}", file=out
+    )
+    for slot in explanation["slots"]:
+        best = sorted(range(len(words)), key=lambda i: -slot["scores"][i])[:top]
+        shown = ", ".join(f"{words[i]} {slot['scores'][i]:+.2f}" for i in best)
+        print(f"  why {slot['label']}={slot['text']!r}: {shown}", file=out)
+    out.flush()
+
+
 def run_file(predictor, tracker: DialogueTracker, lines: list[str], out: TextIO) -> None:
     """File mode: one JSON object per non-blank line; a blank line resets the dialogue."""
     turn = 0
@@ -56,7 +73,12 @@ def run_file(predictor, tracker: DialogueTracker, lines: list[str], out: TextIO)
 
 
 def run_interactive(predictor, tracker: DialogueTracker, out: TextIO) -> None:
-    print("chat: type an utterance; /reset starts a new dialogue, /quit ends", file=out, flush=True)
+    print(
+        "chat: type an utterance; /why [INTENT] explains the last one, /reset starts a new dialogue, /quit ends",
+        file=out,
+        flush=True,
+    )
+    last: Prediction | None = None
     while True:
         try:
             line = input("you> ")
@@ -70,9 +92,19 @@ def run_interactive(predictor, tracker: DialogueTracker, out: TextIO) -> None:
             tracker.reset()
             print("bot> (new dialogue)", file=out, flush=True)
             continue
+        if command == "/why" or command.startswith("/why "):
+            if last is None:
+                print("bot> (nothing to explain yet: type an utterance first)", file=out, flush=True)
+                continue
+            intent = line.strip()[len("/why") :].strip() or None
+            try:
+                show_why(predictor.explanation(last, intent=intent), out)
+            except ConfigError as err:
+                print(f"bot> ({err})", file=out, flush=True)
+            continue
         if not command:
             continue
-        pred = predictor(line)
+        pred = last = predictor(line)
         _show(pred, tracker.update(pred), out)
 
 

@@ -51,5 +51,19 @@ class Predictor(BasePredictor):
         """Load a ``.ckpt`` written by ``fit``; ``max_length`` defaults to the one the model was trained with."""
         return cls(load_for_inference(path, device=device, max_length=max_length), device=device, top_k=top_k)
 
+    explain_methods = ("occlusion", "integrated_gradients")
+
+    def attribute(self, words, method: str, intent: int, slots):
+        """Occlusion (:class:`BasePredictor`'s), or Integrated Gradients with Captum
+        (:func:`chatft.model.attribution.integrated_gradients`)."""
+        if method != "integrated_gradients":
+            return super().attribute(words, method, intent, slots)
+        from chatft.model.attribution import integrated_gradients
+
+        temperature = self.oos.temperature if self.oos is not None else 1.0
+        return integrated_gradients(
+            self.model, self.tokenizer, words, self.max_length, intent, slots, temperature
+        )
+
     def logits(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         return self.loaded.logits(arrays, self.device)

@@ -19,6 +19,7 @@ __all__ = [
     "text_of",
     "texts_of",
     "checked_text",
+    "explain_of",
     "session_id_ok",
 ]
 
@@ -117,3 +118,22 @@ def session_id_ok(session_id: str) -> str:
     if len(session_id) > MAX_SESSION_ID:
         raise ApiError(400, "invalid session id", f"a session id has at most {MAX_SESSION_ID} characters")
     return session_id
+
+
+def explain_of(body: Any) -> tuple[bool, str | None, str | None]:
+    """``body["explain"]``: ``true`` (the default method, the predicted intent), or ``{"method": ...,
+    "intent": ...}`` (both optional); absent or ``false``: no explanation. Returns (wanted, method, intent)."""
+    value = body.get("explain", False) if isinstance(body, dict) else False
+    if value is False or value is None:
+        return False, None, None
+    if value is True:
+        return True, None, None
+    if isinstance(value, dict) and set(value) <= {"method", "intent"}:
+        method, intent = value.get("method"), value.get("intent")
+        if all(v is None or isinstance(v, str) for v in (method, intent)):
+            return True, method, intent
+    raise ApiError(
+        400,
+        "invalid explain",
+        '"explain" must be true, false or {"method": "occlusion"|"integrated_gradients", "intent": NAME}',
+    )

@@ -523,4 +523,21 @@ def test(argv: list[str], prog: str) -> ChatftCLI:
 
 
 def predict(argv: list[str], prog: str) -> ChatftCLI:
-    return run_subcommand("predict", argv)
+    return run_subcommand("predict", explain_shorthand(argv))
+
+
+def explain_shorthand(argv: list[str]) -> list[str]:
+    """``predict --explain [METHOD]`` as ``--predictions.explain METHOD`` (default occlusion): the writer's
+    option under the short name the guide uses (jsonargparse has no aliases for class arguments)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--explain":
+            value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else None
+            out += ["--predictions.explain", value or "occlusion"]
+            i += 2 if value else 1
+            continue
+        out.append("--predictions.explain=" + arg.split("=", 1)[1] if arg.startswith("--explain=") else arg)
+        i += 1
+    return out
