@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
 from chatft.core.entity_resources import EntityResources
@@ -27,13 +28,21 @@ from chatft.core.formats import (
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
 from chatft.core.text import join_words, read_utterances, split_words
+from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, describe, unk_share
 from chatft.model.batching import Collator
-from chatft.model.checkpoint import checkpoint_labels
+from chatft.model.checkpoint import checkpoint_added_tokens, checkpoint_labels
 from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
+from chatft.model.vocabulary import extend_tokenizer
 from chatft.training.resume import ResumableBatchSampler, ResumableDataLoader, epoch_progress
 from chatft.training.samplers import BucketBatchSampler, EvalBatchSampler
 
 log = logging.getLogger(__name__)
+
+
+@rank_zero_only
+def rank_zero_print(line: str) -> None:
+    print(line, flush=True)
+
 
 _STAGE_SPLITS = {"fit": ("train", "dev"), "validate": ("dev",), "test": ("test",), "predict": ("test",)}
 
@@ -77,6 +86,13 @@ class IntentSlotDataModule(L.LightningDataModule):
         oos_label: The intent of out-of-scope utterances (CLINC150's ``oos``). Where it occurs in any split it
             is one of the intents (trained as a class when train has examples of it), and ``fit`` fits an
             out-of-scope decision on dev (see :mod:`chatft.training.calibration`); linked to the model.
+        extend_vocab: Add the characters the tokenizer maps to ``[UNK]`` (any script) as new tokens when
+            they matter: at least ``extend_vocab_min_share`` of the training characters are ``[UNK]``, and
+            each added one occurs ``extend_vocab_min_count`` times or more in train (:mod:`chatft.core.units`).
+            The model gets a trained embedding row for each (linked as ``model.added_tokens``). English data
+            with the default encoder adds none, so its model is unchanged.
+        extend_vocab_min_count: Occurrences in the training words a unit needs to be added.
+        extend_vocab_min_share: Share of ``[UNK]`` training characters below which nothing is added.
     """
 
     def __init__(
@@ -94,6 +110,9 @@ class IntentSlotDataModule(L.LightningDataModule):
         predict_file: str | None = None,
         labels_from: str | None = None,
         oos_label: str | None = "oos",
+        extend_vocab: bool = True,
+        extend_vocab_min_count: int = MIN_COUNT,
+        extend_vocab_min_share: float = MIN_SHARE,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -125,6 +144,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         self._resume_state: dict | None = None
         self.intent_vocab: LabelVocab | None = None
         self.slot_vocab: LabelVocab | None = None
+        #: Units added to the tokenizer (linked to ``model.added_tokens``); empty: the shipped vocabulary.
+        self.added_tokens: list[str] = []
         if data_dir is not None:
             self.format = detect_format(data_dir)
             train = self._read("train")
@@ -141,6 +162,8 @@ class IntentSlotDataModule(L.LightningDataModule):
             # predicted as a class), so gold out-of-scope utterances are told apart from unknown intents.
             extra = [oos_label] if oos_label and oos_seen else []
             self.intent_vocab = LabelVocab.build([*(ex.intent for ex in train), *extra])
+            if extend_vocab:
+                self.added_tokens = self._choose_units(train, extend_vocab_min_count, extend_vocab_min_share)
         self.predict_file = predict_file
         self.labels_from = labels_from
         #: ``(text, [(word, start, end), ...])`` of each predict input, in input order (set in ``setup``).
@@ -149,6 +172,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             intents, slots = checkpoint_labels(labels_from)
             self.intent_vocab = LabelVocab.from_list(intents)
             self.slot_vocab = LabelVocab.from_list(slots) if slots else None
+            self.added_tokens = checkpoint_added_tokens(labels_from)
 
     @property
     def intent_labels(self) -> list[str]:
@@ -162,9 +186,21 @@ class IntentSlotDataModule(L.LightningDataModule):
 
     @property
     def tokenizer(self):
+        """The encoder's tokenizer with :attr:`added_tokens` (the same object, so its saved state has them)."""
         if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
+            self._tokenizer = extend_tokenizer(load_tokenizer(self.tokenizer_name), self.added_tokens)
         return self._tokenizer
+
+    def _choose_units(self, train: list[Example], min_count: int, min_share: float) -> list[str]:
+        """The units to add (:func:`chatft.core.units.choose_units`), announced in one line when any."""
+        backend = load_tokenizer(self.tokenizer_name).backend_tokenizer
+        words = [ex.words for ex in train]
+        before = unk_share(backend, words)
+        units = choose_units(backend, before, min_count, min_share)
+        if units:
+            extended = extend_tokenizer(load_tokenizer(self.tokenizer_name), units).backend_tokenizer
+            rank_zero_print(describe(units, before, unk_share(extended, words)))
+        return units
 
     def _read(self, split: str) -> list[Example]:
         if split not in self.examples:
