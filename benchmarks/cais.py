@@ -11,8 +11,9 @@ characters, and how their embedding rows start. One fit (and, with ``--test``, o
 * ``shipped``: ``--data.extend_vocab false`` (the encoder's vocabulary: ~59 % of the characters are [UNK]);
 * ``mean`` / ``unk``: characters added (the default), new rows from the mean embedding / the [UNK] row.
 
-Choices are made on valid (``--test`` is for the winner only). Each call appends its JSON line to
-``<out>/results.jsonl``.
+Choices are made on valid (``--test`` is for the winner only; when ``<out>/results.jsonl`` already has that
+variant and seed from a valid-only call, its checkpoint is tested without fitting again). Each call appends its
+JSON line to ``<out>/results.jsonl``.
 
 Results (2026-12-02, 2-core shared CPU VM, each call under the CPU lock; fit = 12 epochs, 3,000 steps):
 see docs/results.md, "Chinese with an English encoder (CAIS)".
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeds import run_seed  # noqa: E402
+from seeds import KEYS, run_seed  # noqa: E402
 
 VARIANTS = {
     "shipped": ["--data.extend_vocab", "false"],
@@ -63,6 +64,15 @@ def convert(cais: Path, out: Path) -> Path:
     return data
 
 
+def test(ckpt: str, fit_args: list[str], root: Path) -> dict:
+    """``chatft test`` of ``ckpt``: the test metrics of its report."""
+    cmd = [sys.executable, "-m", "chatft", "test", *fit_args, "--ckpt_path", ckpt]
+    cmd += ["--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    report = json.loads((root / "test_report.json").read_text())
+    return {k: report["metrics"][f"test/{k}"] for k in KEYS if f"test/{k}" in report["metrics"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
@@ -75,10 +85,19 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     data = convert(args.data, args.out)
     fit_args = ["--config", args.config, "--data.data_dir", str(data), *VARIANTS[args.variant]]
-    result = run_seed(args.seed, args.out / args.variant, fit_args, dev_only=not args.test)
+    log = args.out / "results.jsonl"
+    earlier = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    done = [r for r in earlier if (r["variant"], r["seed"]) == (args.variant, args.seed)]
+    if args.test and done:
+        result = dict(done[-1])
+        result["test"] = test(
+            result["checkpoint"], fit_args, args.out / args.variant / f"seed{args.seed}" / "test"
+        )
+    else:
+        result = run_seed(args.seed, args.out / args.variant, fit_args, dev_only=not args.test)
     result["variant"] = args.variant
     line = json.dumps(result)
-    with (args.out / "results.jsonl").open("a") as f:
+    with log.open("a") as f:
         f.write(line + "\n")
     print(line, flush=True)
 

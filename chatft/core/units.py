@@ -91,6 +91,15 @@ def choose_units(
     return [c for c, enc in zip(frequent, alone, strict=True) if list(enc.ids) == [unk_id]]
 
 
+def with_units(backend, units: Sequence[str]):
+    """A copy of ``backend`` with ``units`` added as tokens the way ``fit`` adds them (matched on the raw text)."""
+    from tokenizers import AddedToken
+
+    extended = _plain(backend)
+    extended.add_tokens([AddedToken(u, normalized=False, single_word=False) for u in units])
+    return extended
+
+
 def describe(added: Sequence[str], before: UnkShare, after: UnkShare) -> str:
     """The one line ``fit`` prints when units were added."""
     return (

@@ -35,7 +35,7 @@ from chatft.data_tools.sources import read_text
 #: The parallel intent file of ``FILE`` is ``FILE`` + this suffix.
 INTENT_SUFFIX = ".intent"
 _INTENT_COMMENT = re.compile(r"#\s*intent\s*[:=]\s*(.*\S)\s*$")
-_REJOINED = "one-character Latin/digit rows rejoined into words"
+_REJOINED = "words rejoined from one-character Latin/digit rows"
 
 
 @dataclass(frozen=True)
