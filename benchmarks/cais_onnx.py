@@ -7,6 +7,10 @@ file (its words joined by spaces: ``split_words`` gives the same words back) wit
 (PyTorch) and :class:`OnnxPredictor` (onnxruntime), and compares the token ids each tokenizer gives, the
 intents, the word tags and the intent confidences. Prints one JSON line; exit 1 when anything differs.
 
+It also gives the intent accuracy of the answers (``intent_acc``: what ``test`` reports, a fallback rejection
+being wrong) and of the model's top-1 intent before the fallback decision (``intent_acc_top1``: what a
+model without a reject option, as CM-Net, is scored on).
+
 Result (2026-12-02, 2-core shared CPU VM): see docs/results.md, "Chinese with an English encoder (CAIS)".
 """
 
@@ -31,11 +35,8 @@ def main() -> None:
     from chatft.serving.onnx_predictor import OnnxPredictor
     from chatft.serving.predictor import Predictor
 
-    words = [
-        json.loads(line)["words"]
-        for line in args.data.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    words = [r["words"] for r in rows]
     texts = [" ".join(w) for w in words]
     torch_p = Predictor.from_checkpoint(args.ckpt)
     onnx_p = OnnxPredictor(str(export_onnx(args.ckpt, str(args.out))))
@@ -49,7 +50,12 @@ def main() -> None:
     max_diff = max(abs(a.intent_confidence - b.intent_confidence) for a, b in zip(got, want, strict=True))
     unk = torch_p.tokenizer.unk_token_id
     ids = [torch_p.tokenizer(w, is_split_into_words=True)["input_ids"] for w in words]
+    gold = [r["intent"] for r in rows]
     result = {
+        "intent_acc": sum(p.intent == g for p, g in zip(want, gold, strict=True)) / len(gold),
+        "intent_acc_top1": sum(p.intents_top_k[0][0] == g for p, g in zip(want, gold, strict=True))
+        / len(gold),
+        "rejected": sum(p.out_of_scope for p in want),
         "utterances": len(texts),
         "vocabulary": len(torch_p.tokenizer),
         "same_token_ids": same_ids,

@@ -120,6 +120,21 @@ def test_datamodule_adds_the_units_with_ids_after_the_vocabulary(
     )
 
 
+def test_data_stats_counts_the_unk_share_per_split(chinese_data, tiny_encoder, capsys):
+    from chatft.data_tools.stats import stats
+
+    result = stats(str(chinese_data), tokenizer=tiny_encoder)
+    split = {"chars": 111, "unk_chars": 111, "unk_share": 1.0, "unk_chars_after": 2, "unk_share_after": 0.018}
+    assert result["unk"] == {
+        "units_added_by_fit": 26,
+        "splits": {"train": split, "dev": split, "test": split},
+    }
+    assert (
+        "[UNK] share of characters: train 100.0% -> 1.8%, dev 100.0% -> 1.8%, test 100.0% -> 1.8% "
+        "(as shipped -> once fit adds 26 units: --data.extend_vocab)\n"
+    ) in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("init", ["mean", "unk"])
 def test_new_rows_start_from_the_mean_or_the_unk_row(tiny_encoder, init):
     from chatft.model.encoders import load_encoder

@@ -157,7 +157,9 @@ def unk_stats(data: Dataset, backend) -> dict:
         "splits": {
             s: {
                 "chars": before[s].total,
+                "unk_chars": before[s].unknown,
                 "unk_share": round(before[s].share, 4),
+                "unk_chars_after": after[s].unknown,
                 "unk_share_after": round(after[s].share, 4),
             }
             for s in data.splits
