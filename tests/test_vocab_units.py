@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from chatft.cli import main as cli_main
+from chatft.core.errors import ConfigError
 from chatft.core.units import choose_units, unk_share, with_units
 
 from .conftest import ATIS, DEMO, REPO, build_tiny_encoder
@@ -117,6 +118,11 @@ def test_datamodule_adds_the_units_with_ids_after_the_vocabulary(
     ]
     assert (
         IntentSlotDataModule(str(chinese_data), tokenizer=tiny_encoder, extend_vocab=False).added_tokens == []
+    )
+    with pytest.raises(ConfigError) as err:
+        IntentSlotDataModule(str(chinese_data), tokenizer=tiny_encoder, extend_vocab_min_count=0)
+    assert str(err.value) == (
+        "data.extend_vocab_min_count must be >= 1 and data.extend_vocab_min_share in [0, 1] (got 0 and 0.01)"
     )
 
 

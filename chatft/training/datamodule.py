@@ -119,6 +119,11 @@ class IntentSlotDataModule(L.LightningDataModule):
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if bucket_pool_batches < 1:
             raise ConfigError(f"data.bucket_pool_batches must be >= 1, got {bucket_pool_batches}")
+        if extend_vocab_min_count < 1 or not 0.0 <= extend_vocab_min_share <= 1.0:
+            raise ConfigError(
+                "data.extend_vocab_min_count must be >= 1 and data.extend_vocab_min_share in [0, 1] "
+                f"(got {extend_vocab_min_count} and {extend_vocab_min_share})"
+            )
         if max_length < 3:
             raise ConfigError(
                 f"data.max_length must be >= 3 (room for [CLS], one word and [SEP]), got {max_length}"
