@@ -122,7 +122,7 @@ def test_datamodule_adds_the_units_with_ids_after_the_vocabulary(
     with pytest.raises(ConfigError) as err:
         IntentSlotDataModule(str(chinese_data), tokenizer=tiny_encoder, extend_vocab_min_count=0)
     assert str(err.value) == (
-        "data.extend_vocab_min_count must be >= 1 and data.extend_vocab_min_share in [0, 1] (got 0 and 0.01)"
+        "data.extend_vocab_min_count must be >= 1 and data.extend_vocab_min_share in [0, 1] (got 0 and 0.05)"
     )
 
 
