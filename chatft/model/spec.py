@@ -42,7 +42,7 @@ class ModelSpec:
     oos_label: str | None = "oos"
     #: Units added to the tokenizer, in id order (:mod:`chatft.model.vocabulary`); their rows follow the
     #: pretrained ones in the word embeddings.
-    added_tokens: tuple[str, ...] = ()
+    added_tokens: tuple[str, ...] | None = None
     added_token_init: str = "mean"
 
     def __post_init__(self) -> None:
