@@ -57,13 +57,16 @@ def _vocab_words() -> list[str]:
     return keep + letters + pieces
 
 
-def build_tiny_encoder(folder: Path, seed: int = 0) -> Path:
-    """Write a 2-layer, 32-wide random BERT and a fast WordPiece tokenizer to ``folder``."""
+def build_tiny_encoder(folder: Path, seed: int = 0, extra_vocab: list[str] | None = None) -> Path:
+    """Write a 2-layer, 32-wide random BERT and a fast WordPiece tokenizer to ``folder`` (``extra_vocab``: more
+    tokens, e.g. the Chinese characters a test's data uses)."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = specials + [w for w in dict.fromkeys(_vocab_words()) if w not in specials]
+    vocab = specials + [
+        w for w in dict.fromkeys(_vocab_words() + list(extra_vocab or [])) if w not in specials
+    ]
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tok.save_pretrained(folder)
     torch.manual_seed(seed)

@@ -42,7 +42,7 @@ TORCH_FREE = [
     "chatft.dialogue.record",
     "chatft.command_line",
     # encoders install|list need no torch: an image build or CI step can fetch the encoder before torch.
-    "chatft.model.encoder_store",
+    "chatft.core.encoder_store",
     "chatft.model.encoder_install",
     "chatft.cli",
     "chatft.presets",

@@ -267,7 +267,7 @@ def test_doccano_export(tmp_path):
 def test_doccano_bad_records_name_file_and_line(tmp_path, record, what):
     path = write(tmp_path / "d.jsonl", '{"text": "hi", "cats": ["greet"]}\n' + record + "\n")
     with pytest.raises(DataFormatError) as err:
-        convert("spans-jsonl", str(tmp_path / "out"), input=[str(path)], quiet=True)
+        convert("spans-jsonl", str(tmp_path / "out"), input=[str(path)], strict_spans=True, quiet=True)
     assert what in one_line_error(err, f"{path}:2: ")
 
 

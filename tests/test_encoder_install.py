@@ -20,10 +20,7 @@ from pathlib import Path
 import pytest
 
 from chatft.cli import main
-from chatft.core.errors import EncoderInstallError, EncoderNotFoundError
-from chatft.model import encoder_install
-from chatft.model.encoder_install import install_encoder, list_rows
-from chatft.model.encoder_store import (
+from chatft.core.encoder_store import (
     ALL_MPNET_BASE_V2,
     MARKER,
     SplitEncoder,
@@ -31,6 +28,9 @@ from chatft.model.encoder_store import (
     encoders_home,
     find_known,
 )
+from chatft.core.errors import EncoderInstallError, EncoderNotFoundError
+from chatft.model import encoder_install
+from chatft.model.encoder_install import install_encoder, list_rows
 from chatft.model.encoders import resolve_encoder
 
 FILES = {
@@ -375,7 +375,7 @@ def test_list_shows_status_and_folder(monkeypatch, tmp_path, capsys):
 @pytest.mark.slow
 def test_the_installed_mpnet_loads_as_a_12_layer_768_encoder():
     """After ``python -m chatft encoders install all-mpnet-base-v2`` (skips otherwise)."""
-    from chatft.model.encoder_store import installed_folder, is_installed
+    from chatft.core.encoder_store import installed_folder, is_installed
     from chatft.model.encoders import load_encoder, load_tokenizer
 
     if not is_installed(installed_folder(ALL_MPNET_BASE_V2)):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ABBREVIATIONS", "join_words", "read_utterances", "split_words"]
+__all__ = ["ABBREVIATIONS", "is_cjk", "join_words", "read_utterances", "split_words"]
 
 _OPENERS = frozenset('"“«([{¿¡')
 _CLOSERS = frozenset('?!,;:"”»)]}…')
@@ -82,6 +82,11 @@ def _split_chunk(chunk: str, offset: int) -> list[tuple[str, int, int]]:
         break
     middle = [(chunk[lo:hi], offset + lo, offset + hi)] if lo < hi else []
     return head + middle + tail[::-1]
+
+
+def is_cjk(c: str) -> bool:
+    """True for a Han ideograph, Hiragana or Katakana character: a word of its own (rule 5)."""
+    return _CJK.match(c) is not None
 
 
 def _is_run_char(c: str) -> bool:

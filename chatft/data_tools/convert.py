@@ -28,13 +28,13 @@ from chatft.core.formats import SPLITS, Example
 from chatft.core.oos_pool import POOL_INTENT, pool_utterances
 from chatft.core.tags import bio_chunks
 from chatft.core.text import split_words
-from chatft.data_tools import brackets, clinc, csv_table, rasa_json, rasa_yaml, spans_jsonl
+from chatft.data_tools import brackets, clinc, columns, csv_table, rasa_json, rasa_yaml, spans_jsonl
 from chatft.data_tools.carve import MIN_DEV_UTTERANCES, carve, parse_fractions
 from chatft.data_tools.notes import summary_lines
 from chatft.data_tools.records import Record, SpanReport, to_example
 
 #: ``--from`` values and what each reads (docs/guides/your-data.md shows each).
-FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc")
+FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc", "columns")
 
 
 @dataclass
@@ -62,6 +62,7 @@ def _reader(
         "spans-jsonl": (spans_jsonl.read, ("column", "intent_column", "intent")),
         "csv": (csv_table.read, ("text_column", "label_column", "delimiter")),
         "clinc": (clinc.read, ()),
+        "columns": (columns.read, ("intent",)),
     }
     if fmt not in takes:
         raise ConfigError(f"--from {fmt!r}: unknown format; expected one of {', '.join(FORMATS)}")
@@ -149,7 +150,8 @@ def convert(
     """Convert annotated data to ``output/{train,dev,test}.jsonl`` and print a summary.
 
     Args:
-        from_: Input format: rasa-yaml, rasa-json, brackets, spans-jsonl (doccano, Label Studio), csv, clinc.
+        from_: Input format: rasa-yaml, rasa-json, brackets, spans-jsonl (doccano, Label Studio), csv, clinc,
+            columns (CoNLL-style token/tag rows, BIO or BIOES; intents from ``# intent: X`` or ``FILE.intent``).
         output: Folder to write ``train.jsonl``, ``dev.jsonl``, ``test.jsonl`` into (made if missing).
         input: Files or folders to carve every split from (or that carry their own splits, like CLINC150).
         train: Files or folders of the training split (instead of ``input``).
@@ -159,11 +161,11 @@ def convert(
             when only one is.
         seed: Seed of the carving (same seed, same splits).
         strict_spans: Make a span that does not fall on word boundaries an error instead of snapping it to
-            the words it overlaps.
+            the words it overlaps, and nested or overlapping spans an error instead of keeping the longer one.
         roles: rasa-yaml/rasa-json: ``drop`` (default) or ``keep`` entity roles (kept as ``entity.role``).
         column: brackets: the annotated text's column or key; spans-jsonl: the text's key.
         intent_column: brackets/spans-jsonl: the intent's column or key.
-        intent: brackets/spans-jsonl: a fixed intent for every utterance (when the input has none).
+        intent: brackets/spans-jsonl/columns: a fixed intent for every utterance (when the input has none).
         text_column: csv: the text column's name (or 1-based number).
         label_column: csv: the label column's name (or 1-based number).
         delimiter: csv: the delimiter (sniffed when not given; ``tab`` for a tab).

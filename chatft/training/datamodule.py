@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
 from chatft.core.entity_resources import EntityResources
@@ -35,10 +36,12 @@ from chatft.core.formats import (
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
 from chatft.core.text import join_words, read_utterances, split_words
+from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, describe, unk_share
 from chatft.data_tools.feature_cache import cache_key, cached_build, default_cache_dir, files_digest
 from chatft.model.batching import Collator
-from chatft.model.checkpoint import checkpoint_labels
+from chatft.model.checkpoint import checkpoint_added_tokens, checkpoint_labels
 from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
+from chatft.model.vocabulary import extend_tokenizer
 from chatft.training.resume import ResumableBatchSampler, ResumableDataLoader, epoch_progress
 from chatft.training.samplers import BucketBatchSampler, EvalBatchSampler
 
@@ -46,6 +49,12 @@ if TYPE_CHECKING:
     from chatft.training.arrow_features import ArrowSplit
 
 log = logging.getLogger(__name__)
+
+
+@rank_zero_only
+def rank_zero_print(line: str) -> None:
+    print(line, flush=True)
+
 
 _STAGE_SPLITS = {"fit": ("train", "dev"), "validate": ("dev",), "test": ("test",), "predict": ("test",)}
 #: ``--data.cache auto`` caches when the training split's files hold at least this many bytes (about 50 k
@@ -109,6 +118,13 @@ class IntentSlotDataModule(L.LightningDataModule):
         cache_dir: Folder of that cache; default $CHATFT_CACHE_DIR, else $XDG_CACHE_HOME/chatft/features,
             else ~/.cache/chatft/features. ``python -m chatft data cache clear`` empties it.
         num_proc: Processes that tokenize a split when the cache builds it.
+        extend_vocab: Add the characters the tokenizer maps to ``[UNK]`` (any script) as new tokens when
+            they matter: at least ``extend_vocab_min_share`` of the training characters are ``[UNK]``, and
+            each added one occurs ``extend_vocab_min_count`` times or more in train (:mod:`chatft.core.units`).
+            The model gets a trained embedding row for each (linked as ``model.added_tokens``). English data
+            with the default encoder adds none, so its model is unchanged.
+        extend_vocab_min_count: Occurrences in the training words a unit needs to be added.
+        extend_vocab_min_share: Share of ``[UNK]`` training characters below which nothing is added.
     """
 
     def __init__(
@@ -129,6 +145,9 @@ class IntentSlotDataModule(L.LightningDataModule):
         cache: Literal["auto", "on", "off"] = "auto",
         cache_dir: str | None = None,
         num_proc: int = 1,
+        extend_vocab: bool = True,
+        extend_vocab_min_count: int = MIN_COUNT,
+        extend_vocab_min_share: float = MIN_SHARE,
     ) -> None:
         super().__init__()
         if num_proc < 1:
@@ -137,6 +156,11 @@ class IntentSlotDataModule(L.LightningDataModule):
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if bucket_pool_batches < 1:
             raise ConfigError(f"data.bucket_pool_batches must be >= 1, got {bucket_pool_batches}")
+        if extend_vocab_min_count < 1 or not 0.0 <= extend_vocab_min_share <= 1.0:
+            raise ConfigError(
+                "data.extend_vocab_min_count must be >= 1 and data.extend_vocab_min_share in [0, 1] "
+                f"(got {extend_vocab_min_count} and {extend_vocab_min_share})"
+            )
         if max_length < 3:
             raise ConfigError(
                 f"data.max_length must be >= 3 (room for [CLS], one word and [SEP]), got {max_length}"
@@ -168,8 +192,13 @@ class IntentSlotDataModule(L.LightningDataModule):
         self._resume_state: dict | None = None
         self.intent_vocab: LabelVocab | None = None
         self.slot_vocab: LabelVocab | None = None
+        #: Units added to the tokenizer (linked to ``model.added_tokens``); empty: the shipped vocabulary.
+        self.added_tokens: list[str] = []
         if data_dir is not None:
             self.format = detect_format(data_dir)
+        self.extend_vocab = extend_vocab
+        self.extend_vocab_min_count = extend_vocab_min_count
+        self.extend_vocab_min_share = extend_vocab_min_share
         self.use_cache = data_dir is not None and self._wants_cache()
         if self.use_cache:
             self._labels_from_cache()
@@ -183,6 +212,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             intents, slots = checkpoint_labels(labels_from)
             self.intent_vocab = LabelVocab.from_list(intents)
             self.slot_vocab = LabelVocab.from_list(slots) if slots else None
+            self.added_tokens = checkpoint_added_tokens(labels_from)
 
     def _build_labels(self) -> None:
         """Vocabularies from train, and every split checked now, before any training (reading is cheap)."""
@@ -200,6 +230,10 @@ class IntentSlotDataModule(L.LightningDataModule):
         # predicted as a class), so gold out-of-scope utterances are told apart from unknown intents.
         extra = [self.oos_label] if self.oos_label and oos_seen else []
         self.intent_vocab = LabelVocab.build([*(ex.intent for ex in train), *extra])
+        if self.extend_vocab:
+            self.added_tokens = self._choose_units(
+                train, self.extend_vocab_min_count, self.extend_vocab_min_share
+            )
 
     def _wants_cache(self) -> bool:
         if self.cache != "auto":
@@ -224,8 +258,21 @@ class IntentSlotDataModule(L.LightningDataModule):
             self._build_labels()  # raises the reader's one-line error about the missing file
             return
         parts = {s: self._digest(s) for s in splits}
+        # The units added to the vocabulary depend on train, the encoder's tokenizer and the extend_vocab options.
+        units = [
+            self.extend_vocab,
+            self.extend_vocab_min_count,
+            self.extend_vocab_min_share,
+            self.tokenizer_name,
+        ]
         key = cache_key(
-            {"kind": "labels", "format": self.format, "oos_label": self.oos_label, "splits": parts}
+            {
+                "kind": "labels",
+                "format": self.format,
+                "oos_label": self.oos_label,
+                "splits": parts,
+                "units": units,
+            }
         )
 
         def build(folder: Path) -> dict:
@@ -233,6 +280,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             return {
                 "intent_labels": self.intent_labels,
                 "slot_labels": self.slot_labels,
+                "added_tokens": self.added_tokens,
                 "warnings": [self._warnings[s] for s in splits if self._warnings.get(s)],
             }
 
@@ -242,6 +290,11 @@ class IntentSlotDataModule(L.LightningDataModule):
                 log.warning(warning)
             self.intent_vocab = LabelVocab.from_list(info["intent_labels"])
             self.slot_vocab = LabelVocab.from_list(info["slot_labels"]) if info["slot_labels"] else None
+            self.added_tokens = list(info.get("added_tokens", []))
+            if self.added_tokens:
+                rank_zero_print(
+                    f"vocabulary: {len(self.added_tokens)} units added (as when the cache was built)"
+                )
 
     def _cached_split(self, split: str):
         """``split`` as a memory-mapped Arrow dataset, built (tokenized) only on a cache miss."""
@@ -297,9 +350,21 @@ class IntentSlotDataModule(L.LightningDataModule):
 
     @property
     def tokenizer(self):
+        """The encoder's tokenizer with :attr:`added_tokens` (the same object, so its saved state has them)."""
         if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
+            self._tokenizer = extend_tokenizer(load_tokenizer(self.tokenizer_name), self.added_tokens)
         return self._tokenizer
+
+    def _choose_units(self, train: list[Example], min_count: int, min_share: float) -> list[str]:
+        """The units to add (:func:`chatft.core.units.choose_units`), announced in one line when any."""
+        backend = load_tokenizer(self.tokenizer_name).backend_tokenizer
+        words = [ex.words for ex in train]
+        before = unk_share(backend, words)
+        units = choose_units(backend, before, min_count, min_share)
+        if units:
+            extended = extend_tokenizer(load_tokenizer(self.tokenizer_name), units).backend_tokenizer
+            rank_zero_print(describe(units, before, unk_share(extended, words)))
+        return units
 
     def _read(self, split: str) -> list[Example]:
         if split not in self.examples:

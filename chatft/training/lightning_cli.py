@@ -179,6 +179,8 @@ class ChatftCLI(LightningCLIHooks):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.intent_labels", "model.intent_labels", apply_on="instantiate")
         parser.link_arguments("data.slot_labels", "model.slot_labels", apply_on="instantiate")
+        # Units the tokenizer maps to [UNK], chosen on the training split (--data.extend_vocab).
+        parser.link_arguments("data.added_tokens", "model.added_tokens", apply_on="instantiate")
         parser.link_arguments("model.encoder", "data.tokenizer")
         # --checkpoint.*: Lightning's ModelCheckpoint; ties keep the later epoch, optimizer state only in last.ckpt
         # and only until the run finishes (--checkpoint.keep_optimizer_state true keeps it).

@@ -33,6 +33,7 @@ from chatft.model.checkpoint import OOS_KEY, oos_state_of, state_to_checkpoint
 from chatft.model.decoding import slot_decoder_of
 from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
 from chatft.model.spec import ModelSpec
+from chatft.model.vocabulary import INITS
 from chatft.training.calibration_report import ece_values
 from chatft.training.distill import Teacher, init_from_teacher
 from chatft.training.metrics import SentenceAccuracy, SpanF1
@@ -93,6 +94,11 @@ class IntentSlotModule(L.LightningModule):
             start from the pretrained encoder and learn from the soft targets only.
         distill_hidden_weight: Weight of a third loss term: the cosine distance between the student's and
             the teacher's last hidden states, per real token (0: off). Needs the same hidden width.
+        added_tokens: Units (characters the tokenizer maps to ``[UNK]``) added to the tokenizer, each with a
+            new word-embedding row trained with the rest. Linked from ``data.added_tokens`` (chosen on the
+            training split: ``--data.extend_vocab``); saved with the checkpoint.
+        added_token_init: How the new rows start: ``mean`` (the mean pretrained embedding) or ``unk`` (a copy
+            of the ``[UNK]`` row). Chosen on CAIS valid (docs/results.md, "Chinese with an English encoder").
     """
 
     def __init__(
@@ -122,6 +128,8 @@ class IntentSlotModule(L.LightningModule):
         distill_temperature: float = 1.0,
         distill_init: bool | None = None,
         distill_hidden_weight: float = 0.0,
+        added_tokens: list[str] | None = None,
+        added_token_init: str = "mean",
     ) -> None:
         super().__init__()
         if intent_pooling not in ("cls", "mean"):
@@ -132,6 +140,10 @@ class IntentSlotModule(L.LightningModule):
             raise ConfigError(
                 f"--model.distill_weight must be in [0, 1] and --model.distill_temperature > 0 "
                 f"(got {distill_weight} and {distill_temperature})"
+            )
+        if added_token_init not in INITS:
+            raise ConfigError(
+                f"--model.added_token_init must be one of {', '.join(INITS)} (got {added_token_init!r})"
             )
         if distill_hidden_weight < 0:
             raise ConfigError(f"--model.distill_hidden_weight must be >= 0 (got {distill_hidden_weight})")
@@ -458,7 +470,11 @@ class IntentSlotModule(L.LightningModule):
 
         trainer = attached_trainer(self)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        tokenizer = getattr(datamodule, "tokenizer", None) or load_tokenizer(self.hparams.encoder)
+        tokenizer = getattr(datamodule, "tokenizer", None)
+        if tokenizer is None:
+            from chatft.model.vocabulary import extend_tokenizer
+
+            tokenizer = extend_tokenizer(load_tokenizer(self.hparams.encoder), self.spec.added_tokens)
         return make_assets(
             tokenizer, self.model.encoder.config.to_dict(), getattr(datamodule, "max_length", None)
         )
