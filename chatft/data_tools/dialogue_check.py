@@ -5,9 +5,10 @@ malformed line ends the check in one ``file:line`` line, exit 2). Then the data 
 ``schema.json``, each problem on its own line with ``file:line: dialogue 'id' turn N``:
 
 - errors (exit 2): a slot the schema does not list (the tracker has no head for it), a value outside the
-  slot's value list, listed on the turn that sets it (a tracker that picks from the list can never predict it;
-  WOZ 2.0's train sets ``area='center'`` once, beside ``centre`` everywhere else), a request for a slot that is not requestable, a dialogue id
-  used in two splits (the same dialogue trained on and scored on, or two dialogues a report cannot tell apart);
+  slot's value list (a tracker that picks from the list can never predict it; WOZ 2.0's train sets
+  ``area='center'`` once, beside ``centre`` everywhere else), both listed on the turn that sets them; a
+  request for a slot that is not requestable; a dialogue id used in two splits (the same dialogue trained on
+  and scored on, or two dialogues a report cannot tell apart);
 - warnings (exit 0): a slot dropped from the state (a removal: rare in real dialogues, and in data rebuilt
   from turn labels usually a slot the annotation forgot; WOZ 2.0 has none), a user turn without a word (the
   converter writes ``...`` for an empty transcript).
@@ -65,6 +66,8 @@ def find_problems(folder: DialogueFolder) -> list[Problem]:
             for j, turn in enumerate(d.turns):
                 where = folder.where(split, i, j)
                 for slot, value in turn.state.items():
+                    if before.get(slot) == value:
+                        continue  # carried over: reported where it was set
                     if slot not in schema.informable:
                         found.append(
                             Problem(
@@ -77,8 +80,7 @@ def find_problems(folder: DialogueFolder) -> list[Problem]:
                     elif (
                         (values := schema.informable[slot]) is not None
                         and value != DONTCARE
-                        and (value not in values)
-                        and before.get(slot) != value
+                        and value not in values
                     ):
                         found.append(
                             Problem(
