@@ -464,6 +464,25 @@ def test_convert_woz_option_errors(tmp_path, capsys, monkeypatch, args, error):
     assert not (tmp_path / "out").exists()
 
 
+def test_nlu_and_dialogue_conversions_do_not_overwrite_each_other(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.json").write_text(json.dumps(TRAIN), encoding="utf-8")
+    (tmp_path / "t.csv").write_text("text,label\nhi,greet\nbye,bye\n", encoding="utf-8")
+    main(["data", "convert", "--from", "woz", "--input", "t.json", "--output", "dlg"])
+    main(["data", "convert", "--from", "csv", "--input", "t.csv", "--split", "1,0,0", "--output", "nlu"])
+    capsys.readouterr()
+    for args in (
+        ["--from", "csv", "--input", "t.csv", "--output", "dlg"],
+        ["--from", "woz", "--input", "t.json", "--output", "nlu"],
+    ):
+        with pytest.raises(SystemExit):
+            main(["data", "convert", *args])
+    assert capsys.readouterr().err.splitlines() == [
+        "chatft: error: dlg: already holds a dialogue folder (schema.json); choose a new folder",
+        "chatft: error: nlu: already holds NLU data (train.jsonl without schema.json); choose a new folder",
+    ]
+
+
 def test_convert_woz_malformed_input_writes_nothing(tmp_path):
     """A real process: exit 2, one line naming file and dialogue/turn, the output folder left as it was."""
     src = write_fixture(tmp_path / "woz")

@@ -34,6 +34,7 @@ from chatft.data_tools.carve import MIN_DEV_UTTERANCES, carve, parse_fractions
 from chatft.data_tools.convert_dialogues import DialogueConvertResult, convert_woz
 from chatft.data_tools.notes import summary_lines
 from chatft.data_tools.records import Record, SpanReport, to_example
+from chatft.dialogue.dialogues import SCHEMA_FILE
 
 #: ``--from`` values and what each reads (docs/guides/your-data.md shows each).
 FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc", "columns", "woz")
@@ -253,6 +254,8 @@ def convert(
         raise ConfigError(
             f"{out}: already holds data in another layout (train/seq.in or train.tsv); choose a new folder"
         )
+    if (out / SCHEMA_FILE).exists():
+        raise ConfigError(f"{out}: already holds a dialogue folder ({SCHEMA_FILE}); choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
     result = ConvertResult(
         examples, report, notes, warnings=dev_warnings(examples, carved, pool_size, split is not None)
