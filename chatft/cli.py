@@ -117,17 +117,17 @@ COMMANDS: dict[str, Command | Group] = {
         "bring your own data: convert to JSON Lines, stats and problems, check, audit annotations",
         {
             "convert": Command(
-                "convert Rasa YAML/JSON, brackets, doccano/Label Studio, CSV or CLINC150 to DIR/*.jsonl",
+                "convert Rasa YAML/JSON, brackets, doccano/Label Studio, CSV, CLINC150 or WOZ dialogues to DIR/*.jsonl",
                 "chatft.data_tools.cli:convert_command",
                 raw=True,
             ),
             "stats": Command(
-                "counts, lengths and problems: duplicates, leakage, contradictions, rare or unseen labels",
+                "counts, lengths and problems: duplicates, leakage, contradictions, rare labels; dialogue slot stats",
                 "chatft.data_tools.cli:stats_command",
                 raw=True,
             ),
             "check": Command(
-                "validate a data folder as fit does, without training (exit 0 or 2)",
+                "validate a data folder as fit does, or a dialogue folder against its schema (exit 0 or 2)",
                 "chatft.data_tools.cli:check_command",
                 raw=True,
             ),

@@ -3,7 +3,8 @@
 Exit 0 and one summary line when the data would train (warnings, such as a missing test split, printed
 too); exit 2 with one ``file:line`` line when ``fit`` would refuse it. Rasa data (``data/nlu.yml``, a Rasa
 project folder) is converted as ``fit`` converts it (:mod:`chatft.data_tools.ingest`), into a temporary
-folder, and that is checked; the conversion's summary (splits, notes, warnings) goes to stderr.
+folder, and that is checked; the conversion's summary (splits, notes, warnings) goes to stderr. A dialogue
+folder (``schema.json`` beside the splits) is checked by :mod:`chatft.data_tools.dialogue_check`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from pathlib import Path
 
 from chatft.core.tags import entity_types
 from chatft.data_tools.dataset import Dataset, read_dataset
+from chatft.data_tools.dialogue_check import check_dialogues
+from chatft.data_tools.dialogue_folder import DialogueFolder
 from chatft.data_tools.ingest import convert_into, not_a_folder_error, rasa_input
 from chatft.data_tools.notes import summary_lines
+from chatft.dialogue.dialogues import is_dialogue_folder
 
 
-def check(data_dir: str) -> Dataset:
+def check(data_dir: str) -> Dataset | DialogueFolder:
     """Check a data folder as ``fit`` would (format, every split, tags, slots in all splits or none).
 
     Args:
-        data_dir: Folder with the data (jointbert, tsv or jsonl layout), or Rasa data (nlu.yml, a project).
+        data_dir: Folder with the data (jointbert, tsv or jsonl layout), Rasa data (nlu.yml, a project), or a
+            dialogue folder (with ``schema.json``: values, slots and requests against the schema, ids, removals).
     """
     path = Path(data_dir).expanduser()
+    if is_dialogue_folder(path):
+        return check_dialogues(data_dir)
     if rasa_input(path) is not None:
         return _check_rasa(data_dir)
     if path.is_file():

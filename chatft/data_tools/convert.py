@@ -1,7 +1,8 @@
 """``python -m chatft data convert``: other formats -> chatft's JSON Lines layout ``DIR/{train,dev,test}.jsonl``.
 
 Rasa inputs also give ``DIR/entities.json`` (synonyms, regexes, lookup tables: :mod:`chatft.core.entity_resources`),
-which ``fit`` embeds in the checkpoint.
+which ``fit`` embeds in the checkpoint. ``--from woz`` reads dialogues instead of utterances and writes a dialogue
+folder (``schema.json`` too): :mod:`chatft.data_tools.convert_dialogues`.
 
 Inputs come as ``--input PATH...`` (every split carved from them, or taken from the file for formats that
 carry splits, like CLINC150) or per split as ``--train PATH... [--dev PATH...] [--test PATH...]``; a split
@@ -29,11 +30,13 @@ from chatft.core.oos_pool import POOL_INTENT, pool_utterances, pool_words
 from chatft.core.tags import bio_chunks
 from chatft.data_tools import brackets, clinc, columns, csv_table, rasa_json, rasa_yaml, spans_jsonl
 from chatft.data_tools.carve import MIN_DEV_UTTERANCES, carve, parse_fractions
+from chatft.data_tools.convert_dialogues import DialogueConvertResult, convert_woz
 from chatft.data_tools.notes import summary_lines
 from chatft.data_tools.records import Record, SpanReport, to_example
+from chatft.dialogue.dialogues import SCHEMA_FILE
 
 #: ``--from`` values and what each reads (docs/guides/your-data.md shows each).
-FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc", "columns")
+FORMATS = ("rasa-yaml", "rasa-json", "brackets", "spans-jsonl", "csv", "clinc", "columns", "woz")
 
 
 @dataclass
@@ -144,13 +147,16 @@ def convert(
     delimiter: str | None = None,
     lenient: bool = False,
     oos_pool: bool = False,
+    ontology: str | None = None,
     quiet: bool = False,
-) -> ConvertResult:
+) -> ConvertResult | DialogueConvertResult:
     """Convert annotated data to ``output/{train,dev,test}.jsonl`` and print a summary.
 
     Args:
         from_: Input format: rasa-yaml, rasa-json, brackets, spans-jsonl (doccano, Label Studio), csv, clinc,
-            columns (CoNLL-style token/tag rows, BIO or BIOES; intents from ``# intent: X`` or ``FILE.intent``).
+            columns (CoNLL-style token/tag rows, BIO or BIOES; intents from ``# intent: X`` or ``FILE.intent``),
+            woz (WOZ 2.0 / DSTC2 dialogue JSON: a dialogue folder with ``schema.json``, see
+            docs/guides/dialogue-data.md).
         output: Folder to write ``train.jsonl``, ``dev.jsonl``, ``test.jsonl`` into (made if missing).
         input: Files or folders to carve every split from (or that carry their own splits, like CLINC150).
         train: Files or folders of the training split (instead of ``input``).
@@ -173,8 +179,14 @@ def convert(
         oos_pool: Add chatft's 200 generic out-of-scope utterances (CLINC150's ``oos_train`` and ``oos_val``,
             CC BY 3.0) to the training split as the intent ``oos``, so the model learns to reject messages
             unlike any of the data's intents (dev and test stay the data's own).
+        ontology: woz: the ``ontology.json`` whose slots and values become ``schema.json`` (without it: the slots
+            the data uses, with open values).
         quiet: Print nothing (the result is returned).
     """
+    if from_ == "woz":
+        return _convert_woz(locals())
+    if ontology is not None:
+        raise ConfigError(f"--ontology: not an option of --from {from_} (only of --from woz)")
     resources = EntityResources()
     read = _reader(
         from_,
@@ -241,6 +253,8 @@ def convert(
         raise ConfigError(
             f"{out}: already holds data in another layout (train/seq.in or train.tsv); choose a new folder"
         )
+    if (out / SCHEMA_FILE).exists():
+        raise ConfigError(f"{out}: already holds a dialogue folder ({SCHEMA_FILE}); choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
     result = ConvertResult(
         examples, report, notes, warnings=dev_warnings(examples, carved, pool_size, split is not None)
@@ -256,6 +270,20 @@ def convert(
     if not quiet:
         print_summary(result, sys.stdout)
     return result
+
+
+def _convert_woz(args: dict) -> DialogueConvertResult:
+    """``--from woz``: dialogues, not utterances (:mod:`chatft.data_tools.convert_dialogues`); the NLU-only
+    options are one-line errors, as an option a reader does not take is."""
+    taken = ("output", "input", "train", "dev", "test", "split", "seed", "ontology", "quiet")
+    extra = sorted(
+        k for k, v in args.items() if k not in (*taken, "from_") and v is not None and v is not False
+    )
+    if extra:
+        raise ConfigError(
+            f"{', '.join('--' + k.replace('_', '-') for k in extra)}: not an option of --from woz"
+        )
+    return convert_woz(**{k: args[k] for k in taken})
 
 
 def pool_examples(train: list[Example]) -> list[Example]:

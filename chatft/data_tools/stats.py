@@ -5,6 +5,7 @@ Per split: examples, intents and slot types with counts, the rarest classes, utt
 the same text with different intents or tags (contradictions, across all splits), intents and slot types
 with fewer than ``min_count`` training examples, and dev/test labels never seen in train. A table in the
 terminal, ``--json`` for machines, and a PNG (class counts, length histogram) with ``--plot PATH``.
+A dialogue folder (``schema.json`` beside the splits) gets its own numbers: :mod:`chatft.data_tools.dialogue_stats`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from chatft.core.encoder_names import DEFAULT_ENCODER, resolve_encoder
+from chatft.core.errors import ConfigError
 from chatft.core.formats import Example
 from chatft.core.tags import bio_chunks
 from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, unk_share, with_units
 from chatft.data_tools.dataset import Dataset, read_dataset
+from chatft.dialogue.dialogues import is_dialogue_folder
 
 #: How many locations each problem lists (the total is always given).
 SHOWN = 5
@@ -258,14 +261,26 @@ def stats(
     """Print a dataset's statistics and problems (a table, or JSON with ``json``).
 
     Args:
-        data_dir: Folder with the data (jointbert, tsv or jsonl layout).
+        data_dir: Folder with the data (jointbert, tsv or jsonl layout), or a dialogue folder (with
+            ``schema.json``: per-slot state statistics and requests).
         json: Print one JSON object instead of the table.
-        plot_path: Write a PNG with the class counts and the length histogram here.
-        min_count: Report intents and slot types with fewer training examples than this.
-        rarest: How many of the rarest classes to list per split.
+        plot_path: Write a PNG with the class counts and the length histogram here (NLU data only).
+        min_count: Report intents and slot types with fewer training examples than this (NLU data only).
+        rarest: How many of the rarest classes to list per split (NLU data only).
         tokenizer: Encoder (folder with ``tokenizer.json``, or the default) whose ``[UNK]`` share of characters
-            to report per split, as shipped and with the units ``fit`` would add; ``none`` skips it.
+            to report per split, as shipped and with the units ``fit`` would add; ``none`` skips it (NLU data
+            only).
     """
+    if is_dialogue_folder(Path(data_dir).expanduser()):
+        # Imported here: dialogue_stats uses this module's percentile.
+        from chatft.data_tools.dialogue_folder import read_dialogue_folder
+        from chatft.data_tools.dialogue_stats import dialogue_stats, format_dialogue_table
+
+        if plot_path:
+            raise ConfigError("--plot: not available for a dialogue folder (only for NLU data)")
+        result = dialogue_stats(read_dialogue_folder(data_dir))
+        print(jsonlib.dumps(result, ensure_ascii=False, indent=1) if json else format_dialogue_table(result))
+        return result
     data = read_dataset(data_dir)
     backend = load_backend(tokenizer) if tokenizer.lower() != "none" else None
     result = compute(data, min_count, rarest, backend)

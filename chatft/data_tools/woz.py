@@ -50,12 +50,14 @@ def _acts(raw, where: str) -> tuple[tuple[str, ...], ...]:
         raise DataFormatError(f"{where}: 'system_acts' must be a list")
     acts = []
     for act in raw:
-        if isinstance(act, str):
+        if isinstance(act, str) and act.strip():
             acts.append(("request", act))
-        elif isinstance(act, list) and len(act) == 2 and all(isinstance(x, str) for x in act):
+        elif isinstance(act, list) and len(act) == 2 and all(isinstance(x, str) and x.strip() for x in act):
             acts.append(("inform", act[0], act[1]))
         else:
-            raise DataFormatError(f"{where}: system act {act!r} is neither a slot name nor a [slot, value] pair")
+            raise DataFormatError(
+                f"{where}: system act {act!r} is neither a slot name nor a [slot, value] pair"
+            )
     return tuple(acts)
 
 
@@ -76,6 +78,8 @@ def _turn(raw, where: str, schema: Schema | None, notes: Counter) -> Turn:
             isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
         ):
             raise DataFormatError(f"{where}: belief_state entry {entry!r} lacks [slot, value] pairs")
+        if any(not x.strip() for p in pairs for x in p):
+            raise DataFormatError(f"{where}: belief_state entry {entry!r} has an empty slot name or value")
         act = entry.get("act")
         for slot, value in pairs:
             if act == "request":
