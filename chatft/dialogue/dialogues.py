@@ -120,10 +120,12 @@ def _turn(raw, where: str) -> Turn:
         raise DataFormatError(f"{where}: a turn must be an object with system, user and state")
     unknown = sorted(set(raw) - _TURN_KEYS)
     if unknown:
-        raise DataFormatError(f"{where}: unknown key {unknown[0]!r} (expected {', '.join(sorted(_TURN_KEYS))})")
+        raise DataFormatError(
+            f"{where}: unknown key {unknown[0]!r} (expected {', '.join(sorted(_TURN_KEYS))})"
+        )
     for key in ("system", "user"):
         if not isinstance(raw.get(key), str):
-            raise DataFormatError(f"{where}: {key!r} must be a string (\"\" for an empty system turn)")
+            raise DataFormatError(f'{where}: {key!r} must be a string ("" for an empty system turn)')
     if not raw["user"].strip():
         raise DataFormatError(f"{where}: 'user' is empty")
     state = raw.get("state")
@@ -136,7 +138,7 @@ def _turn(raw, where: str) -> Turn:
         n = _ACT_KINDS.get(act[0]) if isinstance(act, list) and act else None
         if n is None or len(act) != n or not all(isinstance(x, str) and x for x in act):
             raise DataFormatError(
-                f"{where}: system_acts[{i}] must be [\"request\", slot] or [\"inform\", slot, value], got {act!r}"
+                f'{where}: system_acts[{i}] must be ["request", slot] or ["inform", slot, value], got {act!r}'
             )
         acts.append(tuple(act))
     requests = _strings(raw.get("requests", []), "'requests'", where)
@@ -158,7 +160,9 @@ def read_dialogues(path: str | Path) -> list[Dialogue]:
             except json.JSONDecodeError as err:
                 raise DataFormatError(f"{where}: not JSON ({err.msg}, column {err.colno})") from None
             if not isinstance(raw, dict) or not isinstance(raw.get("turns"), list) or not raw["turns"]:
-                raise DataFormatError(f"{where}: expected {{\"id\": ..., \"turns\": [...]}} with at least one turn")
+                raise DataFormatError(
+                    f'{where}: expected {{"id": ..., "turns": [...]}} with at least one turn'
+                )
             did = raw.get("id", str(len(dialogues)))
             if not isinstance(did, (str, int)):
                 raise DataFormatError(f"{where}: 'id' must be a string")
@@ -186,10 +190,14 @@ def read_schema(path: str | Path) -> Schema:
     except json.JSONDecodeError as err:
         raise DataFormatError(f"{path}:{err.lineno}: not JSON ({err.msg})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("informable"), dict) or not raw["informable"]:
-        raise DataFormatError(f"{path}: expected {{\"informable\": {{slot: [values] or null}}, \"requestable\": [...]}}")
+        raise DataFormatError(
+            f'{path}: expected {{"informable": {{slot: [values] or null}}, "requestable": [...]}}'
+        )
     informable: dict[str, tuple[str, ...] | None] = {}
     for slot, values in raw["informable"].items():
-        informable[slot] = None if values is None else tuple(_strings(values, f"informable[{slot!r}]", str(path)))
+        informable[slot] = (
+            None if values is None else tuple(_strings(values, f"informable[{slot!r}]", str(path)))
+        )
     requestable = tuple(_strings(raw.get("requestable", []), "'requestable'", str(path)))
     return Schema(informable, requestable)
 
