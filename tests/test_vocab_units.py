@@ -201,7 +201,7 @@ def fit(encoder: str, data: Path, root: Path, *extra: str) -> Path:
 
 
 def test_checkpoint_and_onnx_round_trip_the_extended_vocabulary(
-    chinese_data, tiny_encoder, tiny_tokenizer, tmp_path
+    chinese_data, tiny_encoder, tiny_tokenizer, tmp_path, capsys
 ):
     from chatft.model.checkpoint import load_checkpoint
     from chatft.serving.export import export_onnx
@@ -211,7 +211,8 @@ def test_checkpoint_and_onnx_round_trip_the_extended_vocabulary(
     ckpt = fit(tiny_encoder, chinese_data, tmp_path / "run")
     saved = load_checkpoint(ckpt)
     assert saved["hyper_parameters"]["added_tokens"] == UNITS
-    rows = saved["state_dict"]["model.encoder.embeddings.word_embeddings.weight"]
+    assert saved["hyper_parameters"]["added_token_lr"] == 1e-3  # trained as a parameter of their own
+    rows = saved["state_dict"]["model.encoder.embeddings.word_embeddings.weight"]  # saved as one matrix
     base = len(tiny_tokenizer)
     assert tuple(rows.shape) == (base + 26, 32)
     assert not torch.equal(rows[base], rows[base + 1])  # trained apart from their common start
@@ -230,6 +231,36 @@ def test_checkpoint_and_onnx_round_trip_the_extended_vocabulary(
     np.testing.assert_allclose(
         [p.intent_confidence for p in got], [p.intent_confidence for p in want], atol=1e-5
     )
+
+    # test with options that would add no units: the checkpoint's vocabulary wins, in one line.
+    capsys.readouterr()
+    cli_main(
+        [
+            "test",
+            *("--config", str(REPO / "configs/demo.yaml"), "--model.encoder", tiny_encoder),
+            *("--data.data_dir", str(chinese_data), "--data.extend_vocab", "false", "--ckpt_path", str(ckpt)),
+            *("--trainer.default_root_dir", str(tmp_path / "test"), "--trainer.enable_progress_bar", "false"),
+        ]
+    )
+    assert (
+        f"vocabulary: {ckpt} was trained with 26 added units and reads text with them "
+        "(the --data.extend_vocab options would add 0 here)\n"
+    ) in capsys.readouterr().out
+    report = json.loads((tmp_path / "test" / "test_report.json").read_text())["metrics"]
+    assert report["test/sent_acc"] == sent_acc_of_test(ckpt, chinese_data, tiny_encoder, tmp_path / "test2")
+
+
+def sent_acc_of_test(ckpt: Path, data: Path, encoder: str, root: Path) -> float:
+    """Sentence accuracy of ``test`` with the options the checkpoint was trained with."""
+    cli_main(
+        [
+            "test",
+            *("--config", str(REPO / "configs/demo.yaml"), "--model.encoder", encoder),
+            *("--data.data_dir", str(data), "--ckpt_path", str(ckpt)),
+            *("--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false"),
+        ]
+    )
+    return json.loads((root / "test_report.json").read_text())["metrics"]["test/sent_acc"]
 
 
 @pytest.mark.slow
@@ -268,3 +299,89 @@ def test_a_chinese_encoder_adds_nothing_and_the_whole_path_works(chinese_data, t
         want.intent,
         [s.value for s in want.slots],
     )
+
+
+def test_added_rows_are_a_parameter_of_their_own_that_saves_as_one_matrix(tiny_encoder):
+    """The split embedding looks up, saves and loads exactly what the one matrix did; gradients of an added id
+    reach ``added_rows`` only."""
+    from chatft.model.added_rows import AddedRowsEmbedding, split_added_rows
+    from chatft.model.encoders import load_encoder
+    from chatft.model.vocabulary import grow_embeddings
+
+    encoder = load_encoder(tiny_encoder)
+    base = encoder.get_input_embeddings().weight.shape[0]
+    grow_embeddings(encoder, [base, base + 1, base + 2], "mean")
+    plain = encoder.get_input_embeddings()
+    weight = plain.weight.detach().clone()
+    ids = torch.tensor([[2, base + 1, 7, base + 2, 0]])
+    want = plain(ids).detach()
+    split = split_added_rows(encoder, base)
+    assert encoder.get_input_embeddings() is split and isinstance(split, AddedRowsEmbedding)
+    assert split_added_rows(encoder, base) is split  # already split: unchanged
+    assert [(n, tuple(p.shape)) for n, p in split.named_parameters()] == [
+        ("pretrained_rows", (base, 32)),
+        ("added_rows", (3, 32)),
+    ]
+    assert torch.equal(split(ids), want) and torch.equal(split.weight, weight)
+    state = split.state_dict()
+    assert list(state) == ["weight"] and torch.equal(state["weight"], weight)
+    split(ids).sum().backward()
+    assert split.added_rows.grad[:, 0].tolist() == [0.0, 1.0, 1.0]
+    assert split.pretrained_rows.grad[:, 0].nonzero().flatten().tolist() == [2, 7]  # 0 is [PAD]
+    other = AddedRowsEmbedding(torch.nn.Embedding(base + 3, 32, padding_idx=0), base)
+    other.load_state_dict(state)
+    assert torch.equal(other.weight, weight)
+    fresh = torch.nn.Embedding(base + 3, 32)
+    fresh.load_state_dict(state)  # what inference and export load
+    assert torch.equal(fresh.weight, weight)
+
+
+def test_added_rows_train_at_their_own_rate_without_weight_decay():
+    from chatft.training.param_groups import parameter_groups
+
+    shape = torch.nn.Parameter(torch.zeros(2, 2))
+    named = [
+        ("encoder.embeddings.word_embeddings.pretrained_rows", shape),
+        ("encoder.embeddings.word_embeddings.added_rows", shape),
+        ("encoder.encoder.layer.0.attention.self.query.weight", shape),
+        ("intent_head.weight", shape),
+    ]
+    groups = parameter_groups(
+        named,
+        learning_rate=1e-4,
+        head_learning_rate=1e-3,
+        weight_decay=0.01,
+        num_layers=1,
+        added_token_lr=5e-3,
+    )
+    assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in groups] == [
+        (1e-4, 0.01, 2),
+        (5e-3, 0.0, 1),
+        (1e-3, 0.01, 1),
+    ]
+    plain = parameter_groups(
+        named, learning_rate=1e-4, head_learning_rate=1e-3, weight_decay=0.01, num_layers=1
+    )
+    assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in plain] == [
+        (1e-4, 0.01, 3),
+        (1e-3, 0.01, 1),
+    ]
+
+
+@pytest.mark.parametrize("lr", [1e-3, None], ids=["own-rate", "encoder-rate"])
+def test_the_module_splits_the_added_rows_only_when_they_get_their_own_rate(tiny_encoder, tiny_tokenizer, lr):
+    from chatft.model.added_rows import AddedRowsEmbedding
+    from chatft.training.module import IntentSlotModule
+
+    kwargs = {"encoder": tiny_encoder, "intent_labels": ["a", "b"], "slot_labels": ["O", "B-x", "I-x"]}
+    module = IntentSlotModule(**kwargs, added_tokens=UNITS, added_token_lr=lr)
+    embedding = module.model.encoder.get_input_embeddings()
+    assert isinstance(embedding, AddedRowsEmbedding) == (lr is not None)
+    assert tuple(embedding.weight.shape) == (len(tiny_tokenizer) + 26, 32)
+    if lr is not None:
+        assert embedding.base == len(tiny_tokenizer)
+    english = IntentSlotModule(**kwargs, added_token_lr=lr)  # no unit added: the plain matrix, as always
+    assert type(english.model.encoder.get_input_embeddings()) is torch.nn.Embedding
+    with pytest.raises(ConfigError) as err:
+        IntentSlotModule(**kwargs, added_token_lr=0.0)
+    assert str(err.value) == "--model.added_token_lr must be > 0, or null for the encoder's rate (got 0.0)"

@@ -107,7 +107,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         predict_file: Text file with one raw utterance per line for ``predict``, split into words by
             :func:`chatft.core.text.split_words`; without it, ``predict`` runs on the test split.
         labels_from: Checkpoint (or export folder) whose label lists to use when there is no ``data_dir``;
-            the CLI fills it from ``--ckpt_path``.
+            the CLI fills it from ``--ckpt_path``. A checkpoint's added vocabulary units are used with a
+            ``data_dir`` too (the ``extend_vocab`` options only act when a model is trained from scratch).
         oos_label: The intent of out-of-scope utterances (CLINC150's ``oos``). Where it occurs in any split it
             is one of the intents (trained as a class when train has examples of it), and ``fit`` fits an
             out-of-scope decision on dev (see :mod:`chatft.training.calibration`); linked to the model.
@@ -213,6 +214,19 @@ class IntentSlotDataModule(L.LightningDataModule):
             self.intent_vocab = LabelVocab.from_list(intents)
             self.slot_vocab = LabelVocab.from_list(slots) if slots else None
             self.added_tokens = checkpoint_added_tokens(labels_from)
+        elif labels_from is not None and Path(labels_from).expanduser().is_file():
+            self._units_from_checkpoint(labels_from)
+
+    def _units_from_checkpoint(self, path: str) -> None:
+        """Use the units the checkpoint at ``path`` was trained with: its embedding rows and token ids exist
+        only for those, whatever ``--data.extend_vocab*`` would choose on the data now."""
+        units = checkpoint_added_tokens(path)
+        if units != self.added_tokens:
+            rank_zero_print(
+                f"vocabulary: {path} was trained with {len(units)} added units and reads text with them "
+                f"(the --data.extend_vocab options would add {len(self.added_tokens)} here)"
+            )
+        self.added_tokens = units
 
     def _build_labels(self) -> None:
         """Vocabularies from train, and every split checked now, before any training (reading is cheap)."""

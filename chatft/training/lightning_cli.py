@@ -229,13 +229,16 @@ class ChatftCLI(LightningCLIHooks):
         )
 
     def before_instantiate_classes(self) -> None:
-        """Without ``--data.data_dir``, take the label lists from ``--ckpt_path`` (predict on raw text)."""
+        """Without ``--data.data_dir``, take the label lists from ``--ckpt_path`` (predict on raw text); with it,
+        the checkpoint's added vocabulary units (whatever ``--data.extend_vocab`` says)."""
         config = self.config.get(self.subcommand) if self.subcommand else self.config
         if config is None:
             return
         data = config.get("data")
         ckpt_path = config.get("ckpt_path")
-        if data is not None and ckpt_path and not data.get("data_dir") and not data.get("labels_from"):
+        if data is None or not ckpt_path or data.get("labels_from"):
+            return
+        if not data.get("data_dir") or getattr(self, "_ckpt_hparams", None) is not None:  # a local checkpoint
             data["labels_from"] = ckpt_path
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:

@@ -28,6 +28,7 @@ from chatft.core.entity_resources import ENTITIES_KEY, EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.labels import LabelVocab
 from chatft.core.oos import OOSState
+from chatft.model.added_rows import ADDED_TOKEN_LR, split_added_rows
 from chatft.model.assets import ASSETS_KEY, make_assets
 from chatft.model.checkpoint import OOS_KEY, oos_state_of, state_to_checkpoint
 from chatft.model.decoding import slot_decoder_of
@@ -99,6 +100,11 @@ class IntentSlotModule(L.LightningModule):
             training split: ``--data.extend_vocab``); saved with the checkpoint.
         added_token_init: How the new rows start: ``mean`` (the mean pretrained embedding) or ``unk`` (a copy
             of the ``[UNK]`` row). Chosen on CAIS valid (docs/results.md, "Chinese with an English encoder").
+        added_token_lr: Learning rate of the added rows (a parameter of their own, no weight decay:
+            :mod:`chatft.model.added_rows`); None: the encoder's ``learning_rate``, in one matrix with the
+            pretrained rows. Acts only when units were added (English data with the default encoder adds
+            none, so its model and numbers are unchanged). Chosen on CAIS valid (docs/results.md, "Chinese
+            with an English encoder").
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class IntentSlotModule(L.LightningModule):
         distill_hidden_weight: float = 0.0,
         added_tokens: list[str] | None = None,
         added_token_init: str = "mean",
+        added_token_lr: float | None = ADDED_TOKEN_LR,
     ) -> None:
         super().__init__()
         if intent_pooling not in ("cls", "mean"):
@@ -144,6 +151,10 @@ class IntentSlotModule(L.LightningModule):
         if added_token_init not in INITS:
             raise ConfigError(
                 f"--model.added_token_init must be one of {', '.join(INITS)} (got {added_token_init!r})"
+            )
+        if added_token_lr is not None and added_token_lr <= 0:
+            raise ConfigError(
+                f"--model.added_token_lr must be > 0, or null for the encoder's rate (got {added_token_lr})"
             )
         if distill_hidden_weight < 0:
             raise ConfigError(f"--model.distill_hidden_weight must be >= 0 (got {distill_hidden_weight})")
@@ -174,6 +185,9 @@ class IntentSlotModule(L.LightningModule):
         self.model.train()
         if freeze_word_embeddings:
             self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
+        if self.spec.added_tokens and added_token_lr is not None:
+            # After freezing: frozen pretrained rows stay frozen, the added rows (nothing pretrained) still train.
+            split_added_rows(self.model.encoder, self._first_added_id())
         n = len(self.intent_vocab)
         self.oos_index: int | None = self.spec.oos_index
         #: Temperature and out-of-scope decision; before calibration the spec's (T = 1, out of scope = the OOS
@@ -185,6 +199,13 @@ class IntentSlotModule(L.LightningModule):
         #: The distillation teacher while fitting (a plain attribute, not a sub-module: never in state_dict).
         self._teacher: Teacher | None = None
         self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
+
+    def _first_added_id(self) -> int:
+        """The id of the first unit added to the tokenizer (the first row of ``added_rows``)."""
+        from chatft.model.vocabulary import extend_tokenizer, unit_ids
+
+        tokenizer = extend_tokenizer(load_tokenizer(self.spec.encoder), self.spec.added_tokens)
+        return min(unit_ids(tokenizer, self.spec.added_tokens))
 
     def setup(self, stage: str) -> None:
         """Load the distillation teacher (fit only: a reloaded student never needs it) and, with
@@ -498,6 +519,7 @@ class IntentSlotModule(L.LightningModule):
             weight_decay=hp.weight_decay,
             num_layers=self.model.encoder.config.num_hidden_layers,
             layer_lr_decay=hp.layer_lr_decay,
+            added_token_lr=hp.added_token_lr,
         )
         optimizer = _adamw(params, hp.learning_rate)
         total = max(1, int(self.trainer.estimated_stepping_batches))

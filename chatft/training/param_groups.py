@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from chatft.model.added_rows import ADDED_ROWS
+
 _NO_DECAY = (
     "bias",
     "LayerNorm.weight",
@@ -40,16 +42,22 @@ def parameter_groups(
     weight_decay: float,
     num_layers: int,
     layer_lr_decay: float = 1.0,
+    added_token_lr: float | None = None,
 ) -> list[dict]:
     """AdamW groups ``{"params", "lr", "weight_decay"}``, one per distinct (lr, decay) pair, in first-seen order.
 
     Parameters named ``encoder.*`` train at ``learning_rate x layer_lr_decay ** depth``, everything else
     (heads, CRF) at ``head_learning_rate``. Biases, LayerNorm weights and the CRF get no weight decay.
-    Parameters with ``requires_grad = False`` are left out.
+    Parameters with ``requires_grad = False`` are left out. With ``added_token_lr``, the embedding rows added
+    for units the tokenizer lacked (a parameter named ``...added_rows``: :mod:`chatft.model.added_rows`) train
+    at that rate without weight decay: they start from one shared vector and have everything to learn.
     """
     groups: dict[tuple[float, float], list] = {}
     for name, p in named_parameters:
         if not p.requires_grad:
+            continue
+        if added_token_lr is not None and name.endswith("." + ADDED_ROWS):
+            groups.setdefault((added_token_lr, 0.0), []).append(p)
             continue
         if name.startswith("encoder."):
             lr = learning_rate * layer_lr_decay ** encoder_depth(name, num_layers)
