@@ -190,9 +190,32 @@ def ddp(data: Path, phase: str, cache: str, cache_dir: Path, num_proc: int, chat
     return {"phase": phase, "cache": cache, "ranks": ranks}
 
 
+def throughput(size: int, root: Path, before: Path | None) -> None:
+    """The data-preparation rows of the results table, each in a fresh process, one after the other.
+
+    In memory (``--cache off``: what every process did before the cache) with this checkout and, with
+    ``--before``, with another checkout's code; then the cache cold with 1 and 2 processes, then warm.
+    """
+    runs = [["--cache", "off"]]
+    if before is not None:
+        runs.append(["--cache", "off", "--chatft", str(before)])
+    runs += [
+        ["--phase", "cold", "--num_proc", "1"],
+        ["--phase", "cold", "--num_proc", "2"],
+        ["--phase", "warm"],
+    ]
+    for extra in runs:
+        cmd = [sys.executable, __file__, "build", "--size", str(size), "--root", str(root), *extra]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            sys.stderr.write(out.stderr[-3000:])
+            raise SystemExit(f"{' '.join(extra)}: exit {out.returncode}")
+        print(out.stdout.strip().splitlines()[-1], flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["make", "build", "ddp"])
+    parser.add_argument("what", choices=["make", "build", "ddp", "throughput"])
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--phase", choices=["cold", "warm"], default="warm")
     parser.add_argument("--cache", choices=["on", "off", "auto"], default="on")
@@ -200,6 +223,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--root", type=Path, default=Path("/tmp/chatft-scale"))
     parser.add_argument("--chatft", type=Path, default=HERE.parent, help="checkout whose chatft to run")
+    parser.add_argument("--before", type=Path, help="throughput: also time this checkout's in-memory path")
     args = parser.parse_args()
     sys.path.insert(0, str(args.chatft))
     data = args.root / str(args.size)
@@ -211,6 +235,9 @@ def main() -> None:
         return
     if not (data / "train" / "seq.in").is_file():
         raise SystemExit(f"{data}: not made yet (python benchmarks/data_scale.py make --size {args.size})")
+    if args.what == "throughput":
+        throughput(args.size, args.root, args.before)
+        return
     if args.what == "build":
         result = build(data, args.phase, args.cache, cache_dir, args.num_proc)
     else:
