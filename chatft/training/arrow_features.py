@@ -23,6 +23,7 @@ import json
 import multiprocessing
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 
@@ -235,29 +236,18 @@ def build_split(
     """Write the features of ``examples`` to ``folder/features.arrow``; returns the row and truncation counts.
 
     With ``num_proc`` > 1, worker processes tokenize chunks in parallel (forked where the platform allows:
-    they then inherit the examples instead of receiving a copy) and this process writes their tables in order.
+    they then inherit the examples instead of receiving a copy) and this process writes their tables in
+    order; each process tokenizes on one thread.
     """
     args = (examples, tokenizer, max_length, intent_labels, slot_labels)
     starts = range(0, len(examples), CHUNK)
     truncated = 0
-    with ArrowWriter(features=FEATURES, path=str(folder / ARROW_FILE)) as writer:
+    with ArrowWriter(features=FEATURES, path=str(folder / ARROW_FILE)) as writer, _one_thread():
         if num_proc > 1 and len(starts) > 1:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            # The workers tokenize one utterance at a time each (no Rust thread pool: the processes are the
-            # parallelism); set before the fork, so tokenizers does not warn about it in each worker.
-            saved = os.environ.get("TOKENIZERS_PARALLELISM")
-            os.environ["TOKENIZERS_PARALLELISM"] = "false"
-            try:
-                pool = context.Pool(min(num_proc, len(starts)), _init_worker, args)
-            finally:
-                if saved is None:
-                    os.environ.pop("TOKENIZERS_PARALLELISM")
-                else:
-                    os.environ["TOKENIZERS_PARALLELISM"] = saved
-            with pool:
-                tables = pool.imap(_work, starts)
-                for table in tables:
+            with context.Pool(min(num_proc, len(starts)), _init_worker, args) as pool:
+                for table in pool.imap(_work, starts):
                     truncated += _truncated(table)
                     writer.write_table(table)
         else:
@@ -268,6 +258,24 @@ def build_split(
                 writer.write_table(table)
         writer.finalize()
     return {"rows": len(examples), "truncated": truncated}
+
+
+@contextmanager
+def _one_thread():
+    """The tokenizer's Rust thread pool off while building: ``num_proc`` processes are the parallelism.
+
+    So ``--data.num_proc N`` uses N cores (1: one), and forked workers inherit the setting instead of
+    each warning that parallelism was already used in their parent.
+    """
+    saved = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = saved
 
 
 def _truncated(table: pa.Table) -> int:
