@@ -5,27 +5,32 @@ word shuffles (two neighbouring words that are both tagged ``O`` swap places, so
 test are ATIS's own. Each command is one short measurement (run it under the CPU lock, one at a time):
 
     python benchmarks/data_scale.py make --size 100000
+    python benchmarks/data_scale.py throughput --size 100000 --before ../main
     python benchmarks/data_scale.py build --size 100000 --phase cold --num_proc 1
     python benchmarks/data_scale.py build --size 100000 --phase warm
     python benchmarks/data_scale.py ddp --size 100000 --phase warm
 
-* ``make`` writes ``--root``/``SIZE`` (default ``/tmp/chatft-scale/SIZE``; never in the repository).
+* ``make`` writes ``--root``/``SIZE`` (default ``/tmp/chatft-scale/SIZE``; never in the repository). The
+  cache is ``--root``/``cache``, shared by the sizes under one root: ``cold`` empties it.
 * ``build``: one process, ``IntentSlotDataModule(...).setup("fit")`` timed with the default encoder's
   tokenizer and max_length 64 (fit's data preparation). ``cold`` empties the cache first, ``warm`` reuses it;
-  ``--cache off`` is the in-memory path (every process tokenizes, nothing cached): today's behaviour.
+  ``--cache off`` is the in-memory path (every process tokenizes, nothing cached).
+* ``throughput``: the ``build`` rows of the results table in fresh processes, one after the other: in
+  memory (this checkout, and ``--before``'s code), the cache cold with 1 and 2 processes, then warm.
 * ``ddp``: ``python -m chatft fit`` with 2 CPU processes (strategy ddp, gloo), the default encoder, batch
   32, 100 steps, no validation. Each rank records ``RssAnon`` (private memory; memory-mapped Arrow pages
   are page cache, not counted) after setup (``on_train_start``), its maximum over the 100 steps, and the
-  seconds from the launch to its first training step; then the processes exit (no end-of-fit work).
-  ``--phase cold`` empties the cache first (the build is then part of the time to the first step).
+  seconds from the launch until it had parsed its options, until its data was set up and until its first
+  training step; then the processes exit (no end-of-fit work). ``--phase cold`` empties the cache first
+  (the build is then part of the time to the first step).
 
-``--chatft PATH`` runs another checkout's code (e.g. ``/work/main`` for the figures before the cache);
-options that checkout does not have are not passed.
+``--chatft PATH`` runs another checkout's code; options that checkout does not have are not passed.
 
-Measured 2026-12-02 on the 2-core shared CPU VM (all numbers in docs/results.md, "Data at scale"): private
-memory per DDP process after setup 499 MB at 100 k, 562 MB at 1 M (warm); first step 20.9 s / 25.9 s after
-the launch; cold build of 100 k: 27.2 s with num_proc 1, 13.8 s with 2 (before the cache: 13.4 s in every
-process, 976 MB); 1 M cold with num_proc 2: 152.8 s.
+Measured 2026-12-02 on the 2-core shared CPU VM (all numbers and commands in docs/results.md, "Data at
+scale"): private memory per DDP process after setup 502 MB at 100 k, 568 MB at 1 M (warm); first step
+12.1 s / 17.4 s after the launch; 100 k prepared in memory in 14.75 s (the code before these changes),
+cold into the cache in 13.95 s with num_proc 1 and 11.33 s with 2, warm in 0.37 s; 1 M cold with
+num_proc 2 in 101.2 s.
 """
 
 from __future__ import annotations
@@ -135,7 +140,12 @@ class Probe(L.Callback):
         self.out = Path(os.environ["CHATFT_PROBE_OUT"])
         self.t0 = float(os.environ["CHATFT_PROBE_T0"])
         self.steps = int(os.environ.get("CHATFT_PROBE_STEPS", "100"))
-        self.record: dict = {}
+        # Made when the CLI has parsed its options: the imports are done (the time this process started
+        # is later than the launch for rank 1, which Lightning starts from rank 0's trainer.fit).
+        self.record: dict = {"parsed_s": round(time.time() - self.t0, 1)}
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        self.record["data_ready_s"] = round(time.time() - self.t0, 1)  # after the DataModule's setup
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.record.update(rank=trainer.global_rank, after_setup_mb=round(rss_anon_mb()), max_steps_mb=0)
@@ -190,9 +200,32 @@ def ddp(data: Path, phase: str, cache: str, cache_dir: Path, num_proc: int, chat
     return {"phase": phase, "cache": cache, "ranks": ranks}
 
 
+def throughput(size: int, root: Path, before: Path | None) -> None:
+    """The data-preparation rows of the results table, each in a fresh process, one after the other.
+
+    In memory (``--cache off``: what every process did before the cache) with this checkout and, with
+    ``--before``, with another checkout's code; then the cache cold with 1 and 2 processes, then warm.
+    """
+    runs = [["--cache", "off"]]
+    if before is not None:
+        runs.append(["--cache", "off", "--chatft", str(before)])
+    runs += [
+        ["--phase", "cold", "--num_proc", "1"],
+        ["--phase", "cold", "--num_proc", "2"],
+        ["--phase", "warm"],
+    ]
+    for extra in runs:
+        cmd = [sys.executable, __file__, "build", "--size", str(size), "--root", str(root), *extra]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            sys.stderr.write(out.stderr[-3000:])
+            raise SystemExit(f"{' '.join(extra)}: exit {out.returncode}")
+        print(out.stdout.strip().splitlines()[-1], flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["make", "build", "ddp"])
+    parser.add_argument("what", choices=["make", "build", "ddp", "throughput"])
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--phase", choices=["cold", "warm"], default="warm")
     parser.add_argument("--cache", choices=["on", "off", "auto"], default="on")
@@ -200,6 +233,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--root", type=Path, default=Path("/tmp/chatft-scale"))
     parser.add_argument("--chatft", type=Path, default=HERE.parent, help="checkout whose chatft to run")
+    parser.add_argument("--before", type=Path, help="throughput: also time this checkout's in-memory path")
     args = parser.parse_args()
     sys.path.insert(0, str(args.chatft))
     data = args.root / str(args.size)
@@ -211,6 +245,9 @@ def main() -> None:
         return
     if not (data / "train" / "seq.in").is_file():
         raise SystemExit(f"{data}: not made yet (python benchmarks/data_scale.py make --size {args.size})")
+    if args.what == "throughput":
+        throughput(args.size, args.root, args.before)
+        return
     if args.what == "build":
         result = build(data, args.phase, args.cache, cache_dir, args.num_proc)
     else:

@@ -154,3 +154,19 @@ def test_auto_caches_large_training_files_only(tmp_path, tiny_encoder):
     large = IntentSlotDataModule(str(data), tokenizer=tiny_encoder, cache_dir=str(cache))
     assert large.use_cache is True and [e.split("-")[0] for e in entries(cache)] == ["labels"]
     shutil.rmtree(cache)
+
+
+def test_a_word_without_sub_words_takes_the_per_utterance_rule(tmp_path, tiny_encoder):
+    """A zero-width space is a word to the reader and no token to the tokenizer: its chunk is made by
+    tokenize_examples' fix-up (the word becomes [UNK]), not by the columnar path, and the rows still match."""
+    data = write_jointbert(
+        tmp_path / "data",
+        {
+            "train": [
+                ("play \u200b jazz", "O O B-genre", "play"),
+                ("stop it", "O O", "stop"),
+                ("play rock", "O B-genre", "play"),
+            ]
+        },
+    )
+    assert_same_features(data, tmp_path, tiny_encoder, ("train",))

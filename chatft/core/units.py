@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 #: A unit needs at least this many occurrences in the training words to be added (once is too few to learn
 #: an embedding from, and it stays as well off as ``[UNK]``).
@@ -24,6 +25,8 @@ MIN_COUNT = 2
 #: script the vocabulary lacks is far above it (CAIS: 59.5 %), English data with a few symbols the vocabulary
 #: lacks (``$`` for the tests' tiny tokenizer: 1.3 %) is below it and keeps its vocabulary and numbers exactly.
 MIN_SHARE = 0.05
+#: Utterances per tokenizer call in :func:`unk_share`.
+_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -57,21 +60,28 @@ def _plain(backend):
 
 
 def unk_share(backend, utterances: Iterable[Sequence[str]], unk_id: int | None = None) -> UnkShare:
-    """The ``[UNK]`` share of the characters of pre-split ``utterances`` (spaces not counted)."""
+    """The ``[UNK]`` share of the characters of pre-split ``utterances`` (spaces not counted).
+
+    ``fit`` runs this over every training utterance, so the work per utterance is kept in C: the characters
+    are counted on one joined string (``str.split`` drops exactly the characters ``str.isspace`` calls
+    space), the tokenizer runs on chunks of :data:`_CHUNK` utterances, and only utterances with an
+    ``[UNK]`` token are looked at token by token.
+    """
     unk_id = unk_id_of(backend) if unk_id is None else unk_id
     utterances = [list(u) for u in utterances if len(u)]
-    total = sum(1 for u in utterances for w in u for c in w if not c.isspace())
+    total = len("".join("".join(chain.from_iterable(utterances)).split()))
     chars: Counter = Counter()
     if unk_id is None or not utterances:
         return UnkShare(0, total, chars)
-    for words, enc in zip(
-        utterances,
-        backend.encode_batch(utterances, is_pretokenized=True, add_special_tokens=False),
-        strict=True,
-    ):
-        for tid, wid, (start, end) in zip(enc.ids, enc.word_ids, enc.offsets, strict=True):
-            if tid == unk_id and wid is not None:
-                chars.update(c for c in words[wid][start:end] if not c.isspace())
+    for begin in range(0, len(utterances), _CHUNK):
+        chunk = utterances[begin : begin + _CHUNK]
+        encodings = backend.encode_batch(chunk, is_pretokenized=True, add_special_tokens=False)
+        for words, enc in zip(chunk, encodings, strict=True):
+            if unk_id not in enc.ids:
+                continue
+            for tid, wid, (start, end) in zip(enc.ids, enc.word_ids, enc.offsets, strict=True):
+                if tid == unk_id and wid is not None:
+                    chars.update(c for c in words[wid][start:end] if not c.isspace())
     return UnkShare(sum(chars.values()), total, chars)
 
 

@@ -180,7 +180,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         self.cache = cache
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.num_proc = num_proc
-        #: SHA-256 of each split's files (set when the cache is used).
+        #: Hash of each split's files, and of the tokenizer (set when the cache is used).
         self._digests: dict[str, str] = {}
         self._warnings: dict[str, str | None] = {}
         #: The data folder's synonyms, regexes and lookup tables (entities.json; None: none), for the checkpoint.
@@ -260,6 +260,12 @@ class IntentSlotDataModule(L.LightningDataModule):
             self._digests[split] = files_digest(split_files(self.data_dir, split, self.format))
         return self._digests[split]
 
+    def _tokenizer_digest(self, digest) -> str:
+        """``digest(self.tokenizer)``, computed once (it serializes the whole vocabulary)."""
+        if "tokenizer" not in self._digests:
+            self._digests["tokenizer"] = digest(self.tokenizer)
+        return self._digests["tokenizer"]
+
     def _labels_from_cache(self) -> None:
         """Labels from the cache; on a miss, built as without it (every split read and checked), once.
 
@@ -319,7 +325,7 @@ class IntentSlotDataModule(L.LightningDataModule):
             "split": split,
             "format": self.format,
             "files": self._digest(split),
-            "tokenizer": tokenizer_digest(self.tokenizer),
+            "tokenizer": self._tokenizer_digest(tokenizer_digest),
             "max_length": self.max_length,
             "intent_labels": self.intent_labels,
             "slot_labels": self.slot_labels,

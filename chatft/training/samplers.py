@@ -13,6 +13,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 from torch.utils.data import Sampler
 
 
@@ -41,7 +42,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
-        self.lengths = list(lengths)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.bucket = bucket
@@ -61,13 +62,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         order = list(range(len(self.lengths)))
         if self.shuffle:
             rng.shuffle(order)
-        if self.bucket:
+        if self.bucket and order:
+            # Each pool sorted by length, stably: one stable numpy sort on (pool, length) gives exactly the
+            # order of sorting each pool with sorted(), without a Python call per utterance.
             pool = self.batch_size * self.pool_batches
-            order = [
-                i
-                for start in range(0, len(order), pool)
-                for i in sorted(order[start : start + pool], key=lambda j: self.lengths[j])
-            ]
+            shuffled = np.asarray(order, dtype=np.int64)
+            pools = np.arange(len(shuffled), dtype=np.int64) // pool
+            key = pools * (int(self.lengths.max()) + 1) + self.lengths[shuffled]
+            order = shuffled[np.argsort(key, kind="stable")].tolist()
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
