@@ -75,7 +75,7 @@ def test_forward_shapes(tiny_encoder, tiny_tokenizer):
 
 
 def test_fit_test_predict_through_the_cli(tiny_encoder, tmp_path):
-    from chatft.__main__ import main
+    from chatft.cli import main
 
     data = write_dialogue_folder(tmp_path / "data")
     root = tmp_path / "run"
