@@ -40,6 +40,13 @@ TORCH_FREE = [
     "chatft.dialogue",
     "chatft.dialogue.tracker",
     "chatft.dialogue.record",
+    # The learned tracker's text, labels, decoding and scores: the ONNX tracker and chat reuse them.
+    "chatft.dialogue.dialogues",
+    "chatft.dialogue.values",
+    "chatft.dialogue.state_labels",
+    "chatft.dialogue.state_update",
+    "chatft.dialogue.turn_input",
+    "chatft.dialogue.dst_scores",
     "chatft.command_line",
     # encoders install|list need no torch: an image build or CI step can fetch the encoder before torch.
     "chatft.core.encoder_store",

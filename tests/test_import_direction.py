@@ -29,7 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "compat": set(),
     "model": {"core", "compat"},
     # data_tools is torch-free (readers and converters): fit reads Rasa data through it (data_tools.ingest).
-    "training": {"model", "core", "compat", "data_tools", "command_line"},
+    # The learned dialogue state tracker trains on the torch-free dialogue format, labels and decoding.
+    "training": {"model", "core", "compat", "data_tools", "dialogue", "command_line"},
     # The HTTP server and the chat command host the torch-free dialogue tracker; dialogue never imports serving.
     "serving": {"model", "core", "dialogue", "command_line"},
     # data_tools converts to, checks and counts chatft's dialogue format (chatft.dialogue.dialogues), which

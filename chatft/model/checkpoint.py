@@ -74,8 +74,13 @@ def check_chatft_checkpoint(ckpt: Any, path: str | Path) -> None:
     hparams = ckpt.get("hyper_parameters")
     if not isinstance(state, dict) or not any(str(k).startswith(MODEL_PREFIX) for k in state):
         raise CheckpointError(f"{path}: not a chatft checkpoint (no state_dict with model.* weights)")
-    if not isinstance(hparams, dict) or not hparams.get("intent_labels"):
-        raise CheckpointError(f"{path}: not a chatft checkpoint (no intent_labels in hyper_parameters)")
+    tracker = isinstance(hparams, dict) and isinstance(
+        hparams.get("schema"), dict
+    )  # a dialogue state tracker
+    if not isinstance(hparams, dict) or not (hparams.get("intent_labels") or tracker):
+        raise CheckpointError(
+            f"{path}: not a chatft checkpoint (no intent_labels in hyper_parameters, nor a tracker schema)"
+        )
 
 
 def model_state_dict(ckpt: dict) -> dict:

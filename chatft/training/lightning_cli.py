@@ -501,7 +501,10 @@ def run_subcommand(subcommand: str, argv: list[str]) -> ChatftCLI:
     # sync_dist=True for them under DDP, which would only average identical numbers (not bit-exactly).
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
     try:
-        cli = lightning_cli([subcommand, *argv])
+        from chatft.training.tracker_cli import is_tracker_run, tracker_cli
+
+        build = tracker_cli if is_tracker_run(argv) else lightning_cli
+        cli = build([subcommand, *argv])
         close_process_group()
         return cli
     except SIGTERMException as err:
