@@ -117,7 +117,7 @@ COMMANDS: dict[str, Command | Group] = {
         "bring your own data: convert to JSON Lines, stats and problems, check, audit annotations",
         {
             "convert": Command(
-                "convert Rasa YAML/JSON, brackets, doccano/Label Studio, CSV, CLINC150 or WOZ dialogues to DIR/*.jsonl",
+                "convert Rasa, brackets, doccano/Label Studio, CSV, CLINC150 or WOZ dialogues to DIR/*.jsonl",
                 "chatft.data_tools.cli:convert_command",
                 raw=True,
             ),
