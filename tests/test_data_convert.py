@@ -221,6 +221,28 @@ def test_rasa_json_span_past_the_end(tmp_path):
     one_line_error(err, f"{path}: common_examples[1]: span 0-9 (x) is outside the text (length 3")
 
 
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"entity_synonyms": "synonyms.json"}, "entity_synonyms must be a list, got str"),
+        ({"entity_synonyms": 3}, "entity_synonyms must be a list, got int"),
+        ({"regex_features": {"name": "zip"}}, "regex_features must be a list, got dict"),
+        ({"lookup_tables": "cities.txt"}, "lookup_tables must be a list, got str"),
+        (
+            {"entity_synonyms": [{"value": "chinese", "synonyms": "Chines"}]},
+            'entity_synonyms[0]: expected {"value": ..., "synonyms": [...]}',
+        ),
+    ],
+)
+def test_rasa_json_resources_of_the_wrong_shape_are_one_line_errors(tmp_path, resources, message):
+    """A string was read letter by letter (each letter an entry, or a synonym), a number was a TypeError."""
+    data = {"rasa_nlu_data": {"common_examples": [{"text": "hi", "intent": "g"}], **resources}}
+    path = write(tmp_path / "nlu.json", json.dumps(data))
+    with pytest.raises(DataFormatError) as err:
+        convert("rasa-json", str(tmp_path / "out"), input=[str(path)], quiet=True)
+    assert str(err.value) == f"{path}: {message}"
+
+
 def test_malformed_json_names_line(tmp_path):
     path = write(tmp_path / "nlu.json", '{"rasa_nlu_data": {\n  "common_examples": [\n  {"text": "hi",}\n]}}')
     with pytest.raises(DataFormatError) as err:

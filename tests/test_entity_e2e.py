@@ -174,6 +174,17 @@ def test_model_parse_over_http_returns_the_normalised_values(fitted, tmp_path):
             "label": "date", "value": "2026-12-03", "text": "tomorrow",
             "typed": {"dim": "time", "value": "2026-12-03", "grain": "day"},
         }  # fmt: skip
+        # /chat reads relative dates against the body's reference_time too (it used to ignore it: now).
+        r = httpx.post(
+            f"{server.url}/chat/s1", json={"text": EXPECTED[0][0], "reference_time": "2027-03-01T08:00"}
+        )
+        slot = r.json()["slots"][2]
+        assert {k: slot[k] for k in ("label", "value", "text", "typed")} == {
+            "label": "date", "value": "2027-03-02", "text": "tomorrow",
+            "typed": {"dim": "time", "value": "2027-03-02", "grain": "day"},
+        }  # fmt: skip
+        r = httpx.post(f"{server.url}/chat/s1", json={"text": "hi", "reference_time": "next tuesday"})
+        assert (r.status_code, r.json()["error"]) == (400, "invalid reference_time")
     finally:
         assert server.stop() == 0
 

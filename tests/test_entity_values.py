@@ -238,6 +238,15 @@ def test_resources_round_trip_and_bad_files_are_one_line_errors(tmp_path):
         ),
         ({"synonyms": [["nyc", "New York"]]}, "synonyms must be a JSON object, got list"),
         ({"currencies": "CAD"}, "currencies must be a JSON object, got str"),
+        # An unknown language made dateparser raise on every time slot: HTTP 500 per request in serve.
+        (
+            {"language": "xx"},
+            'language \'xx\' is not a language code dateparser knows (e.g. "en", "fr", "de", "zh")',
+        ),
+        (
+            {"language": ["fr"]},
+            'language [\'fr\'] is not a language code dateparser knows (e.g. "en", "fr", "de", "zh")',
+        ),
     ],
 )
 def test_a_hand_edited_file_of_the_wrong_shape_is_a_one_line_error(data, message):

@@ -263,6 +263,17 @@ def test_the_pool_ships_200_utterances_with_its_license():
     assert folder.joinpath("LICENSE").read_text(encoding="utf-8").startswith("Creative Commons Legal Code")
 
 
+def test_pool_words_split_as_the_predictors_do_unspaced_scripts_included():
+    """Calibration split the pool with str.split: a Chinese utterance was one word, "meat," kept its comma."""
+    from chatft.core.oos_pool import pool_words
+
+    assert pool_words(["我想订机票", "do ducks eat meat, or not?"]) == [
+        ["我", "想", "订", "机", "票"],
+        ["do", "ducks", "eat", "meat", ",", "or", "not", "?"],
+    ]
+    assert pool_words()[182] == ["do", "ducks", "eat", "meat", ",", "vegetables", ",", "or", "both"]
+
+
 def test_convert_oos_pool_adds_the_pool_to_train_only(tmp_path, capsys):
     import json
 

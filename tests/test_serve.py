@@ -379,6 +379,36 @@ def test_health_ready_version_and_one_line_errors(model, start, tmp_path):
     )
 
 
+def serve_error(*args: str) -> subprocess.CompletedProcess:
+    """``python -m chatft serve ARGS`` expected to stop before it listens."""
+    return subprocess.run(
+        [sys.executable, "-m", "chatft", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_an_unknown_entity_language_is_a_load_time_error_naming_the_file(model, tmp_path):
+    """It was accepted, and every request with a time slot then answered 500 (dateparser: unknown language)."""
+    import shutil
+
+    onnx = tmp_path / "onnx"
+    shutil.copytree(model["onnx"], onnx)
+    manifest = json.loads((onnx / "manifest.json").read_text(encoding="utf-8"))
+    (onnx / "manifest.json").write_text(
+        json.dumps({**manifest, "entities": "entities.json"}), encoding="utf-8"
+    )
+    (onnx / "entities.json").write_text('{"language": "english"}', encoding="utf-8")
+    bad = serve_error("--onnx", str(onnx), "--sessions", str(tmp_path / "s.sqlite"))
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr == (
+        f"chatft: error: {onnx / 'entities.json'}: language 'english' is not a language code dateparser knows "
+        '(e.g. "en", "fr", "de", "zh")\n'
+    )
+
+
 NOT_READY = {"error": "not ready", "detail": "the model is loading; wait until GET /ready answers 200"}
 
 
@@ -498,6 +528,62 @@ def test_sessions_keep_expiring_after_a_failed_purge(model, start, tmp_path):
     ]
 
 
+def test_a_failed_commit_is_rolled_back_and_the_store_keeps_serving(tmp_path):
+    """A COMMIT that failed (full or locked disk) left the transaction open: every later update failed too."""
+    import sqlite3 as sql
+
+    from chatft.serving.sessions import SessionStoreError
+
+    store = SQLiteSessionStore(tmp_path / "s.sqlite")
+    store.update("a", lambda old: {"turn": 1})
+    fails = [1]
+
+    def deny_one_commit(action, arg1, *_):
+        if action == sql.SQLITE_TRANSACTION and arg1 == "COMMIT" and fails[0]:
+            fails[0] -= 1
+            return sql.SQLITE_DENY
+        return sql.SQLITE_OK
+
+    store._db.set_authorizer(deny_one_commit)
+    with pytest.raises(SessionStoreError) as err:
+        store.update("a", lambda old: {"turn": old["turn"] + 1})
+    assert str(err.value) == f"{tmp_path / 's.sqlite'}: not authorized"
+    assert store.get("a") == {"turn": 1}  # rolled back
+    assert store.update("a", lambda old: {"turn": old["turn"] + 1}) == {"turn": 2}
+    store.close()
+
+
+def test_chat_answers_503_for_a_failed_commit_then_serves_the_next_turn(model, start, tmp_path):
+    sessions = tmp_path / "commit.sqlite"
+    server = start("--onnx", model["onnx"], sessions=sessions, env=hooks(CHATFT_TEST_COMMIT_FAILS="1"))
+    failed = httpx.post(f"{server.url}/chat/gina", json={"text": DIALOGUE[0]})
+    assert (failed.status_code, failed.json()) == (
+        503,
+        {
+            "error": "session store unavailable",
+            "detail": f"the dialogue was not changed ({sessions}: not authorized); try again",
+        },
+    )
+    again = httpx.post(f"{server.url}/chat/gina", json={"text": DIALOGUE[0]})
+    assert (again.status_code, again.json()["turn"]) == (200, 1)
+    assert server.stop() == 0
+    assert server.proc.stderr.read() == ""
+
+
+def test_an_unusable_session_file_is_one_line_and_exit_2(model, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    for path, reason in [
+        (tmp_path / "file" / "s.sqlite", f"File exists: {tmp_path / 'file'}"),  # its folder is a file
+        (tmp_path, "unable to open database file"),  # a folder, not a file
+    ]:
+        bad = serve_error("--onnx", model["onnx"], "--sessions", str(path))
+        assert (bad.returncode, bad.stdout) == (2, ""), bad.stderr
+        assert bad.stderr == (
+            f"chatft: error: --sessions {path}: cannot open or create the session database ({reason}); "
+            "choose a writable file\n"
+        )
+
+
 def test_a_locked_session_file_does_not_stop_the_event_loop(model, start, tmp_path):
     sessions = tmp_path / "locked.sqlite"
     server = start("--onnx", model["onnx"], sessions=sessions)
@@ -520,6 +606,33 @@ def test_a_locked_session_file_does_not_stop_the_event_loop(model, start, tmp_pa
     assert health == [200] * 10
     assert waiting  # the turn really was held by the lock while /health answered
     assert (turn.status_code, turn.json()["turn"]) == (200, 1)
+    assert server.stop() == 0
+
+
+def test_a_slow_entity_resolution_does_not_stop_the_event_loop(model, start, tmp_path):
+    """Entity values (dateparser) were resolved on the event loop: /health waited for every date parse."""
+    hold = tmp_path / "resolve-hold"  # resolution waits while this file exists
+    server = start("--onnx", model["onnx"], env=hooks(CHATFT_TEST_RESOLVE_HOLD=str(hold)))
+
+    async def scenario() -> tuple[list[int], bool, httpx.Response]:
+        hold.touch()
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                parse = asyncio.create_task(client.post("/model/parse", json={"text": DIALOGUE[0]}))
+                health = []
+                for _ in range(10):  # a blocked loop would answer none of these within the 2 s timeout
+                    await asyncio.sleep(0.1)
+                    health.append((await client.get("/health", timeout=2)).status_code)
+                waiting = not parse.done()
+                hold.unlink()
+                return health, waiting, await parse
+        finally:
+            hold.unlink(missing_ok=True)
+
+    health, waiting, parse = asyncio.run(scenario())
+    assert health == [200] * 10
+    assert waiting  # the request really was held in resolution while /health answered
+    assert (parse.status_code, parse.json()["text"]) == (200, DIALOGUE[0])
     assert server.stop() == 0
 
 

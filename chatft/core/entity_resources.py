@@ -118,7 +118,7 @@ class EntityResources:
     @classmethod
     def from_dict(cls, d: dict | None, where: str = "entity resources") -> EntityResources | None:
         """The resources of :meth:`to_dict`'s dict; None for None (a checkpoint or export without them)."""
-        from chatft.core.values import DIMENSIONS
+        from chatft.core.values import DIMENSIONS, known_language
 
         if d is None:
             return None
@@ -142,7 +142,13 @@ class EntityResources:
                     )
                 if key == "lookups" and not isinstance(entry["elements"], list):
                     raise DataFormatError(f"{where}: lookups[{i}]: elements must be a list of strings")
-        out = cls(language=str(d.get("language") or "en"))
+        language = d.get("language") or "en"
+        if not isinstance(language, str) or not known_language(language):
+            raise DataFormatError(
+                f"{where}: language {language!r} is not a language code dateparser knows "
+                '(e.g. "en", "fr", "de", "zh")'
+            )
+        out = cls(language=language)
         out.synonyms = {str(k).lower(): str(v) for k, v in (d.get("synonyms") or {}).items()}
         for i, r in enumerate(d.get("regexes") or []):
             out.add_regex(str(r["name"]), str(r["pattern"]), f"{where}: regexes[{i}]")

@@ -34,7 +34,15 @@ from decimal import Decimal
 
 from chatft.core.errors import ConfigError
 
-__all__ = ["DIMENSIONS", "HINTS", "canonical", "dimension_of", "normalise"]
+__all__ = [
+    "DIMENSIONS",
+    "HINTS",
+    "canonical",
+    "dimension_of",
+    "known_language",
+    "normalise",
+    "reference_time",
+]
 
 NUMBER, MONEY, TIME = "number", "amount-of-money", "time"
 #: The typed values chatft gives (Duckling's dimension names).
@@ -93,6 +101,28 @@ def dimension_of(label: str, value_types: Mapping[str, str | None] | None = None
     for word in _NAME_WORDS.split(label.lower()):
         dim = HINTS.get(word, dim)
     return dim
+
+
+def reference_time(value: str) -> datetime:
+    """An ISO 8601 date-time (``2026-12-02T09:30:00``, with an offset or a trailing ``Z`` for UTC) as what
+    relative dates are read against; ValueError otherwise. The one parser of ``serve``'s ``"reference_time"``
+    field and ``predict``'s ``--predictions.reference_time``, so both accept the same strings."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+
+
+def known_language(language: str) -> bool:
+    """Whether dateparser reads dates in ``language`` (an ISO 639 code such as ``en``, ``fr``, ``zh``).
+
+    Checked when ``entities.json`` is read: an unknown code made dateparser raise on every request with a
+    time slot (HTTP 500 in ``serve``) instead of failing once, at load, naming the file. True when dateparser is
+    not installed (nothing to check against; typed values then report the missing library themselves)."""
+    try:
+        from dateparser.data.languages_info import language_order
+    except ImportError:
+        return True
+    return language in language_order
 
 
 def _libraries():

@@ -25,9 +25,8 @@ from pathlib import Path
 from chatft.core.entity_resources import ENTITIES_FILE, EntityResources
 from chatft.core.errors import ConfigError
 from chatft.core.formats import SPLITS, Example
-from chatft.core.oos_pool import POOL_INTENT, pool_utterances
+from chatft.core.oos_pool import POOL_INTENT, pool_utterances, pool_words
 from chatft.core.tags import bio_chunks
-from chatft.core.text import split_words
 from chatft.data_tools import brackets, clinc, columns, csv_table, rasa_json, rasa_yaml, spans_jsonl
 from chatft.data_tools.carve import MIN_DEV_UTTERANCES, carve, parse_fractions
 from chatft.data_tools.notes import summary_lines
@@ -264,8 +263,7 @@ def pool_examples(train: list[Example]) -> list[Example]:
     ``train`` has tags, none when it is intent-only)."""
     tagged = any(ex.tags is not None for ex in train)
     out = []
-    for text in pool_utterances():
-        words = tuple(word for word, _, _ in split_words(text))
+    for words in map(tuple, pool_words()):
         out.append(Example(words, tuple("O" for _ in words) if tagged else None, POOL_INTENT))
     return out
 

@@ -30,9 +30,18 @@ def load_json(path: Path):
 
 
 def _resources(nlu: dict, path: Path, resources: EntityResources, notes: Counter) -> None:
-    """``entity_synonyms``, ``regex_features`` and ``lookup_tables`` into ``resources``."""
+    """``entity_synonyms``, ``regex_features`` and ``lookup_tables`` into ``resources``.
+
+    Each must be a list: a string (a file name, say) was read letter by letter, a number was a traceback."""
+    for key in ("entity_synonyms", "regex_features", "lookup_tables"):
+        if not isinstance(nlu.get(key) or [], list):
+            raise DataFormatError(f"{path}: {key} must be a list, got {type(nlu[key]).__name__}")
     for i, syn in enumerate(nlu.get("entity_synonyms") or []):
-        if not isinstance(syn, dict) or not isinstance(syn.get("value"), str):
+        if (
+            not isinstance(syn, dict)
+            or not isinstance(syn.get("value"), str)
+            or not isinstance(syn.get("synonyms") or [], list)
+        ):
             raise DataFormatError(
                 f'{path}: entity_synonyms[{i}]: expected {{"value": ..., "synonyms": [...]}}'
             )

@@ -9,9 +9,11 @@ Endpoints (JSON in, JSON out): ``POST /model/parse`` (Rasa's format, :mod:`chatf
 :mod:`chatft.core.attribution`) to each result, computed in the model thread; nothing else changes. Every
 route that needs the model, ``/chat`` included, answers 503 until ``/ready`` says 200.
 
-The model runs in the batcher's thread (:mod:`chatft.serving.batcher`) and every session-store call on one
-thread of its own, so the event loop never waits for either: ``/health`` and ``/ready`` answer while a
-forward pass runs or while another worker holds the SQLite write lock.
+The model runs in the batcher's thread (:mod:`chatft.serving.batcher`), entity values (dates, amounts) are
+resolved on one thread of their own and every session-store call on another, so the event loop never waits
+for any of them: ``/health`` and ``/ready`` answer while a forward pass runs, while a date is parsed or while
+another worker holds the SQLite write lock. ``"reference_time"`` in a ``/model/parse``, ``/parse`` or ``/chat``
+body is what relative dates ("tomorrow") are read against.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def create_app(
     from chatft.serving.batcher import DynamicBatcher
     from chatft.serving.metrics import CONTENT_TYPE_LATEST, ServerMetrics
     from chatft.serving.rasa import empty_parse, to_rasa
-    from chatft.serving.sessions import SQLiteSessionStore, purge_periodically
+    from chatft.serving.sessions import SessionStoreError, SQLiteSessionStore, purge_periodically
 
     state = _State(settings)
     body_limit = max_body_bytes(settings.max_text_chars, settings.max_batch_texts)
@@ -103,6 +105,10 @@ def create_app(
     # One thread for every store call: SQLite may wait 30 s for a lock, which must not stop the event loop,
     # and a connection is used by the thread that made it.
     store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatft-sessions")
+
+    # One thread for entity values (dateparser can take milliseconds per date; its caches are not made for
+    # concurrent use): off the event loop, and not in the model thread, which goes on with the next batch.
+    resolve_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatft-entities")
 
     async def in_store_thread(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(store_thread, fn, *args)
@@ -167,6 +173,7 @@ def create_app(
                 await state.batcher.close()
             await in_store_thread(state.store.close)
             store_thread.shutdown()
+            resolve_thread.shutdown()
 
     app = FastAPI(title="chatft", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -194,6 +201,13 @@ def create_app(
     async def api_error(request: Request, err: ApiError) -> Response:
         return error_response(err.status, err.error, err.detail)
 
+    @app.exception_handler(SessionStoreError)
+    async def store_error(request: Request, err: SessionStoreError) -> Response:
+        # One request fails, in one line; the store rolled back, so the next request is served normally.
+        return error_response(
+            503, "session store unavailable", f"the dialogue was not changed ({err}); try again"
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         where = f"{request.method} {request.url.path}"
@@ -211,10 +225,13 @@ def create_app(
             detail = state.failed or "the model is loading; wait until GET /ready answers 200"
             raise ApiError(503, "not ready", detail)
 
-    async def predict(texts: list[str], body: Any = None) -> list:
+    async def predict(texts: list[str], body: Any) -> list:
+        """The predictions of ``texts`` with entity values read against the body's ``reference_time``."""
         require_ready()
-        reference = reference_time_of(body)
-        return state.model.predictor.resolve(await state.batcher.submit(texts), reference)
+        reference = reference_time_of(body)  # checked (400) before the model runs
+        preds = await state.batcher.submit(texts)
+        resolve = state.model.predictor.resolve
+        return await asyncio.get_running_loop().run_in_executor(resolve_thread, resolve, preds, reference)
 
     def explain_request(body: Any) -> tuple[bool, str | None, str | None]:
         """What ``"explain"`` asks for, checked against the model before anything runs (400 otherwise)."""
@@ -265,9 +282,10 @@ def create_app(
     @app.post("/chat/{session_id}")
     async def chat(session_id: str, request: Request) -> Response:
         session_id = session_id_ok(session_id)
-        text = text_of(await read_json(request, body_limit), settings.max_text_chars)
+        body = await read_json(request, body_limit)
+        text = text_of(body, settings.max_text_chars)
         require_ready()  # a blank turn needs no prediction, but its answer comes from the model's policy
-        pred = (await predict([text]))[0] if text.strip() else None
+        pred = (await predict([text], body))[0] if text.strip() else None
         record: dict = {}
 
         def step(old: dict | None) -> dict:

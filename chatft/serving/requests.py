@@ -11,6 +11,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from chatft.core.values import reference_time
+
 __all__ = [
     "MAX_SESSION_ID",
     "ApiError",
@@ -102,9 +104,7 @@ def reference_time_of(body: Any) -> datetime | None:
     if value is None:
         return None
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        return reference_time(value)
     except ValueError:
         raise ApiError(
             400,

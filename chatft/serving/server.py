@@ -134,6 +134,22 @@ def _supervise(settings: ServeSettings, sock: socket.socket, workers: int) -> in
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _check_entities(folder: Path) -> None:
+    """Read the export's ``entities.json`` now: a hand-edited mistake in it (an unknown ``language``, a bad
+    regex) is one line naming the file and exit 2 here, not a worker that fails to load (or, before the
+    language was checked, HTTP 500 on each request with a date in it)."""
+    import json
+
+    from chatft.core.entity_resources import EntityResources
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except ValueError:
+        return  # the predictor reports a broken manifest when it loads
+    if isinstance(manifest, dict) and manifest.get("entities"):
+        EntityResources.load(folder)
+
+
 class Serve(ServeSettings):
     """Serve a trained model over HTTP (README "Serving"): Rasa's /model/parse, /parse, /chat, /metrics.
 
@@ -152,12 +168,18 @@ class Serve(ServeSettings):
             raise FileNotFoundError(
                 f"{self.onnx}: no manifest.json (export a checkpoint with: python -m chatft export)"
             )
+        if self.onnx is not None:
+            _check_entities(Path(self.onnx).expanduser())
         if self.ckpt_path is not None and not Path(self.ckpt_path).expanduser().is_file():
             raise FileNotFoundError(f"{self.ckpt_path}: checkpoint not found (the .ckpt file written by fit)")
         if self.requirements:
             DialoguePolicy.load(
                 self.requirements
             )  # a bad policy file fails now, in one line, not in each worker
+        # A session file that cannot be written is one line naming it, before anything listens.
+        from chatft.serving.sessions import SQLiteSessionStore
+
+        SQLiteSessionStore(self.sessions, self.session_ttl_s).close()
         try:
             sock = socket.create_server((self.host, self.port), backlog=2048)
         except OSError as err:

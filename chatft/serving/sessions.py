@@ -25,6 +25,7 @@ pass the instance to :func:`chatft.serving.app.create_app` instead of the SQLite
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import sys
@@ -33,7 +34,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["SessionStore", "SQLiteSessionStore", "purge_periodically"]
+from chatft.core.errors import ConfigError
+
+__all__ = ["SessionStore", "SessionStoreError", "SQLiteSessionStore", "purge_periodically"]
+
+
+class SessionStoreError(Exception):
+    """A session could not be read or written (a full or locked disk, a file that went away). The server
+    answers 503 for that request and keeps serving: the store is usable again once the cause is gone."""
 
 
 class SessionStore(Protocol):
@@ -63,18 +71,34 @@ class SQLiteSessionStore:
         self, path: str | Path, ttl_s: float = 1800.0, clock: Callable[[], float] = time.time
     ) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ttl_s = float(ttl_s)
         self.clock = clock
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE takes the write lock before reading).
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a committed turn survives a killed process (not a power cut), without an fsync
-        # per turn.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL)"
-        )
+        db = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE takes the write lock before reading).
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed turn survives a killed process (not a power cut), without an
+            # fsync per turn.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sessions "
+                "(id TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as err:
+            if db is not None:
+                db.close()
+            reason = str(err)
+            if (
+                isinstance(err, OSError) and err.strerror
+            ):  # "File exists: /srv/x" (the part of the path at fault)
+                reason = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+            raise ConfigError(
+                f"--sessions {self.path}: cannot open or create the session database ({reason}); "
+                "choose a writable file"
+            ) from None
+        self._db = db
 
     def _live(self, row) -> dict | None:
         if row is None or row[1] < self.clock() - self.ttl_s:
@@ -86,8 +110,11 @@ class SQLiteSessionStore:
         return self._live(row)
 
     def update(self, session_id: str, fn: Callable[[dict | None], dict]) -> dict:
-        self._db.execute("BEGIN IMMEDIATE")
+        """``fn``'s new session, written atomically. Whatever fails (``fn``, the write, or the COMMIT itself on
+        a full or locked disk) rolls the transaction back: a COMMIT that failed left it open, and every later
+        ``BEGIN`` then failed too ("cannot start a transaction within a transaction") until a restart."""
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute(
                 "SELECT state, updated FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
@@ -96,14 +123,21 @@ class SQLiteSessionStore:
                 "INSERT OR REPLACE INTO sessions (id, state, updated) VALUES (?, ?, ?)",
                 (session_id, json.dumps(new, ensure_ascii=False), self.clock()),
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as err:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the first error is the one worth reporting
+                    self._db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                raise SessionStoreError(f"{self.path}: {err}") from err
             raise
-        self._db.execute("COMMIT")
         return new
 
     def delete(self, session_id: str) -> bool:
-        return self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
+        try:
+            return self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
+        except sqlite3.Error as err:
+            raise SessionStoreError(f"{self.path}: {err}") from err
 
     def purge_expired(self) -> int:
         cutoff = self.clock() - self.ttl_s

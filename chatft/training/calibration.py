@@ -46,7 +46,7 @@ from chatft.core.oos import (
     operating_point,
     precision_matrix,
 )
-from chatft.core.oos_pool import pool_utterances
+from chatft.core.oos_pool import pool_utterances, pool_words  # noqa: F401 - pool_utterances re-exported
 from chatft.model.checkpoint import OOS_KEY, state_to_checkpoint
 
 __all__ = ["OOSCalibration", "calibrate", "collect", "fit_temperature"]
@@ -374,7 +374,7 @@ class OOSCalibration(L.Callback):
         if self.pool:
             from chatft.core.features import tokenize_examples
 
-            words = [line.split() for line in pool_utterances()]
+            words = pool_words()
             feats = tokenize_examples(dm.tokenizer, words, dm.max_length, intents=[0] * len(words))
             neg_logits, neg_feats, _ = collect(model, feats, pad_id, device, dm.eval_batch_size)
         state = calibrate(

@@ -25,6 +25,7 @@ from chatft.core.errors import ConfigError
 from chatft.core.inference_loop import decode_words
 from chatft.core.prediction import build_prediction
 from chatft.core.tags import entity_types
+from chatft.core.values import reference_time as parse_reference_time
 
 DEFAULT_NAME = "predictions.jsonl"
 
@@ -59,7 +60,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
         self.explain = explain
         self.explain_intent = explain_intent
         try:
-            self.reference_time = datetime.fromisoformat(reference_time) if reference_time else None
+            self.reference_time = parse_reference_time(reference_time) if reference_time else None
         except ValueError:
             raise ConfigError(
                 f"--predictions.reference_time {reference_time!r}: expected an ISO 8601 date-time such as "

@@ -6,6 +6,10 @@ for what the environment asks for, which makes states that are otherwise a matte
 * ``CHATFT_TEST_LOAD_GATE=PATH``: loading the model waits until the file PATH exists (at most 60 s), so a
   test sees the server before it is ready for as long as it needs;
 * ``CHATFT_TEST_PURGE_FAILS=N``: the first N purges of expired sessions raise ``OSError``;
+* ``CHATFT_TEST_COMMIT_FAILS=N``: the first N COMMITs of a session update fail ("not authorized", an SQLite
+  authorizer), as a COMMIT on a full or locked disk does, leaving the transaction open;
+* ``CHATFT_TEST_RESOLVE_HOLD=PATH``: resolving entity values waits while the file PATH exists (at most 60 s),
+  as a slow date parse would;
 * ``CHATFT_TEST_READY_DIR=DIR``: each worker process creates ``DIR/<pid>`` the moment its app is ready (a test
   of ``--workers N`` waits for N files: ``GET /ready`` only ever says that the worker it reached is ready).
 """
@@ -40,6 +44,38 @@ if os.environ.get("CHATFT_TEST_PURGE_FAILS"):
         return _purge(self)
 
     SQLiteSessionStore.purge_expired = _failing_purge
+
+if os.environ.get("CHATFT_TEST_COMMIT_FAILS"):
+    import sqlite3
+
+    from chatft.serving.sessions import SQLiteSessionStore
+
+    _init, _commits = SQLiteSessionStore.__init__, [int(os.environ["CHATFT_TEST_COMMIT_FAILS"])]
+
+    def _deny_commits(action, arg1, *_):
+        if action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT" and _commits[0] > 0:
+            _commits[0] -= 1
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    def _init_failing_commits(self, *args, **kwargs):
+        _init(self, *args, **kwargs)
+        self._db.set_authorizer(_deny_commits)
+
+    SQLiteSessionStore.__init__ = _init_failing_commits
+
+if os.environ.get("CHATFT_TEST_RESOLVE_HOLD"):
+    from chatft.core.entities import EntityResolver
+
+    _resolve_all = EntityResolver.resolve_all
+
+    def _held_resolve_all(self, *args, **kwargs):
+        hold, deadline = os.environ["CHATFT_TEST_RESOLVE_HOLD"], time.monotonic() + 60
+        while os.path.exists(hold) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return _resolve_all(self, *args, **kwargs)
+
+    EntityResolver.resolve_all = _held_resolve_all
 
 if os.environ.get("CHATFT_TEST_READY_DIR"):
     import chatft.serving.app as _app
