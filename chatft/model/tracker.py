@@ -75,7 +75,7 @@ class StateTracker(nn.Module):
     @staticmethod
     def loss(outputs: tuple[Tensor, ...], batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Gate CE + span CE (start and end, over turns with a span) + value CE (turns with a listed new
-        value) + request BCE; each part a mean over what it scores (0 when nothing)."""
+        value) + request BCE (summed over requestable slots); each part a mean over what it scores (0 when nothing)."""
         gates, start, end, values, requests = (o.float() for o in outputs)
         gate_loss = F.cross_entropy(gates.flatten(0, 1), batch["gate"].flatten())
 
@@ -88,7 +88,10 @@ class StateTracker(nn.Module):
         span_loss = (ce(start, batch["start"]) + ce(end, batch["end"])) / 2
         value_loss = ce(values.masked_fill(~batch["value_mask"], NEG), batch["value"])
         if requests.size(1):
-            request_loss = F.binary_cross_entropy_with_logits(requests, batch["requests"].float())
+            # summed over the requestable slots (a mean over 7 mostly-negative labels learned too slowly)
+            request_loss = F.binary_cross_entropy_with_logits(
+                requests, batch["requests"].float(), reduction="sum"
+            ) / requests.size(0)
         else:
             request_loss = requests.sum() * 0.0
         total = gate_loss + span_loss + value_loss + request_loss
