@@ -65,7 +65,10 @@ def main() -> None:
     start = time.perf_counter()
     folder = export(args.ckpt, str(args.out))
     export_s = time.perf_counter() - start
-    backends = {"pytorch": TrackerPredictor.from_checkpoint(args.ckpt), "onnx": OnnxTracker(folder, threads=1)}
+    backends = {
+        "pytorch": TrackerPredictor.from_checkpoint(args.ckpt),
+        "onnx": OnnxTracker(folder, threads=1),
+    }
     warm = [(t.system, t.user) for d in dialogues for t in d.turns][:20]
     results, latency = {}, {}
     for name, tracker in backends.items():
