@@ -171,7 +171,7 @@ def test_api_tracks_turns_so_far_or_one_turn_from_a_state(api, trained):
     assert [u.changed for u in updates] == [
         {"food": "thai"},
         {"area": "dontcare"},
-        {"price range": "expensive"},
+        {"price range": "cheap"},
         {},
     ]
     assert api.track(DIALOGUE) == STATES[-1] and api.track(DIALOGUE[:2]) == STATES[1] and api.track([]) == {}
@@ -335,14 +335,13 @@ def test_a_served_tracker_session_survives_a_server_restart(api, trained, start,
     assert server.stop() == 0
 
 
-#: The tiny tracker on DIALOGUE: the value said, ``dontcare`` and the request are right; the confirmed offer
-#: ("do you want cheap food ?" "yes") it gets wrong (``expensive``). What the tests check is that every front end
-#: gives the API's states, and these pin the API's.
+#: The tiny tracker on DIALOGUE, every turn right: the value said, ``dontcare``, the confirmed offer ("do you
+#: want cheap food ?" "yes") and the request. The other tests check that every front end gives the API's states.
 STATES = [
     {"food": "thai"},
     {"food": "thai", "area": "dontcare"},
-    {"food": "thai", "area": "dontcare", "price range": "expensive"},
-    {"food": "thai", "area": "dontcare", "price range": "expensive"},
+    {"food": "thai", "area": "dontcare", "price range": "cheap"},
+    {"food": "thai", "area": "dontcare", "price range": "cheap"},
 ]
 #: chat: the bot's own replies (unseen wording for the tiny model) are the system turns.
 WHERE = "Which part of town would you like to eat in?"
