@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -356,6 +357,12 @@ def create_app(
     class _Conflict(Exception):
         """Another request changed the session while this turn was computed."""
 
+    def read_session(session_id: str) -> dict | None:
+        try:
+            return state.store.get(session_id)
+        except sqlite3.Error as err:  # a locked or vanished file: 503 for this request, as a failed write
+            raise SessionStoreError(f"{settings.sessions}: {err}") from err
+
     async def tracker_turn(session_id: str, body: dict, text: str) -> dict:
         """One turn of a learned tracker's dialogue. The model reads the stored state, so the session is read
         first; the write then checks that nobody changed it meanwhile (else the turn is computed again on the
@@ -366,7 +373,7 @@ def create_app(
         if given is not None:
             given = checked_text(given, '"system"', settings.max_text_chars)
         for _ in range(TRACKER_RETRIES):
-            old = StateSession.from_dict(await in_store_thread(state.store.get, session_id))
+            old = StateSession.from_dict(await in_store_thread(read_session, session_id))
             said = system_turn(old, given)
             update = (await state.batcher.submit([(old.state, said, text)]))[0] if text.strip() else None
             new, record = apply_turn(old, text, said, update, state.policy)
