@@ -116,6 +116,10 @@ def load_tracker(ckpt_path: str | None, onnx: str | None, device: str = "cpu"):
         from chatft.serving.onnx_tracker import OnnxTracker, is_tracker_export
 
         return OnnxTracker(onnx) if is_tracker_export(onnx) else None
+    from pathlib import Path
+
+    if not Path(str(ckpt_path)).expanduser().is_file():
+        return None  # the intent and slot model's loading says what is wrong with the path
     from chatft.serving.tracker_predictor import TrackerPredictor, is_tracker_checkpoint
 
     return (

@@ -63,6 +63,8 @@ def _is_tracker(ckpt_path: str | None, onnx: str | None) -> bool:
         from chatft.serving.onnx_tracker import is_tracker_export
 
         return is_tracker_export(onnx)
+    if ckpt_path is None or not Path(ckpt_path).expanduser().is_file():
+        return False
     from chatft.serving.tracker_predictor import is_tracker_checkpoint
 
     return is_tracker_checkpoint(ckpt_path)
