@@ -83,9 +83,8 @@ def test_fit_test_predict_through_the_cli(tiny_encoder, tmp_path):
     ckpts = sorted((root / "lightning_logs/version_0/checkpoints").glob("*.ckpt"))
     assert [p.name for p in ckpts][-1] == "last.ckpt" and ckpts[0].name.startswith("best-")
     last = root / "lightning_logs/version_0/checkpoints/last.ckpt"
-    # test with only the checkpoint: the tracker CLI is chosen from its hyper-parameters
-    main(["test", *_args(tiny_encoder, data, root), "--ckpt_path", str(last)])
-    out = root / "lightning_logs/version_0/eval"
+    out = tmp_path / "eval"  # evaluations write where --trainer.default_root_dir says
+    main(["test", *_args(tiny_encoder, data, out), "--ckpt_path", str(last)])
     report = json.loads((out / "dst_report.json").read_text())
     assert report["turns"] == 7 * 4
     assert [row["slot"] for row in report["slots"]] == ["food", "area", "price range"]
@@ -96,7 +95,7 @@ def test_fit_test_predict_through_the_cli(tiny_encoder, tmp_path):
     main(
         [
             "predict",
-            *_args(tiny_encoder, data, root),
+            *_args(tiny_encoder, data, out),
             "--ckpt_path",
             str(last),
             "--data.predict_split",

@@ -299,7 +299,6 @@ class TrackerReport(L.Callback):
             with path.open("w", encoding="utf-8") as f:
                 for r in sorted(rows, key=lambda r: r["id"]):
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
-            print(f"wrote: {path}", flush=True)
 
 
 def _gather(trainer: L.Trainer, rows: list) -> list:
