@@ -262,7 +262,10 @@ class TrackerReport(L.Callback):
     def on_test_end(self, trainer: L.Trainer, module: TrackerModule) -> None:
         metric = module.metrics["test"]
         values = {f"test/{k}": float(v) for k, v in metric.compute().items()}
-        per_slot = metric.slot_accuracies().cpu().tolist()
+        # compute() syncs only its result; the counts read here are summed over processes explicitly.
+        with metric.sync_context(should_sync=trainer.world_size > 1):
+            per_slot = metric.slot_accuracies().cpu().tolist()
+            turns = int(metric.turns)
         errors = _gather(trainer, module.errors)
         log_dir = trainer.log_dir or trainer.default_root_dir
         if not trainer.is_global_zero:
@@ -271,7 +274,7 @@ class TrackerReport(L.Callback):
         out.mkdir(parents=True, exist_ok=True)
         report = {
             "metrics": values,
-            "turns": int(metric.turns),
+            "turns": turns,
             "slots": [{"slot": s, "accuracy": a} for s, a in zip(module.schema.slots, per_slot, strict=True)],
             "dialogues_with_errors": len(errors),
         }
