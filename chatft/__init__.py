@@ -2,6 +2,7 @@
 
 ``from chatft import Predictor, OnnxPredictor`` works, but each is imported only when first used
 (PEP 562), so ``import chatft`` stays light and ``OnnxPredictor`` pulls in neither torch nor Lightning.
+``TrackerPredictor`` and ``OnnxTracker`` are the learned dialogue state tracker's (PyTorch and onnxruntime).
 ``from chatft import split_words`` is the word splitter ``predict`` uses: prepare JSON Lines data with it so
 training sees the words inference will see.
 """
@@ -13,6 +14,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Predictor": "chatft.serving.predictor",
     "OnnxPredictor": "chatft.serving.onnx_predictor",
+    "TrackerPredictor": "chatft.serving.tracker_predictor",
+    "OnnxTracker": "chatft.serving.onnx_tracker",
     "Prediction": "chatft.core.prediction",
     "Slot": "chatft.core.prediction",
     "split_words": "chatft.core.text",

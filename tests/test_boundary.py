@@ -47,6 +47,13 @@ TORCH_FREE = [
     "chatft.dialogue.state_update",
     "chatft.dialogue.turn_input",
     "chatft.dialogue.dst_scores",
+    # The learned tracker in the product: policy and sessions, and the ONNX tracker with its tokenizer.
+    "chatft.dialogue.state_policy",
+    "chatft.dialogue.state_session",
+    "chatft.serving.pair_tokenizer",
+    "chatft.serving.tracker_base",
+    "chatft.serving.onnx_tracker",
+    "chatft.serving.tracker_chat",
     "chatft.command_line",
     # encoders install|list need no torch: an image build or CI step can fetch the encoder before torch.
     "chatft.core.encoder_store",

@@ -5,6 +5,9 @@ Endpoints (JSON in, JSON out): ``POST /model/parse`` (Rasa's format, :mod:`chatf
 (one turn through the dialogue tracker; sessions in :mod:`chatft.serving.sessions`), ``GET /health``,
 ``GET /ready`` (503 until the model is loaded and warmed up), ``GET /version``, ``GET /metrics``
 (Prometheus) and ``GET /`` (the web page of ``chatft/resources/web/``: try the model in a browser).
+With a learned dialogue state tracker (``--ckpt_path``/``--onnx`` of a tracker), ``/chat`` tracks the state
+from the system's previous turn (``"system"`` in the body, else the bot's own last reply) and the user's
+``"text"``, answering :mod:`chatft.dialogue.state_session`'s record; ``/parse`` and ``/model/parse`` answer 400.
 ``"explain": true`` in a ``/model/parse`` or ``/parse`` body adds an ``explanation`` (word attributions,
 :mod:`chatft.core.attribution`) to each result, computed in the model thread; nothing else changes. Every
 route that needs the model, ``/chat`` included, answers 503 until ``/ready`` says 200.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -31,9 +35,17 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chatft.serving.loading import WARMUP_TEXTS, LoadedModel, choose_policy, load_model
+from chatft.serving.loading import (
+    TRACKER,
+    TRACKER_WARMUP,
+    WARMUP_TEXTS,
+    LoadedModel,
+    choose_policy,
+    load_model,
+)
 from chatft.serving.requests import (
     ApiError,
+    checked_text,
     explain_of,
     max_body_bytes,
     read_json,
@@ -45,6 +57,9 @@ from chatft.serving.requests import (
 from chatft.serving.settings import ServeSettings
 
 __all__ = ["ENDPOINTS", "WEB_FILES", "create_app", "endpoint_label", "web_file"]
+
+#: How often a tracker turn is computed again when concurrent requests of one session keep changing it.
+TRACKER_RETRIES = 3
 
 #: The files of the web page, shipped in ``chatft/resources/web/`` (no build step, nothing from a CDN).
 WEB_FILES = ("index.html", "app.js", "style.css")
@@ -123,9 +138,33 @@ def create_app(
         response.headers.update(headers or {})
         return response
 
+    async def load_tracker_model(model: LoadedModel) -> None:
+        """A learned dialogue state tracker: the batcher runs turns of concurrent sessions together."""
+        from chatft.dialogue.state_policy import StatePolicy
+
+        tracker = model.predictor
+        policy = StatePolicy.load(settings.requirements).for_slots(tracker.slots)
+        batcher = DynamicBatcher(
+            tracker.update_batch,
+            settings.max_batch_size,
+            settings.max_wait_ms,
+            on_batch=metrics.observe_batch,
+            on_queue=metrics.queue_depth.set,
+        )
+        batcher.start()
+        state.batcher = batcher
+        await batcher.run_in_model_thread(lambda: tracker.update_batch(list(TRACKER_WARMUP)))
+        await batcher.run_in_model_thread(lambda: tracker.update(*TRACKER_WARMUP[0]))
+        state.model, state.policy = model, policy
+        metrics.model.labels(model.info["backend"], model.info["fingerprint"]).set(1)
+        state.ready = True
+
     async def load() -> None:
         try:
             model = await asyncio.to_thread(load_model, settings)
+            if model.kind == TRACKER:
+                await load_tracker_model(model)
+                return
             policy = choose_policy(
                 settings.requirements, model.predictor.intent_labels, model.predictor.slot_labels
             )
@@ -225,9 +264,18 @@ def create_app(
             detail = state.failed or "the model is loading; wait until GET /ready answers 200"
             raise ApiError(503, "not ready", detail)
 
+    def require_nlu() -> None:
+        require_ready()
+        if state.model.kind == TRACKER:
+            raise ApiError(
+                400,
+                "not an intent model",
+                "this server runs a dialogue state tracker: send turns to POST /chat/{session_id}",
+            )
+
     async def predict(texts: list[str], body: Any) -> list:
         """The predictions of ``texts`` with entity values read against the body's ``reference_time``."""
-        require_ready()
+        require_nlu()
         reference = reference_time_of(body)  # checked (400) before the model runs
         preds = await state.batcher.submit(texts)
         resolve = state.model.predictor.resolve
@@ -240,7 +288,7 @@ def create_app(
 
         wanted, method, intent = explain_of(body)
         if wanted:
-            require_ready()
+            require_nlu()
             predictor = state.model.predictor
             try:
                 method = check_request(method, intent, predictor.explain_methods, predictor.intent_labels)
@@ -285,6 +333,8 @@ def create_app(
         body = await read_json(request, body_limit)
         text = text_of(body, settings.max_text_chars)
         require_ready()  # a blank turn needs no prediction, but its answer comes from the model's policy
+        if state.model.kind == TRACKER:
+            return json_response(await tracker_turn(session_id, body, text))
         pred = (await predict([text], body))[0] if text.strip() else None
         record: dict = {}
 
@@ -303,6 +353,46 @@ def create_app(
 
         await in_store_thread(state.store.update, session_id, step)
         return json_response(record)
+
+    class _Conflict(Exception):
+        """Another request changed the session while this turn was computed."""
+
+    def read_session(session_id: str) -> dict | None:
+        try:
+            return state.store.get(session_id)
+        except sqlite3.Error as err:  # a locked or vanished file: 503 for this request, as a failed write
+            raise SessionStoreError(f"{settings.sessions}: {err}") from err
+
+    async def tracker_turn(session_id: str, body: dict, text: str) -> dict:
+        """One turn of a learned tracker's dialogue. The model reads the stored state, so the session is read
+        first; the write then checks that nobody changed it meanwhile (else the turn is computed again on the
+        new state), which keeps the forward pass in the batcher and out of the store's write lock."""
+        from chatft.dialogue.state_session import StateSession, apply_turn, system_turn
+
+        given = body.get("system")
+        if given is not None:
+            given = checked_text(given, '"system"', settings.max_text_chars)
+        for _ in range(TRACKER_RETRIES):
+            old = StateSession.from_dict(await in_store_thread(read_session, session_id))
+            said = system_turn(old, given)
+            update = (await state.batcher.submit([(old.state, said, text)]))[0] if text.strip() else None
+            new, record = apply_turn(old, text, said, update, state.policy)
+
+            def step(current: dict | None, old=old, new=new) -> dict:
+                if StateSession.from_dict(current) != old:
+                    raise _Conflict
+                return new.to_dict()
+
+            try:
+                await in_store_thread(state.store.update, session_id, step)
+            except _Conflict:
+                continue
+            return record
+        raise ApiError(
+            409,
+            "conflict",
+            f"session {session_id!r} changed during {TRACKER_RETRIES} tries; send the turn again",
+        )
 
     @app.delete("/chat/{session_id}")
     async def chat_reset(session_id: str) -> Response:

@@ -14,7 +14,8 @@ turn on standard output::
      "new_frame": true, "state": {"intent": ..., "frame": {slot: value}}, "missing": [...], "response": ...}
 
 State rules and the requirements YAML are described in :mod:`chatft.dialogue.tracker`; ``--onnx DIR`` runs an
-exported model instead of a checkpoint.
+exported model instead of a checkpoint. A learned dialogue state tracker's checkpoint or export runs
+:mod:`chatft.serving.tracker_chat` instead (the state from the bot's previous reply and the user's words).
 
 It lives in serving, not dialogue, because it runs the predictors: serving uses dialogue (the tracker and
 the turn record, :mod:`chatft.dialogue.record`), never the other way round.
@@ -108,6 +109,26 @@ def run_interactive(predictor, tracker: DialogueTracker, out: TextIO) -> None:
         _show(pred, tracker.update(pred), out)
 
 
+def load_tracker(ckpt_path: str | None, onnx: str | None, device: str = "cpu"):
+    """The learned tracker when the checkpoint or export folder is one (else None: an intent and slot model).
+    Torch is imported only for a checkpoint."""
+    if onnx:
+        from chatft.serving.onnx_tracker import OnnxTracker, is_tracker_export
+
+        return OnnxTracker(onnx) if is_tracker_export(onnx) else None
+    from pathlib import Path
+
+    if not Path(str(ckpt_path)).expanduser().is_file():
+        return None  # the intent and slot model's loading says what is wrong with the path
+    from chatft.serving.tracker_predictor import TrackerPredictor, is_tracker_checkpoint
+
+    return (
+        TrackerPredictor.from_checkpoint(ckpt_path, device=device)
+        if is_tracker_checkpoint(ckpt_path)
+        else None
+    )
+
+
 def chat(
     ckpt_path: str | None = None,
     onnx: str | None = None,
@@ -120,13 +141,16 @@ def chat(
 
     Give exactly one of --ckpt_path and --onnx. Interactive by default (/reset starts a new dialogue, /quit
     ends); with --input FILE, one user turn per line (a blank line starts a new dialogue) and one JSON object
-    per turn on standard output.
+    per turn on standard output. A learned dialogue state tracker (its checkpoint or export) tracks the state
+    from the bot's previous reply and the user's words; in --input files, SYSTEM<TAB>USER gives the system's
+    words.
 
     Args:
         ckpt_path: checkpoint written by fit (.ckpt)
         onnx: folder written by `python -m chatft export` (runs with onnxruntime, without torch)
         requirements: dialogue policy YAML (required slots, questions, templates per intent), or a shipped
-            one: atis, demo (default: no required slots)
+            one: atis, demo (default: no required slots); for a state tracker: its policy YAML, or woz
+            (default: ask for every slot)
         input: file with one user turn per line; JSON Lines to stdout
         device: torch device for --ckpt_path
         fallback_response: the answer to a turn the model calls out of scope (its intent is the fallback,
@@ -134,6 +158,19 @@ def chat(
     """
     if (ckpt_path is None) == (onnx is None):
         raise ConfigError("chat: give exactly one of --ckpt_path CKPT and --onnx DIR")
+    tracker = load_tracker(ckpt_path, onnx, device)
+    if tracker is not None:  # a learned dialogue state tracker: chatft.serving.tracker_chat
+        from chatft.dialogue.state_policy import StatePolicy
+        from chatft.serving.tracker_chat import run_tracker_file, run_tracker_interactive
+
+        state_policy = StatePolicy.load(requirements).for_slots(tracker.slots)
+        if input is not None:
+            from chatft.core.text import read_utterances
+
+            run_tracker_file(tracker, state_policy, read_utterances(input), sys.stdout)
+        else:
+            run_tracker_interactive(tracker, state_policy, sys.stdout)
+        return
     policy = DialoguePolicy.load(requirements)
     if onnx:
         from chatft.serving.onnx_predictor import OnnxPredictor

@@ -247,7 +247,9 @@ def export(
 ) -> Path:
     """Export a checkpoint to ONNX (+ labels, tokenizer, decoding, manifest) for onnxruntime.
 
-    The folder runs with ``python -m chatft chat --onnx DIR`` or ``OnnxPredictor(DIR)``, without torch.
+    The folder runs with ``python -m chatft chat --onnx DIR`` or ``OnnxPredictor(DIR)``, without torch. A
+    dialogue state tracker's checkpoint exports its own graph (``OnnxTracker(DIR)``,
+    :mod:`chatft.serving.tracker_export`).
 
     Args:
         ckpt_path: checkpoint written by fit (.ckpt)
@@ -257,7 +259,17 @@ def export(
         quantize: int8: store a dynamically quantized model (int8 weights, ~25 % of the fp32 file, faster
             on CPU); omit for fp32
     """
-    out = export_onnx(ckpt_path, output, opset=opset, max_length=max_length, quantize=quantize)
+    from chatft.serving.tracker_predictor import is_tracker_checkpoint
+
+    if is_tracker_checkpoint(ckpt_path):  # a learned dialogue state tracker: its own graph and files
+        if quantize is not None:
+            raise ConfigError("--quantize: a dialogue state tracker exports in fp32 only (omit --quantize)")
+        _require_onnx()
+        from chatft.serving.tracker_export import export_tracker
+
+        out = export_tracker(ckpt_path, output, opset=opset, max_length=max_length)
+    else:
+        out = export_onnx(ckpt_path, output, opset=opset, max_length=max_length, quantize=quantize)
     diff = json.loads((out / MANIFEST).read_text())["check"]["max_abs_logit_diff_vs_pytorch"]
     kind = "int8 model; " if quantize else ""
     print(

@@ -1,7 +1,10 @@
 """Model loading for the HTTP server: the predictor, what ``/version`` says about it, and the /chat policy.
 
 Torch is imported only for ``--ckpt_path``: with ``--onnx`` the :class:`~chatft.serving.onnx_predictor.
-OnnxPredictor` runs on onnxruntime alone (tests/test_boundary.py imports this module without torch).
+OnnxPredictor` runs on onnxruntime alone (tests/test_boundary.py imports this module without torch). A learned
+dialogue state tracker (its checkpoint, or an export whose manifest says ``kind: dialogue_state_tracker``) loads
+as :class:`~chatft.serving.tracker_predictor.TrackerPredictor` or :class:`~chatft.serving.onnx_tracker.OnnxTracker`
+(:func:`load_tracker`).
 """
 
 from __future__ import annotations
@@ -13,18 +16,28 @@ from typing import Any
 
 from chatft.serving.settings import ServeSettings
 
-__all__ = ["WARMUP_TEXTS", "LoadedModel", "load_model", "choose_policy"]
+__all__ = ["WARMUP_TEXTS", "TRACKER", "LoadedModel", "load_model", "load_tracker", "choose_policy"]
 
 #: Run once before ``/ready`` answers 200: the first calls allocate and pick kernels, a client should not pay.
 WARMUP_TEXTS = ("book a flight from boston to denver tomorrow morning", "hi", "what is fare code h")
 
 
+#: ``LoadedModel.kind`` of a learned dialogue state tracker (an intent and slot model is ``"nlu"``).
+TRACKER = "dialogue_state_tracker"
+#: Turns run once before ``/ready`` when the model is a tracker: (previous state, system, user).
+TRACKER_WARMUP = (
+    ({}, "", "i want a cheap restaurant in the centre"),
+    ({}, "what food would you like ?", "thai"),
+)
+
+
 @dataclass
 class LoadedModel:
-    """The predictor and its ``/version`` description."""
+    """The predictor (or tracker) and its ``/version`` description."""
 
     predictor: Any
     info: dict
+    kind: str = "nlu"
 
 
 def fingerprint(path: Path) -> str:
@@ -40,6 +53,9 @@ def load_model(settings: ServeSettings) -> LoadedModel:
     """Load the predictor (torch only for ``ckpt_path``) and describe it for ``/version``."""
     from chatft import __version__
 
+    tracker = load_tracker(settings)
+    if tracker is not None:
+        return tracker
     if settings.onnx:
         from chatft.serving.onnx_predictor import OnnxPredictor
 
@@ -68,6 +84,43 @@ def load_model(settings: ServeSettings) -> LoadedModel:
         "max_length": predictor.max_length,
     }
     return LoadedModel(predictor, info)
+
+
+def load_tracker(settings: ServeSettings) -> LoadedModel | None:
+    """The learned dialogue state tracker when ``--onnx``/``--ckpt_path`` is one, else None."""
+    from chatft import __version__
+
+    if settings.onnx:
+        from chatft.serving.onnx_tracker import OnnxTracker, is_tracker_export
+
+        folder = Path(settings.onnx).expanduser()
+        if not is_tracker_export(folder):
+            return None
+        tracker = OnnxTracker(folder, threads=settings.threads)
+        backend, source, digest = "onnx", folder, fingerprint(folder / tracker.manifest["model"])
+    else:
+        from chatft.serving.tracker_predictor import TrackerPredictor, is_tracker_checkpoint
+
+        source = Path(settings.ckpt_path).expanduser()  # type: ignore[arg-type]
+        if not is_tracker_checkpoint(source):
+            return None
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
+        tracker = TrackerPredictor.from_checkpoint(source, device=settings.device)
+        backend, digest = "pytorch", fingerprint(source)
+    info = {
+        "chatft": __version__,
+        "backend": backend,
+        "kind": TRACKER,
+        "model": str(source),
+        "fingerprint": digest,
+        "slots": list(tracker.slots),
+        "requestable": list(tracker.schema.requestable),
+        "max_length": tracker.max_length,
+    }
+    return LoadedModel(tracker, info, TRACKER)
 
 
 def choose_policy(requirements: str | None, intent_labels, slot_labels):

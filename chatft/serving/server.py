@@ -57,6 +57,19 @@ def _server_class():
     return _Server
 
 
+def _is_tracker(ckpt_path: str | None, onnx: str | None) -> bool:
+    """Whether the model is a learned dialogue state tracker (torch is imported only for a checkpoint)."""
+    if onnx is not None:
+        from chatft.serving.onnx_tracker import is_tracker_export
+
+        return is_tracker_export(onnx)
+    if ckpt_path is None or not Path(ckpt_path).expanduser().is_file():
+        return False
+    from chatft.serving.tracker_predictor import is_tracker_checkpoint
+
+    return is_tracker_checkpoint(ckpt_path)
+
+
 def run_worker(settings: ServeSettings, sock: socket.socket) -> int:
     """Serve on an already bound socket until SIGTERM/SIGINT; 0 after a clean drain, 1 if the model failed."""
     import uvicorn
@@ -172,10 +185,13 @@ class Serve(ServeSettings):
             _check_entities(Path(self.onnx).expanduser())
         if self.ckpt_path is not None and not Path(self.ckpt_path).expanduser().is_file():
             raise FileNotFoundError(f"{self.ckpt_path}: checkpoint not found (the .ckpt file written by fit)")
-        if self.requirements:
-            DialoguePolicy.load(
-                self.requirements
-            )  # a bad policy file fails now, in one line, not in each worker
+        if self.requirements:  # a bad policy file fails now, in one line, not in each worker
+            if _is_tracker(self.ckpt_path, self.onnx):
+                from chatft.dialogue.state_policy import StatePolicy
+
+                StatePolicy.load(self.requirements)
+            else:
+                DialoguePolicy.load(self.requirements)
         # A session file that cannot be written is one line naming it, before anything listens.
         from chatft.serving.sessions import SQLiteSessionStore
 
