@@ -14,7 +14,7 @@ from chatft.cli import main
 from chatft.presets import PRESETS_DIR, resolve_config_args, shipped_preset, shipped_presets
 from tests.conftest import REPO
 
-PRESETS = [f"{name}.yaml" for name in "atis ddp-cpu ddp debug demo gpu-bf16 preemptible".split()]
+PRESETS = [f"{name}.yaml" for name in "atis ddp-cpu ddp debug demo gpu-bf16 preemptible woz".split()]
 
 
 def test_the_shipped_presets_are_the_top_level_configs_folder():
