@@ -83,9 +83,9 @@ def run_mode(mode: str, data: str, encoder: str, steps: int, warmup: int, batch_
             self.seconds = time.perf_counter() - self.t0
 
     if mode.endswith("-foreach"):  # the optimizer chatft used before fused AdamW, for comparison
-        import chatft.training.module
+        import chatft.training.optimizer
 
-        chatft.training.module._adamw = lambda params, lr: torch.optim.AdamW(params, lr=lr, foreach=True)
+        chatft.training.optimizer.adamw = lambda params, lr: torch.optim.AdamW(params, lr=lr, foreach=True)
     L.seed_everything(seed, verbose=False)
     dm = IntentSlotDataModule(
         data,

@@ -28,10 +28,18 @@ import numpy as np
 
 from chatft.dialogue.dialogues import DONTCARE, Schema
 from chatft.dialogue.state_labels import GATES
-from chatft.dialogue.turn_input import SYSTEM, USER
+from chatft.dialogue.turn_input import SYSTEM, USER, EncodedTurns
 from chatft.dialogue.values import normalise_value
 
-__all__ = ["TrackerSchema", "Decision", "apply_decisions", "best_span", "decode_turn", "TurnUpdate"]
+__all__ = [
+    "TrackerSchema",
+    "Decision",
+    "apply_decisions",
+    "best_span",
+    "decode_turn",
+    "decode_batch",
+    "TurnUpdate",
+]
 
 #: The longest span (tokens) decoding considers.
 MAX_SPAN_TOKENS = 12
@@ -171,3 +179,30 @@ def decode_turn(
     changed = {s: state.get(s) for s in schema.slots if state.get(s) != previous.get(s)}
     requests = tuple(r for r, x in zip(schema.requestable, np.asarray(request_logits), strict=True) if x > 0)
     return TurnUpdate(state, changed, requests, decisions)
+
+
+def decode_batch(
+    schema: TrackerSchema,
+    previous: Sequence[Mapping[str, str]],
+    outputs: Sequence[np.ndarray],
+    encoded: EncodedTurns,
+) -> list[TurnUpdate]:
+    """:func:`decode_turn` for each example of a batch: ``outputs`` are the model's five logit arrays
+    (gate, start, end, value, request; batch axis first, as numpy) for the turns ``encoded`` holds, whose
+    previous states are ``previous``. The one decoding loop evaluation, the API, ``chat`` and ONNX share."""
+    gates, start, end, values, requests = outputs
+    return [
+        decode_turn(
+            schema,
+            prev,
+            gates[b],
+            start[b],
+            end[b],
+            values[b],
+            requests[b],
+            encoded.segments[b],
+            encoded.offsets[b],
+            encoded.texts[b],
+        )
+        for b, prev in enumerate(previous)
+    ]

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from chatft.dialogue.state_update import TrackerSchema, TurnUpdate, decode_turn
+from chatft.dialogue.state_update import TrackerSchema, TurnUpdate, decode_batch
 from chatft.dialogue.turn_input import EncodedTurns, encode_turns
 
 __all__ = ["BaseTracker", "TrackerInput"]
@@ -64,22 +64,7 @@ class BaseTracker:
                 self.slots,
                 self.max_length,
             )
-            gates, start, end, values, requests = self.outputs(enc)
-            for b, (prev, _, _) in enumerate(chunk):
-                out.append(
-                    decode_turn(
-                        self.schema,
-                        prev,
-                        gates[b],
-                        start[b],
-                        end[b],
-                        values[b],
-                        requests[b],
-                        enc.segments[b],
-                        enc.offsets[b],
-                        enc.texts[b],
-                    )
-                )
+            out.extend(decode_batch(self.schema, [prev for prev, _, _ in chunk], self.outputs(enc), enc))
         return out
 
     def update(self, state: Mapping[str, str], system: str, user: str) -> TurnUpdate:

@@ -28,10 +28,11 @@ from torch import Tensor
 from chatft.dialogue.dialogues import Dialogue
 from chatft.dialogue.dst_scores import TurnScore, turn_score
 from chatft.dialogue.state_labels import GATES
-from chatft.dialogue.state_update import TrackerSchema, TurnUpdate, decode_turn
+from chatft.dialogue.state_update import TrackerSchema, TurnUpdate, decode_batch
 from chatft.dialogue.turn_input import encode_turns
 from chatft.model.encoders import DEFAULT_ENCODER
 from chatft.training.dst_metrics import StateTrackingScores
+from chatft.training.optimizer import adamw_with_warmup
 from chatft.training.param_groups import parameter_groups
 
 __all__ = ["TrackerModule", "TrackerReport"]
@@ -140,20 +141,10 @@ class TrackerModule(L.LightningModule):
                 torch.from_numpy(enc.attention_mask).to(device),
                 torch.from_numpy(enc.token_type_ids).to(device),
             )
-            gates, start, end, values, requests = (o.float().cpu().numpy() for o in outs)
-            for b, k in enumerate(active):
-                update = decode_turn(
-                    self.schema,
-                    states[k],
-                    gates[b],
-                    start[b],
-                    end[b],
-                    values[b],
-                    requests[b],
-                    enc.segments[b],
-                    enc.offsets[b],
-                    enc.texts[b],
-                )
+            arrays = [o.float().cpu().numpy() for o in outs]
+            for k, update in zip(
+                active, decode_batch(self.schema, [states[k] for k in active], arrays, enc), strict=True
+            ):
                 states[k] = update.state
                 updates[k].append(update)
         return updates
@@ -215,8 +206,6 @@ class TrackerModule(L.LightningModule):
     # ---- optimisation ------------------------------------------------------------------------------
     def configure_optimizers(self):
         """AdamW (encoder at ``learning_rate``, heads at ``head_learning_rate``), warmup then linear decay."""
-        from transformers import get_linear_schedule_with_warmup
-
         hp = self.hparams
         params = parameter_groups(
             self.model.named_parameters(),
@@ -226,13 +215,9 @@ class TrackerModule(L.LightningModule):
             num_layers=self.model.encoder.config.num_hidden_layers,
             layer_lr_decay=hp.layer_lr_decay,
         )
-        try:
-            optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, fused=True)
-        except (RuntimeError, TypeError, ValueError):
-            optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, foreach=True)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_with_warmup(
+            params, hp.learning_rate, hp.warmup_ratio, self.trainer.estimated_stepping_batches
+        )
 
 
 def error_record(dialogue: Dialogue, updates: list[TurnUpdate], slots) -> dict:
