@@ -25,7 +25,9 @@ changes:
   It runs in ``on_fit_end``, after the out-of-scope calibration has written its state into the file:
   Lightning calls checkpoint callbacks' hooks after every other callback's.
 * **Too small a dev split chooses nothing.** When ``SmallDataSchedule`` finds fewer dev utterances than
-  ``--schedule.min_dev_utterances`` it sets ``keep_newest``: each validated epoch replaces the kept one.
+  ``--schedule.min_dev_utterances`` it sets ``keep_newest``: each validated epoch replaces the kept one. It
+  holds for that fit only: teardown (or an exception) clears it, so a later fit of the same callback in the same
+  process (another datamodule, an in-process resume) decides again instead of inheriting it.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ class BestCheckpoint(CheckpointWriteHook):
             super().write_checkpoint(trainer, filepath)
         finally:
             self.save_weights_only = weights_only
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        # SmallDataSchedule decides keep_newest in each fit's setup, from that fit's dev split.
+        self.keep_newest = False
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        self.keep_newest = False  # Lightning skips teardown hooks when a fit raises
 
     def on_fit_end(self, trainer, pl_module) -> None:
         # Only reached when fit returns normally: an exception (SIGTERM, Ctrl-C) skips on_fit_end.
