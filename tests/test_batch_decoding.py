@@ -116,3 +116,19 @@ def test_batch_without_confidences_or_slots():
     assert [(d.intent, d.tags, d.tag_confidences) for d in intent_only] == [
         (int(p.argmax()), [], []) for p in intent_probabilities(intent_logits)
     ]
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_a_batch_size_below_one_is_a_one_line_error(tiny_tokenizer, batch_size):
+    # Before: 0 raised range()'s "arg 3 must not be zero"; -1 returned [None] for every utterance, silently.
+    from chatft.core.errors import ConfigError
+    from chatft.core.inference_loop import decode_words
+
+    def never(arrays):
+        raise AssertionError("no batch should run")
+
+    with pytest.raises(ConfigError) as err:
+        decode_words(
+            [["hi"], ["book", "a", "flight"]], tiny_tokenizer, never, None, 16, 0, batch_size=batch_size
+        )
+    assert str(err.value) == f"batch_size must be >= 1 (utterances per forward pass), got {batch_size}"

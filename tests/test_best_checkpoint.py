@@ -9,7 +9,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
 
 from chatft.cli import main
 from chatft.model.assets import ASSETS_KEY
@@ -149,3 +149,32 @@ def test_keep_optimizer_state_keeps_a_finished_run_resumable(tiny_encoder, demo_
     # ... and trains on from it: one more epoch, in the same run folder.
     main(["fit", *args, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
     assert torch.load(last, weights_only=True, map_location="cpu")["epoch"] == 2
+
+
+class DevOf(BoringDataModule):
+    """BoringDataModule with a dev split of ``n_dev`` utterances, as SmallDataSchedule counts them."""
+
+    def __init__(self, n_dev: int) -> None:
+        super().__init__()
+        self.datasets = {"dev": list(range(n_dev))}
+
+
+def test_keep_newest_is_decided_again_by_each_fit(tmp_path):
+    # One BestCheckpoint through two fits in one process: the first, on a 5-utterance dev, keeps its newest
+    # epoch; the second, on a 100-utterance dev, chooses on dev again instead of inheriting keep_newest.
+    from chatft.training.schedule import SmallDataSchedule
+
+    ckpt = BestCheckpoint(
+        dirpath=tmp_path, monitor="val/sent_acc", mode="max", filename="best-epoch{epoch:02d}",
+        auto_insert_metric_name=False,
+    )  # fmt: skip
+    kept = []
+    for n_dev, scores in ((5, [0.5, 0.9, 0.7]), (100, [0.95, 0.99, 0.97])):
+        trainer = L.Trainer(
+            max_epochs=3, limit_train_batches=2, limit_val_batches=1, logger=False, enable_progress_bar=False,
+            enable_model_summary=False, num_sanity_val_steps=0,
+            callbacks=[SmallDataSchedule(min_dev_utterances=50), ckpt],
+        )  # fmt: skip
+        trainer.fit(ScriptedScore(scores), datamodule=DevOf(n_dev))
+        kept.append((ckpt.keep_newest, sorted(p.name for p in tmp_path.iterdir())))
+    assert kept == [(False, ["best-epoch02.ckpt"]), (False, ["best-epoch01.ckpt"])]

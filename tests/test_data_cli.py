@@ -62,7 +62,7 @@ def test_convert_then_check_and_stats(tmp_path):
     assert checked.stdout == f"ok: {out} (jsonl): train 4 examples; 2 intents, 1 slot types in train\n"
     assert checked.stderr.splitlines() == [
         "warning: dev: not found (fit validates on it)",
-        "warning: test: not found (test scores on it)",
+        "warning: test: no test split (it is optional: only `test` reads it)",
     ]
     stats = chatft("data", "stats", str(out), "--json")
     assert stats.returncode == 0

@@ -90,7 +90,7 @@ def test_check_ok_and_warnings(data, capsys):
     check(str(data))
     captured = capsys.readouterr()
     assert captured.out == f"ok: {data} (jsonl): train 6, dev 2 examples; 3 intents, 1 slot types in train\n"
-    assert captured.err == "warning: test: not found (test scores on it)\n"
+    assert captured.err == "warning: test: no test split (it is optional: only `test` reads it)\n"
 
 
 def test_check_refuses_what_fit_refuses(data):

@@ -584,7 +584,7 @@ def test_stats_json(woz, capsys):
                 "turns_with_requests": 0,
             },
         },
-        "warnings": ["test: not found (test scores on it)"],
+        "warnings": ["test: no test split (it is optional: only `test` reads it)"],
     }
 
 
@@ -617,7 +617,7 @@ food        100.0%     0.0%         0.50        0      1       1  100.0%      0.
 area        100.0%     0.0%         0.50        0      1       1  100.0%      0.0%    0.0%
 price range 100.0%     0.0%         0.50        0      1       1  100.0%      0.0%    0.0%
 requests (0 turns with any): address 0, phone 0, area 0, food 0, price range 0
-warning: test: not found (test scores on it)
+warning: test: no test split (it is optional: only `test` reads it)
 """
     )
 
@@ -642,7 +642,7 @@ def test_check_lists_problems_and_exits_2(woz, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        "warning: test: not found (test scores on it)",
+        "warning: test: no test split (it is optional: only `test` reads it)",
         f"warning: {dev}:1: dialogue 'dev-0' turn 1: user said '...'",
         f"error: {train}:2: dialogue 'train-1' turn 0: area='center' is not one of schema.json's values of 'area'",
         f"error: {train}:3: dialogue 'train-2' turn 0: slot 'parking' is not an informable slot of schema.json",
@@ -680,7 +680,7 @@ def test_check_duplicate_ids_and_removals(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["data", "check", str(folder)])
     assert capsys.readouterr().err.splitlines() == [
-        "warning: test: not found (test scores on it)",
+        "warning: test: no test split (it is optional: only `test` reads it)",
         f"warning: {folder / 'train.jsonl'}:1: dialogue 'a' turn 1: price='cheap' dropped",
         f"error: {folder / 'dev.jsonl'}:2: dialogue 'a': id also used at {folder / 'train.jsonl'}:1",
         f"chatft: error: {folder}: 1 problem to fix (1 dialogue ids used in two splits), listed above",
@@ -696,7 +696,7 @@ def test_check_ok(tmp_path, capsys):
         "1 informable slots, 0 requestable\n"
     )
     assert captured.err.splitlines() == [
-        "warning: test: not found (test scores on it)",
+        "warning: test: no test split (it is optional: only `test` reads it)",
         f"warning: {folder / 'train.jsonl'}:1: dialogue 'a' turn 1: price='cheap' dropped",
     ]
 

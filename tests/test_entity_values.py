@@ -169,6 +169,26 @@ def test_an_aware_reference_time_gives_times_in_its_offset():
     assert slot.typed == {"dim": "time", "value": "2026-12-03T17:00:00-05:00", "grain": "time"}
 
 
+def test_a_zone_in_the_text_is_kept_as_the_same_instant_in_the_reference_zone():
+    # Before: the text's zone was overwritten by the reference's ("10:00Z" read as 10:00+01:00, an hour off)
+    # or, with a naive reference, dropped. A clock time said in a zone is that instant, given in the
+    # reference's offset; a date keeps its day; a naive reference keeps the zone the text said.
+    from chatft.core.values import normalise, reference_time
+
+    ref = reference_time("2026-12-02T09:30:00+01:00")
+    got = [
+        normalise(t, "time", ref)["value"] for t in ("2026-12-05T10:00:00Z", "5pm EST", "5pm", "tomorrow utc")
+    ]
+    assert got == [
+        "2026-12-05T11:00:00+01:00",
+        "2026-12-02T23:00:00+01:00",
+        "2026-12-02T17:00:00+01:00",
+        "2026-12-03",
+    ]
+    naive = [normalise(t, "time", REF)["value"] for t in ("5pm EST", "5pm")]
+    assert naive == ["2026-12-02T17:00:00-05:00", "2026-12-02T17:00:00"]
+
+
 def test_which_slot_types_are_typed():
     assert [dimension_of(t) for t in ("number_of_people", "fare_amount", "arrive_time.time", "number")] == [
         "number", "amount-of-money", "time", "number",

@@ -141,6 +141,53 @@ def test_test_metrics_log_nan_and_the_sample_size_below_the_minimum():
     }
 
 
+def test_ece_gathers_each_metric_once_and_the_report_equals_the_logged_value():
+    # Two ranks simulated in one process: every gather returns this rank's states twice (the other rank held
+    # the same utterances). ECE must be gathered once per metric and call (once per state: confidences and
+    # hits), count every utterance of both ranks once, and the report must show the logged number exactly.
+    import torch
+    from torch import nn
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    from chatft.core.oos import expected_calibration_error
+    from chatft.training.calibration_report import calibration_report, ece_values
+
+    gathers: list[str] = []
+
+    def two_ranks(t, group=None):
+        gathers.append(str(t.dtype))
+        return [t, t]
+
+    rng = np.random.default_rng(0)
+    probs = torch.tensor(rng.dirichlet(np.ones(3), size=60))
+    target = torch.tensor(rng.integers(0, 3, size=60))
+    metrics = nn.ModuleDict(
+        {
+            k: MulticlassCalibrationError(3, n_bins=15, norm="l1")
+            for k in ("ece_uncalibrated", "ece_calibrated")
+        }
+    )
+    for metric in metrics.values():
+        metric.update(probs, target)
+        metric.distributed_available_fn = lambda: True
+        metric.dist_sync_fn = two_ranks
+    values = ece_values(metrics)
+    assert len(gathers) == 4  # 2 metrics x 2 states, each gathered once
+    # the metric keeps float32 confidences
+    conf, hits = probs.max(1).values.float().double().numpy(), (probs.argmax(1) == target).double().numpy()
+    both = np.concatenate([conf, conf]), np.concatenate([hits, hits])
+    order = np.lexsort((both[1], both[0]))
+    expected = expected_calibration_error(both[0][order], both[1][order], 15)
+    assert values == {"ece_uncalibrated": expected, "ece_calibrated": expected, "ece_n": 120.0}
+    report = calibration_report(metrics, OOSState())
+    assert (report["ece_uncalibrated"], report["ece_calibrated"], report["ece_n"]) == (
+        expected,
+        expected,
+        120,
+    )
+    assert sum(report["bins_calibrated"]["count"]) == 120
+
+
 # ---- the fallback ------------------------------------------------------------------------------------
 def test_margin_is_top1_minus_top2_over_in_scope_intents():
     probs = np.array([[0.0, 0.5, 0.3, 0.2], [0.0, 0.4, 0.4, 0.2]])

@@ -219,6 +219,28 @@ def test_brackets_table_header_without_column_options(tmp_path):
     ]
 
 
+def test_brackets_tables_pick_columns_by_the_csv_rule(tmp_path):
+    # One column rule for csv and brackets tables (csv_table.table_columns). Before, brackets had its own:
+    # --column 2 left the intent in column 2 too (the annotated text read as the intent), --column 0 read the
+    # last column, and a header named a column only in its exact case.
+    path = write(
+        tmp_path / "a.csv", "alarm_set,wake me at [time : five am]\nweather,rain in [place : paris]\n"
+    )
+    convert("brackets", str(tmp_path / "n"), input=[str(path)], column="2", split="1,0,0", quiet=True)
+    assert words(tmp_path / "n" / "train.jsonl") == [
+        ("wake me at five am", "alarm_set"),
+        ("rain in paris", "weather"),
+    ]
+    with pytest.raises(ConfigError) as err:
+        convert("brackets", str(tmp_path / "z"), input=[str(path)], column="0", quiet=True)
+    assert str(err.value) == "--column '0': columns are numbered from 1"
+    cased = write(
+        tmp_path / "b.tsv", "Scenario\tAnswer\tLabel\nalarm\tremind me [date : tomorrow]\talarm_set\n"
+    )
+    convert("brackets", str(tmp_path / "c"), input=[str(cased)], column="answer", split="1,0,0", quiet=True)
+    assert words(tmp_path / "c" / "train.jsonl") == [("remind me tomorrow", "alarm_set")]
+
+
 # --- tiny dev splits ---------------------------------------------------------------------------------------
 
 

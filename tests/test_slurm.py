@@ -13,6 +13,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -254,3 +255,25 @@ def test_requeued_job_resumes_with_counters_intact(how, cluster, tiny_encoder, s
     rows = [json.loads(x) for x in (log_dir / "val_metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(epochs))
     assert [r["step"] for r in rows] == [STEPS_PER_EPOCH * (e + 1) for e in range(epochs)]
+
+
+def test_the_test_run_hides_lightnings_srun_hint_on_a_machine_with_slurm(tmp_path, monkeypatch):
+    # With SLURM installed (CI inside a SLURM job, or once -m slurm has installed it), every Trainer a test
+    # builds outside the CLI (which filters the hint itself) put "The `srun` command is available on your
+    # system but is not used" into the warnings summary; pyproject's filterwarnings ignores it in tests.
+    import warnings
+
+    import lightning as L
+
+    srun = tmp_path / "srun"
+    srun.write_text("#!/bin/sh\n", encoding="utf-8")
+    srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    for name in [k for k in os.environ if k.startswith("SLURM_")]:
+        monkeypatch.delenv(name)
+    assert shutil.which("srun") == str(srun)
+    with warnings.catch_warnings(record=True) as seen:  # the test run's filters, pyproject's included
+        L.Trainer(
+            accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+        )
+    assert [str(w.message) for w in seen if "srun" in str(w.message)] == []

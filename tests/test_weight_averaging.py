@@ -12,6 +12,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from chatft.cli import main
+from chatft.compat.lightning_hooks import AVERAGING_STATE, CURRENT_MODEL_STATE
+from chatft.training.best_checkpoint import FINISHED_KEY, RESUME_ONLY_KEYS
 from chatft.training.weight_averaging import WeightEMA
 
 from .conftest import cli_args
@@ -103,6 +105,11 @@ def test_cli_keeps_the_averaged_weights_it_scored(tiny_encoder, demo_small, tmp_
     )
     log_dir = root / "lightning_logs/version_0"
     best = next((log_dir / "checkpoints").glob("best-*.ckpt"))
+    # The run finished: its last.ckpt holds the average as state_dict and none of what only resuming reads,
+    # the raw weights (a second copy of the model) and the average's own state included.
+    last = torch.load(log_dir / "checkpoints/last.ckpt", weights_only=True, map_location="cpu")
+    assert last[FINISHED_KEY] is True
+    assert [k for k in (*RESUME_ONLY_KEYS, CURRENT_MODEL_STATE, AVERAGING_STATE) if k in last] == []
     epoch = int(best.name.split("epoch")[1].split("-")[0])
     row = next(
         r

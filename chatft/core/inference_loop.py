@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from chatft.core.decoding import Decoded, Decoder
+from chatft.core.errors import ConfigError
 from chatft.core.features import pad_batch, tokenize_examples
 
 __all__ = ["MODEL_INPUTS", "Logits", "decode_words"]
@@ -37,8 +38,11 @@ def decode_words(
 
     Tokenization and word alignment are training's (:func:`chatft.core.features.tokenize_examples`);
     ``word_probabilities``: also give every kept word's probabilities over all tags
-    (:meth:`chatft.core.decoding.Decoder.decode`), as the data audit needs.
+    (:meth:`chatft.core.decoding.Decoder.decode`), as the data audit needs. ``batch_size`` below 1 is a
+    :class:`~chatft.core.errors.ConfigError` (0 made ``range`` raise, a negative size decoded nothing).
     """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1 (utterances per forward pass), got {batch_size}")
     features = tokenize_examples(tokenizer, words, max_length)
     results: list[Decoded | None] = [None] * len(features)
     order = sorted(range(len(features)), key=lambda k: len(features[k].input_ids))

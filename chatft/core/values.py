@@ -11,7 +11,8 @@ what Rasa's ``DucklingEntityExtractor``, Dialogflow's system entities and LUIS's
 The parsing is done by well-kept libraries (torch-free, BSD/MIT): ``text2num`` turns number words into
 digits ("fifty" -> "50", "twenty first" -> "21st"), ``price-parser`` reads the amount and currency sign of
 the result ("1,200.50", "€30", "2,50 EUR"), ``dateparser`` reads dates and times relative to a reference
-time ("tomorrow", "next friday", "in two weeks", "5pm"; future dates preferred, as Duckling does).
+time ("tomorrow", "next friday", "in two weeks", "5pm"; future dates preferred, as Duckling does). An aware
+reference gives date-times in its UTC offset, a time said in another zone ("5pm EST") converted to it.
 
 **Which slots are typed** (:func:`dimension_of`): an explicit entry of ``value_types`` in the project's
 ``entities.json`` wins (``null`` turns typing off for that slot type); otherwise the slot type's name says
@@ -197,13 +198,18 @@ def _time(text: str, language: str, reference_time: datetime) -> dict | None:
     data = _date_parser(language, reference_time.replace(tzinfo=None)).get_date_data(text)
     if data is None or data.date_obj is None:
         return None
-    when = data.date_obj.replace(tzinfo=tz) if tz is not None else data.date_obj.replace(tzinfo=None)
     grain = data.period or "day"
-    # A clock time ("5pm") or a part of the day ("tonight": 20:00) is a date-time; a day, week, month or year a date.
-    value = (
-        when.isoformat(timespec="seconds") if grain in ("time", "part_of_day") else when.date().isoformat()
-    )
-    return {"dim": TIME, "value": value, "grain": grain}
+    when = data.date_obj
+    if grain not in ("time", "part_of_day"):  # a day, week, month or year: a date, as said
+        return {"dim": TIME, "value": when.date().isoformat(), "grain": grain}
+    # A clock time ("5pm") or a part of the day ("tonight": 20:00) is a date-time. One said in a zone ("5pm
+    # EST", "10:00Z") is that instant, given in the reference's offset (as a naive reference has none, in the
+    # zone said); one said without is the reference's wall-clock time.
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    elif tz is not None:
+        when = when.astimezone(tz)
+    return {"dim": TIME, "value": when.isoformat(timespec="seconds"), "grain": grain}
 
 
 def normalise(

@@ -2,7 +2,8 @@
 
 Input: a text file with one annotated utterance per line (the intent is then a fixed ``intent``), a CSV/TSV
 file (``column``: the annotated text's column, default ``annot_utt`` or the first; ``intent_column``: the
-intent's, default ``intent`` or the second), or JSON Lines such as MASSIVE's (keys ``annot_utt``/``intent``,
+intent's, default ``intent`` or the second; header and columns by :func:`csv_table.table_columns`, the CSV
+format's rule), or JSON Lines such as MASSIVE's (keys ``annot_utt``/``intent``,
 SLURP's ``sentence_annotation``). An annotation is ``[type : value]``; the text keeps the value. Nested,
 unclosed or stray brackets, or a bracket without ``type :``, are one-line errors naming the file and line
 (``lenient``: the line is kept as literal words, without slots, and the summary warns with its place).
@@ -72,21 +73,16 @@ def parse(annotated: str, where: str) -> tuple[str, tuple[Span, ...]]:
     return "".join(out), tuple(spans)
 
 
-def _pick(
-    keys: list[str], given: str | None, defaults: tuple[str, ...], fallback: int | None, what: str
-) -> str | int:
+def _key(keys: list[str], given: str | None, defaults: tuple[str, ...], what: str) -> str:
+    """The JSON key holding the text or the intent: ``given``, else the first of ``defaults`` present."""
     if given is not None:
-        if given.isdigit():
-            return int(given) - 1
         if given not in keys:
             raise ConfigError(f"--{what} {given!r}: not found (have {keys})")
         return given
     for key in defaults:
         if key in keys:
             return key
-    if fallback is None:
-        raise ConfigError(f"--{what}: none of {list(defaults)} found (have {keys}); name it with --{what}")
-    return fallback
+    raise ConfigError(f"--{what}: none of {list(defaults)} found (have {keys}); name it with --{what}")
 
 
 def read_file(
@@ -101,41 +97,30 @@ def read_file(
     items: list[tuple[str, str, str]] = []  # (where, annotated, intent)
     if suffix in (".csv", ".tsv"):
         table = csv_table.rows(path)
-        first = [c.strip() for c in table[0][1]] if table else []
-        # csv_table's header rule (Customer Query,Intent Name) when no column is named
-        unnamed = column is None and intent_column is None and bool(table)
-        header = (
-            first
-            if (
-                column in first
-                or intent_column in first
-                or set(first) & {*TEXT_KEYS, *INTENT_KEYS}
-                or (unnamed and csv_table.is_header(table, None if intent is not None else 1))
+        if table:
+            # csv_table's column rule (header names, numbers, defaults), with this format's own column names.
+            header, col_i, icol_i = csv_table.table_columns(
+                path,
+                table,
+                column,
+                intent_column,
+                has_label=intent is None,
+                text_names=TEXT_KEYS,
+                label_names=INTENT_KEYS,
+                options=("column", "intent-column"),
             )
-            else None
-        )
-        keys = header or [str(k + 1) for k in range(len(first))]
-        found_text, found_label = csv_table.header_columns(first) if header else (None, None)
-        text_at = found_text if found_text is not None else (1 if found_label == 0 else 0)
-        label_at = found_label if found_label is not None else (0 if text_at == 1 else 1)
-        col = _pick(keys, column, TEXT_KEYS, text_at, "column")
-        icol = (
-            None if intent is not None else _pick(keys, intent_column, INTENT_KEYS, label_at, "intent-column")
-        )
-        if header:
-            shown(
-                notes,
-                "header rows (not read as examples)",
-                f"{path}:{table[0][0]}: " + " | ".join(map(repr, first)),
-            )
-        col_i = keys.index(col) if isinstance(col, str) else col
-        icol_i = keys.index(icol) if isinstance(icol, str) else icol
-        for line, cells in table[1:] if header else table:
-            where = f"{path}:{line}"
+            if header:
+                shown(
+                    notes,
+                    "header rows (not read as examples)",
+                    f"{path}:{table[0][0]}: " + " | ".join(repr(c.strip()) for c in header),
+                )
             need = max(col_i, icol_i if icol_i is not None else 0)
-            if len(cells) <= need:
-                raise DataFormatError(f"{where}: {len(cells)} column(s), expected at least {need + 1}")
-            items.append((where, cells[col_i], intent if icol_i is None else cells[icol_i].strip()))
+            for line, cells in table[1:] if header else table:
+                where = f"{path}:{line}"
+                if len(cells) <= need:
+                    raise DataFormatError(f"{where}: {len(cells)} column(s), expected at least {need + 1}")
+                items.append((where, cells[col_i], intent if icol_i is None else cells[icol_i].strip()))
     elif suffix in (".jsonl", ".json"):
         for n, line in enumerate(read_text(path).split("\n"), start=1):
             if not line.strip():
@@ -148,10 +133,10 @@ def read_file(
             if not isinstance(obj, dict):
                 raise DataFormatError(f"{where}: expected one JSON object per line")
             keys = list(obj)
-            col = _pick(keys, column, TEXT_KEYS, None, "column")
+            col = _key(keys, column, TEXT_KEYS, "column")
             label = intent
             if label is None:
-                label = obj.get(_pick(keys, intent_column, INTENT_KEYS, None, "intent-column"))
+                label = obj.get(_key(keys, intent_column, INTENT_KEYS, "intent-column"))
             items.append((where, obj.get(col), label))
     else:
         if intent is None:

@@ -107,8 +107,11 @@ def names_column(cell: str, words: frozenset[str]) -> bool:
     return short(cell) and any(w in words for w in cell_words(cell))
 
 
-def header_columns(cells: list[str]) -> tuple[int | None, int | None]:
-    """Indices of the cells naming the text and the label column (exact names first), None where none does."""
+def header_columns(
+    cells: list[str], text_names: tuple[str, ...] = (), label_names: tuple[str, ...] = ()
+) -> tuple[int | None, int | None]:
+    """Indices of the cells naming the text and the label column (exact names first: a format's own
+    ``text_names``/``label_names``, then :data:`TEXT_NAMES`/:data:`LABEL_NAMES`), None where none does."""
     exact = [c.strip().lower() for c in cells]
 
     def find(names: tuple[str, ...], words: frozenset[str], taken: int | None) -> int | None:
@@ -117,8 +120,8 @@ def header_columns(cells: list[str]) -> tuple[int | None, int | None]:
                 return exact.index(name)
         return next((i for i, c in enumerate(cells) if i != taken and names_column(c, words)), None)
 
-    text = find(TEXT_NAMES, TEXT_WORDS, None)
-    return text, find(LABEL_NAMES, LABEL_WORDS, text)
+    text = find((*text_names, *TEXT_NAMES), TEXT_WORDS, None)
+    return text, find((*label_names, *LABEL_NAMES), LABEL_WORDS, text)
 
 
 def is_header(table: list[tuple[int, list[str]]], label_index: int | None) -> bool:
@@ -158,32 +161,46 @@ def _show(cells: list[str]) -> str:
     return " | ".join(repr(c.strip()) for c in cells)
 
 
-def read_file(
+def table_columns(
     path: Path,
-    notes: Counter,
+    table: list[tuple[int, list[str]]],
     text_column: str | None = None,
     label_column: str | None = None,
-    delimiter: str | None = None,
-) -> list[Record]:
-    for what, given in (("text-column", text_column), ("label-column", label_column)):
+    *,
+    has_label: bool = True,
+    text_names: tuple[str, ...] = (),
+    label_names: tuple[str, ...] = (),
+    options: tuple[str, str] = ("text-column", "label-column"),
+) -> tuple[list[str] | None, int, int | None]:
+    """``(header row or None, text column, label column)`` of a non-empty table, 0-based: the one column rule
+    of CSV/TSV files and of the brackets format's tables.
+
+    Columns given by 1-based number or header name (any case) win; a column given by number moves the other
+    one's default (``--label-column 1``: text in column 2); otherwise the header's names (the module
+    docstring's rule), else text in column 1 and the label in column 2. ``has_label`` False: the table has no
+    label column (a fixed intent), so the label is None. ``text_names``/``label_names``: a format's own
+    column names (the brackets format's ``annot_utt``), read before the generic ones; a first row holding one
+    exactly is a header. ``options``: the two options' names, for the one-line errors.
+    """
+    if not has_label:
+        label_column = None
+    for what, given in zip(options, (text_column, label_column), strict=True):
         if given is not None and given.isdigit() and int(given) < 1:  # 0 would index column -1, the last
             raise ConfigError(f"--{what} {given!r}: columns are numbered from 1")
-    table = rows(path, delimiter)
-    if not table:
-        raise DataFormatError(f"{path}: file is empty (expected text,label rows)")
     named = [c for c in (text_column, label_column) if c is not None and not c.isdigit()]
     first = table[0][1]
+    cells = {x.strip().lower() for x in first}
     if named:
-        header = (
-            first if all(c.strip().lower() in {x.strip().lower() for x in first} for c in named) else None
-        )
+        header = first if all(c.strip().lower() in cells for c in named) else None
         if header is None:
             raise ConfigError(f"{path}: no header row with the columns {text_column!r}/{label_column!r}")
     else:
-        given_label = int(label_column) - 1 if label_column is not None else 1
-        header = first if is_header(table, given_label) else None
-    found_text, found_label = header_columns(header) if header is not None else (None, None)
-    # A column given by number also moves the other one's default (--label-column 1: text in column 2).
+        given_label = int(label_column) - 1 if label_column is not None else (1 if has_label else None)
+        own = cells & {n.lower() for n in (*text_names, *label_names)}
+        header = first if own or is_header(table, given_label) else None
+    found_text, found_label = (
+        header_columns(header, text_names, label_names) if header is not None else (None, None)
+    )
     if text_column is not None and text_column.isdigit():
         found_text = int(text_column) - 1
     if label_column is not None and label_column.isdigit():
@@ -192,8 +209,23 @@ def read_file(
         found_text = 1 if found_label == 0 else 0
     if found_label is None:
         found_label = 0 if found_text == 1 else 1
-    t = column_index(header, text_column, (), found_text, "text-column")
-    lab = column_index(header, label_column, (), found_label, "label-column")
+    t = column_index(header, text_column, (), found_text, options[0])
+    lab = column_index(header, label_column, (), found_label, options[1]) if has_label else None
+    return header, t, lab
+
+
+def read_file(
+    path: Path,
+    notes: Counter,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    delimiter: str | None = None,
+) -> list[Record]:
+    table = rows(path, delimiter)
+    if not table:
+        raise DataFormatError(f"{path}: file is empty (expected text,label rows)")
+    header, t, lab = table_columns(path, table, text_column, label_column)
+    first = table[0][1]
     if header is not None:
         shown(notes, "header rows (not read as examples)", f"{path}:{table[0][0]}: {_show(header)}")
     elif maybe_header(table, lab):

@@ -36,6 +36,14 @@ class Dataset:
         return example_location(self.data_dir, split, self.format, index)
 
 
+def missing_split_warning(split: str) -> str:
+    """The warning ``data check``/``data stats`` give for a missing dev or test split (NLU and dialogue
+    folders alike): dev is what fit validates on; test is optional, only ``test`` reads it."""
+    if split == "dev":
+        return "dev: not found (fit validates on it)"
+    return "test: no test split (it is optional: only `test` reads it)"
+
+
 def read_dataset(data_dir: str | Path) -> Dataset:
     """Every split of ``data_dir``, validated as ``fit`` validates it (one-line errors with file:line)."""
     root = Path(data_dir).expanduser()
@@ -50,9 +58,7 @@ def read_dataset(data_dir: str | Path) -> Dataset:
             splits[split] = read_split(root, split, fmt)
             check_same_kind(root, split, fmt, splits[split], has_slots)
         else:
-            warnings.append(
-                f"{split}: not found ({'fit validates on it' if split == 'dev' else 'test scores on it'})"
-            )
+            warnings.append(missing_split_warning(split))
     for split, examples in splits.items():
         warning = orphan_warning(root, split, fmt, examples)
         if warning:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from chatft.core.errors import DataFormatError
 from chatft.core.formats import SPLITS
+from chatft.data_tools.dataset import missing_split_warning
 from chatft.dialogue.dialogues import SCHEMA_FILE, SPLIT_FILES, Dialogue, Schema, read_dialogues, read_schema
 
 __all__ = ["DialogueFolder", "read_dialogue_folder"]
@@ -60,9 +61,7 @@ def read_dialogue_folder(data_dir: str | Path) -> DialogueFolder:
             splits[split] = read_dialogues(path)
             lines[split] = _lines(path)
         elif split != "train":
-            warnings.append(
-                f"{split}: not found ({'fit validates on it' if split == 'dev' else 'test scores on it'})"
-            )
+            warnings.append(missing_split_warning(split))
     if not splits["train"]:
         raise DataFormatError(f"{root / SPLIT_FILES['train']}: no dialogues")
     return DialogueFolder(root, schema, splits, lines, warnings)

@@ -18,14 +18,17 @@ changes:
 * **A finished run keeps no optimizer state.** When ``fit`` ends normally (its epochs done, or early
   stopping), ``last.ckpt`` is rewritten without the optimizer, learning-rate scheduler and loop states
   (the demo fit, MiniLM, ``configs/demo.yaml``: 273,081,775 -> 92,311,013 bytes, the size of
-  its best checkpoint), and marked as finished (:data:`FINISHED_KEY`), so
-  ``--ckpt_path last`` says in one line that there is nothing to resume instead of a misleading error. A run
-  stopped by SIGTERM, Ctrl-C or a crash never reaches this, so its ``last.ckpt`` still resumes.
+  its best checkpoint) and, with ``--ema.decay``, without the raw weights kept beside the average, and
+  marked as finished (:data:`FINISHED_KEY`), so ``--ckpt_path last`` says in one line that there is nothing
+  to resume instead of a misleading error. A run stopped by SIGTERM, Ctrl-C or a crash never reaches this,
+  so its ``last.ckpt`` still resumes.
   ``--checkpoint.keep_optimizer_state true`` keeps the full state, to train a finished run on (more epochs).
   It runs in ``on_fit_end``, after the out-of-scope calibration has written its state into the file:
   Lightning calls checkpoint callbacks' hooks after every other callback's.
 * **Too small a dev split chooses nothing.** When ``SmallDataSchedule`` finds fewer dev utterances than
-  ``--schedule.min_dev_utterances`` it sets ``keep_newest``: each validated epoch replaces the kept one.
+  ``--schedule.min_dev_utterances`` it sets ``keep_newest``: each validated epoch replaces the kept one. It
+  holds for that fit only: teardown (or an exception) clears it, so a later fit of the same callback in the
+  same process (another datamodule, an in-process resume) decides again instead of inheriting it.
 """
 
 from __future__ import annotations
@@ -36,15 +39,18 @@ from typing import Any
 
 import torch
 
-from chatft.compat.lightning_hooks import CheckpointWriteHook
+from chatft.compat.lightning_hooks import AVERAGING_STATE, CURRENT_MODEL_STATE, CheckpointWriteHook
 
 log = logging.getLogger(__name__)
 
 #: Top-level key of a ``last.ckpt`` whose run finished and whose resume-only state was dropped.
 FINISHED_KEY = "chatft_fit_finished"
-#: What only resuming reads (Lightning's full-checkpoint keys a ``save_weights_only`` file also lacks); the
-#: callbacks' states stay (they are small, and name the best checkpoint when there are several).
-RESUME_ONLY_KEYS = ("optimizer_states", "lr_schedulers", "loops")
+#: What only resuming reads (Lightning's full-checkpoint keys a ``save_weights_only`` file also lacks): the
+#: optimizer, scheduler and loop states, and with ``--ema.decay`` the raw weights (``current_model_state``, a
+#: second copy of the model; ``state_dict`` holds the average, the weights that were scored) and the
+#: average's own state. The callbacks' states stay (small, and they name the best checkpoint when there are
+#: several).
+RESUME_ONLY_KEYS = ("optimizer_states", "lr_schedulers", "loops", CURRENT_MODEL_STATE, AVERAGING_STATE)
 
 
 def drop_resume_state(path: str | Path) -> tuple[int, int]:
@@ -99,6 +105,15 @@ class BestCheckpoint(CheckpointWriteHook):
             super().write_checkpoint(trainer, filepath)
         finally:
             self.save_weights_only = weights_only
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        # SmallDataSchedule decides keep_newest in each fit's setup, from that fit's dev split.
+        self.keep_newest = False
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        self.keep_newest = False  # Lightning skips teardown hooks when a fit raises
 
     def on_fit_end(self, trainer, pl_module) -> None:
         # Only reached when fit returns normally: an exception (SIGTERM, Ctrl-C) skips on_fit_end.

@@ -33,10 +33,10 @@ def _gathered(metric) -> tuple[np.ndarray, np.ndarray]:
         return conf.double().cpu().numpy(), hits.double().cpu().numpy()
 
 
-def ece_of(metric) -> float:
-    """The metric's ECE (15 bins, L1) computed in float64 over the gathered values in sorted order, so the
-    number is the same, bit for bit, whatever the number of processes (torchmetrics sums in arrival order)."""
-    conf, hits = _gathered(metric)
+def sorted_ece(conf: np.ndarray, hits: np.ndarray) -> float:
+    """ECE (15 bins, L1) in float64 over gathered values taken in sorted order, so the number does not depend on
+    the order the ranks' values arrive in (torchmetrics sums in arrival order). The logged ``test/ece_*`` and
+    the report's both come from here, so they are the same number."""
     order = np.lexsort((hits, conf))
     return expected_calibration_error(conf[order], hits[order], N_BINS)
 
@@ -44,13 +44,13 @@ def ece_of(metric) -> float:
 def ece_values(metrics: nn.ModuleDict) -> dict[str, float]:
     """``ece_uncalibrated``, ``ece_calibrated`` and ``ece_n`` (the in-scope utterances they were measured on);
     both ECEs are NaN below :data:`~chatft.core.oos.MIN_ECE_SAMPLES` utterances (12 right answers would read
-    as a perfect 0.000000). Every rank must call this (the values are gathered)."""
+    as a perfect 0.000000). Every rank must call this (each metric is gathered once)."""
     out: dict[str, float] = {}
     n = 0
     for key in ("ece_uncalibrated", "ece_calibrated"):
-        conf, _ = _gathered(metrics[key])
+        conf, hits = _gathered(metrics[key])
         n = len(conf)
-        out[key] = ece_of(metrics[key]) if ece_note(n) is None else float("nan")
+        out[key] = sorted_ece(conf, hits) if ece_note(n) is None else float("nan")
     out["ece_n"] = float(n)
     return out
 
@@ -66,7 +66,7 @@ def calibration_report(metrics: nn.ModuleDict, state: OOSState) -> dict:
         conf, hits = _gathered(metrics[key])
         mean_conf, acc, count = reliability_bins(conf, hits, N_BINS)
         note = ece_note(len(conf))
-        out[key] = expected_calibration_error(conf, hits, N_BINS) if note is None else None
+        out[key] = sorted_ece(conf, hits) if note is None else None
         out["ece_n"] = len(conf)
         if note is not None:
             out["ece_note"] = note
