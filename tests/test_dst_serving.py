@@ -63,6 +63,31 @@ def test_shipped_woz_policy_and_a_policy_for_slots_the_tracker_lacks():
         StatePolicy.from_dict({"intents": {}})
 
 
+def test_both_policies_find_and_parse_their_yaml_alike(tmp_path):
+    """The rule-based and the learned tracker's policies read YAML with one function (policy_file.py): the
+    same syntax error line; not found lists each one's shipped names (as FileNotFoundError / ConfigError)."""
+    from chatft.core.errors import ConfigError
+    from chatft.dialogue.tracker import DialoguePolicy
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ask:\n  food: What food: thai?\n", encoding="utf-8")
+    for policy in (DialoguePolicy, StatePolicy):
+        with pytest.raises(ConfigError) as err:
+            policy.load(bad)
+        assert str(err.value) == f"{bad}:2:18: not valid YAML: mapping values are not allowed here"
+    with pytest.raises(
+        FileNotFoundError, match=r"^nope: dialogue policy not found \(a YAML file, or one of: atis, demo\)$"
+    ):
+        DialoguePolicy.load("nope")
+    with pytest.raises(
+        ConfigError, match=r"^nope: dialogue policy not found \(a YAML file, or one of: woz\)$"
+    ):
+        StatePolicy.load("nope")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    assert StatePolicy.load(empty) == StatePolicy() and DialoguePolicy.load(empty) == DialoguePolicy()
+
+
 def test_a_turn_record_carries_state_changes_requests_and_the_reply():
     policy = StatePolicy().for_slots(SLOTS)
     update = TurnUpdate({"food": "thai"}, {"food": "thai"}, ("phone",), {"food": Decision("user", "thai")})
