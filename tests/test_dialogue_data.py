@@ -74,6 +74,44 @@ def test_read_dialogues_errors(tmp_path, line, message):
     assert str(err.value) == f"{path}:3: {message}"
 
 
+def test_conversations_to_track_need_no_state_and_errors_name_line_and_turn(tmp_path):
+    """``states=False`` (``predict --data.predict_file``): turns of system and user only; ids default to the
+    position; every other rule (and the one-line errors) as in a split file, a non-UTF-8 line included."""
+    path = tmp_path / "conversations.jsonl"
+    path.write_text(
+        '{"id": "a", "turns": [{"system": "", "user": "hi"}]}\n\n{"turns": [{"system": "", "user": "yo"}]}\n',
+        encoding="utf-8",
+    )
+    assert read_dialogues(path, states=False) == [
+        Dialogue("a", (Turn("", "hi", {}),)),
+        Dialogue("1", (Turn("", "yo", {}),)),
+    ]
+    with pytest.raises(DataFormatError) as err:
+        read_dialogues(path)
+    assert (
+        str(err.value)
+        == f"{path}:1: dialogue 'a' turn 0: 'state' must be an object of slot -> non-empty string value"
+    )
+    for line, message in (
+        (
+            '{"turns": [{"system": "", "user": "hi"}, {"system": "ok"}]}',
+            "dialogue '0' turn 1: 'user' must be a string",
+        ),
+        ('{"turns": [{"system": "", "user": "hi", "stat": {}}]}', "dialogue '0' turn 0: unknown key 'stat'"),
+        ('{"turns": [{"system": "", "user": " "}]}', "dialogue '0' turn 0: 'user' is empty"),
+    ):
+        path.write_text(line + "\n", encoding="utf-8")
+        with pytest.raises(DataFormatError) as err:
+            read_dialogues(path, states=False)
+        assert str(err.value).startswith(f"{path}:1: {message}")
+    path.write_bytes(
+        b'{"turns": [{"system": "", "user": "hi"}]}\n{"turns": [{"system": "", "user": "caf\xe9"}]}\n'
+    )
+    with pytest.raises(DataFormatError) as err:
+        read_dialogues(path, states=False)
+    assert str(err.value) == f"{path}:2: not UTF-8 text (byte 39 of the line)"
+
+
 def test_read_dialogues_duplicate_id(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text(

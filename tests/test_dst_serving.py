@@ -8,9 +8,11 @@ API's records turn by turn. The policy and the session record are checked torch-
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -19,8 +21,9 @@ import pytest
 from chatft.dialogue.state_policy import StatePolicy
 from chatft.dialogue.state_session import StateSession, apply_turn
 from chatft.dialogue.state_update import Decision, TurnUpdate
+from tests.conftest import QUIET
 from tests.dst_fixture import write_dialogue_folder
-from tests.test_serve import start  # noqa: F401 - the fixture that starts (and cleans up) server processes
+from tests.test_serve import hooks, start  # noqa: F401 - start: the fixture that starts (and cleans up) servers
 
 REPO = Path(__file__).resolve().parents[1]
 SLOTS = ("food", "area", "price range")
@@ -58,6 +61,31 @@ def test_shipped_woz_policy_and_a_policy_for_slots_the_tracker_lacks():
         StatePolicy.from_dict({"required": ["name"]}).for_slots(SLOTS)
     with pytest.raises(ConfigError, match=r"unknown keys \['intents'\]"):
         StatePolicy.from_dict({"intents": {}})
+
+
+def test_both_policies_find_and_parse_their_yaml_alike(tmp_path):
+    """The rule-based and the learned tracker's policies read YAML with one function (policy_file.py): the
+    same syntax error line; not found lists each one's shipped names (as FileNotFoundError / ConfigError)."""
+    from chatft.core.errors import ConfigError
+    from chatft.dialogue.tracker import DialoguePolicy
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ask:\n  food: What food: thai?\n", encoding="utf-8")
+    for policy in (DialoguePolicy, StatePolicy):
+        with pytest.raises(ConfigError) as err:
+            policy.load(bad)
+        assert str(err.value) == f"{bad}:2:18: not valid YAML: mapping values are not allowed here"
+    with pytest.raises(
+        FileNotFoundError, match=r"^nope: dialogue policy not found \(a YAML file, or one of: atis, demo\)$"
+    ):
+        DialoguePolicy.load("nope")
+    with pytest.raises(
+        ConfigError, match=r"^nope: dialogue policy not found \(a YAML file, or one of: woz\)$"
+    ):
+        StatePolicy.load("nope")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    assert StatePolicy.load(empty) == StatePolicy() and DialoguePolicy.load(empty) == DialoguePolicy()
 
 
 def test_a_turn_record_carries_state_changes_requests_and_the_reply():
@@ -228,6 +256,75 @@ def test_onnx_tracker_runs_without_torch(trained):
     assert json.loads(state) == STATES[-1] and heavy == "[]"
 
 
+def test_predict_tracks_your_own_conversations_as_the_api_does(api, trained, tmp_path, capsys):
+    """``predict --ckpt_path CKPT --data.predict_file FILE``: no dialogue folder, turns without states; one line
+    per dialogue in input order, each turn's state, changes and requests equal to the API's."""
+    from chatft.cli import main
+
+    other = [("", "i want chinese food"), ("what area do you want ?", "the north please")]
+    dev = [(t.system, t.user) for t in trained["dev"][0].turns]
+    given = [("zed", DIALOGUE), (None, other), ("alpha", dev)]  # no id: its position ("1")
+    conversations = tmp_path / "conversations.jsonl"
+    conversations.write_text(
+        "".join(
+            json.dumps(({"id": i} if i else {}) | {"turns": [{"system": s, "user": u} for s, u in turns]})
+            + "\n"
+            for i, turns in given
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out" / "tracked.jsonl"
+    main(
+        [
+            "predict",
+            "--ckpt_path",
+            trained["ckpt"],
+            "--data.predict_file",
+            str(conversations),
+            "--predictions.output",
+            str(out),
+            "--trainer.default_root_dir",
+            str(tmp_path / "eval"),
+            *QUIET,
+        ]
+    )
+    assert f"predictions: {out}" in capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["zed", "1", "alpha"]
+    for row, (_, turns) in zip(rows, given, strict=True):
+        want = [
+            {"system": s, "user": u, "state": w.state, "changed": w.changed, "requests": list(w.requests)}
+            for (s, u), w in zip(turns, api.history(turns), strict=True)
+        ]
+        assert row["turns"] == want
+    assert [t["state"] for t in rows[0]["turns"]] == STATES
+    assert [t["changed"] for t in rows[0]["turns"]] == [
+        {"food": "thai"},
+        {"area": "dontcare"},
+        {"price range": "cheap"},
+        {},
+    ]
+    assert [t["requests"] for t in rows[0]["turns"]] == [[], [], [], ["phone"]]
+
+
+def test_predict_names_the_line_and_turn_of_a_malformed_conversation(trained, tmp_path, capsys):
+    from chatft.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"id": "a", "turns": [{"system": "", "user": "i want thai food"}]}\n'
+        '{"id": "b", "turns": [{"system": "", "user": "hi"}, {"system": "what area ?", "text": "north"}]}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "--ckpt_path", trained["ckpt"], "--data.predict_file", str(bad), *QUIET])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"chatft: error: {bad}:2: dialogue 'b' turn 1: unknown key 'text' "
+        "(expected requests, state, system, system_acts, user)"
+    ]
+
+
 def chat_lines(folder: Path) -> Path:
     """User turns, a blank line (a new dialogue), and a turn with the system's words before a tab."""
     path = folder / "turns.txt"
@@ -332,6 +429,71 @@ def test_a_served_tracker_session_survives_a_server_restart(api, trained, start,
     assert httpx.delete(f"{server.url}/chat/alice").json() == {"session_id": "alice", "deleted": True}
     again = httpx.post(f"{server.url}/chat/alice", json={"text": DIALOGUE[0][1]}).json()
     assert (again["turn"], again["state"]) == (1, want[0]["state"])
+    assert server.stop() == 0
+
+
+def test_concurrent_turns_of_one_session_answer_409_after_three_tries_and_a_retry_succeeds(
+    api,
+    trained,
+    start,  # noqa: F811
+    tmp_path,
+):
+    """A tracker turn reads the session, runs the model, and writes only if the session is unchanged. Here another
+    client's turn of the same session writes first during each of the slow turn's 3 tries (the server's gates,
+    ``CHATFT_TEST_SUBMIT_GATES``, order them), so the slow turn answers 409; sent again, it succeeds on the
+    state the other turns left."""
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    server = start(
+        "--ckpt_path",
+        trained["ckpt"],
+        "--requirements",
+        "woz",
+        env=hooks(CHATFT_TEST_SUBMIT_GATES=str(gates)),
+    )
+    (gates / "armed").touch()
+    slow_turn = {"text": DIALOGUE[3][1], "system": DIALOGUE[3][0]}
+
+    async def reached(name: str) -> None:
+        deadline = time.monotonic() + 30
+        while not (gates / name).exists():
+            assert time.monotonic() < deadline, f"no {name} within 30 s"
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> tuple[list[httpx.Response], httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            slow = asyncio.create_task(client.post("/chat/bob", json=slow_turn))
+            others = []
+            for k in range(3):
+                await reached(f"waiting-{2 * k + 1}")  # the slow turn has read the session: its try k + 1
+                system, user = DIALOGUE[k]
+                other = asyncio.create_task(client.post("/chat/bob", json={"text": user, "system": system}))
+                await reached(f"waiting-{2 * k + 2}")  # the other turn read the same session
+                (gates / f"go-{2 * k + 2}").touch()
+                others.append(await other)  # ... and wrote it first
+                (gates / f"go-{2 * k + 1}").touch()  # the slow turn finds the session changed
+            conflict = await slow
+            (gates / "go-7").touch()
+            retry = await client.post("/chat/bob", json=slow_turn)
+            return others, conflict, retry
+
+    others, conflict, retry = asyncio.run(scenario())
+    assert [r.status_code for r in others] == [200, 200, 200]
+    assert [r.json()["turn"] for r in others] == [1, 2, 3]
+    assert [r.json()["state"] for r in others] == STATES[:3]
+    assert conflict.status_code == 409
+    assert conflict.json() == {
+        "error": "conflict",
+        "detail": "session 'bob' changed during 3 tries; send the turn again",
+    }
+    # The retry reads the state the 3 other turns wrote (its 4th turn), as the API computes it.
+    want = api.update(STATES[2], *DIALOGUE[3])
+    assert retry.status_code == 200
+    got = retry.json()
+    assert (got["turn"], got["system"], got["text"]) == (4, DIALOGUE[3][0], DIALOGUE[3][1])
+    assert (got["state"], got["changed"], got["requests"]) == (want.state, want.changed, list(want.requests))
+    assert got["state"] == STATES[3] and got["requests"] == ["phone"]
+    assert sorted(p.name for p in gates.glob("waiting-*")) == [f"waiting-{k}" for k in range(1, 8)]
     assert server.stop() == 0
 
 

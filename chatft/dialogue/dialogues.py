@@ -115,9 +115,10 @@ def _strings(value, what: str, where: str) -> list[str]:
     return value
 
 
-def _turn(raw, where: str) -> Turn:
+def _turn(raw, where: str, states: bool = True) -> Turn:
     if not isinstance(raw, dict):
-        raise DataFormatError(f"{where}: a turn must be an object with system, user and state")
+        what = "system, user and state" if states else "system and user"
+        raise DataFormatError(f"{where}: a turn must be an object with {what}")
     unknown = sorted(set(raw) - _TURN_KEYS)
     if unknown:
         raise DataFormatError(
@@ -128,7 +129,7 @@ def _turn(raw, where: str) -> Turn:
             raise DataFormatError(f'{where}: {key!r} must be a string ("" for an empty system turn)')
     if not raw["user"].strip():
         raise DataFormatError(f"{where}: 'user' is empty")
-    state = raw.get("state")
+    state = raw.get("state", None if states else {})
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in state.items()
     ):
@@ -145,16 +146,23 @@ def _turn(raw, where: str) -> Turn:
     return Turn(raw["system"], raw["user"], dict(state), tuple(acts), tuple(requests))
 
 
-def read_dialogues(path: str | Path) -> list[Dialogue]:
-    """Read a JSON Lines dialogue file; a malformed line is a :class:`DataFormatError` naming file, line, turn."""
+def read_dialogues(path: str | Path, states: bool = True) -> list[Dialogue]:
+    """Read a JSON Lines dialogue file; a malformed line is a :class:`DataFormatError` naming file, line, turn.
+
+    ``states=False`` reads conversations to track (``predict --data.predict_file``): a turn's ``state`` is
+    optional (``{}`` when absent), the rest is checked as in a split file."""
     path = Path(path)
     dialogues: list[Dialogue] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for lineno, data in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataFormatError(f"{where}: not UTF-8 text (byte {err.start + 1} of the line)") from None
             if not line.strip():
                 continue
-            where = f"{path}:{lineno}"
             try:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
@@ -170,7 +178,9 @@ def read_dialogues(path: str | Path) -> list[Dialogue]:
             if did in seen:
                 raise DataFormatError(f"{where}: dialogue id {did!r} already used on line {seen[did]}")
             seen[did] = lineno
-            turns = tuple(_turn(t, f"{where}: dialogue {did!r} turn {i}") for i, t in enumerate(raw["turns"]))
+            turns = tuple(
+                _turn(t, f"{where}: dialogue {did!r} turn {i}", states) for i, t in enumerate(raw["turns"])
+            )
             dialogues.append(Dialogue(did, turns))
     return dialogues
 

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from chatft.core.errors import ConfigError
 from chatft.dialogue.dialogues import DONTCARE
-from chatft.dialogue.tracker import SHIPPED, Template, _template, join_values, render, yaml_error
+from chatft.dialogue.policy_file import read_policy_file
+from chatft.dialogue.tracker import SHIPPED, Template, _template, join_values, render
 
 __all__ = ["StatePolicy", "SHIPPED_TRACKER_POLICIES", "DEFAULT_ANSWER"]
 
@@ -64,20 +65,8 @@ class StatePolicy:
         """A shipped policy by name (``woz``), a YAML file, or None for the default policy."""
         if name_or_path is None:
             return cls()
-        path = Path(name_or_path).expanduser()
-        shipped = SHIPPED_TRACKER_POLICIES / f"{name_or_path}.yaml"
-        if not path.is_file() and shipped.is_file():
-            path = shipped
-        if not path.is_file():
-            names = ", ".join(sorted(p.stem for p in SHIPPED_TRACKER_POLICIES.glob("*.yaml")))
-            raise ConfigError(f"{name_or_path}: dialogue policy not found (a YAML file, or one of: {names})")
-        import yaml
-
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(yaml_error(path, err)) from None
-        return cls.from_dict(raw, where=str(path))
+        raw, where = read_policy_file(name_or_path, SHIPPED_TRACKER_POLICIES)
+        return cls.from_dict(raw, where=where)
 
     @classmethod
     def from_dict(cls, raw: Mapping, where: str = "policy") -> StatePolicy:

@@ -48,6 +48,7 @@ from pathlib import Path
 from chatft.core.errors import ConfigError
 from chatft.core.prediction import Prediction
 from chatft.core.tags import entity_types
+from chatft.dialogue.policy_file import read_policy_file, yaml_error  # noqa: F401 - yaml_error: its old home
 
 SHIPPED = Path(__file__).resolve().parent.parent / "resources" / "dialogue"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -160,21 +161,8 @@ class DialoguePolicy:
         """A shipped policy by name (``atis``, ``demo``), a YAML file, or None for an empty policy."""
         if name_or_path is None:
             return cls()
-        path = Path(name_or_path).expanduser()
-        if not path.is_file() and (SHIPPED / f"{name_or_path}.yaml").is_file():
-            path = SHIPPED / f"{name_or_path}.yaml"
-        if not path.is_file():
-            shipped = ", ".join(sorted(p.stem for p in SHIPPED.glob("*.yaml")))
-            raise FileNotFoundError(
-                f"{name_or_path}: dialogue policy not found (a YAML file, or one of: {shipped})"
-            )
-        import yaml
-
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(yaml_error(path, err)) from None
-        return cls.from_dict(raw, where=str(path))
+        raw, where = read_policy_file(name_or_path, SHIPPED, not_found=FileNotFoundError)
+        return cls.from_dict(raw, where=where)
 
     @classmethod
     def from_dict(cls, raw: dict, where: str = "policy") -> DialoguePolicy:
@@ -233,15 +221,6 @@ class DialoguePolicy:
 
     def slot(self, name: str) -> SlotPolicy:
         return self.slots.get(name, SlotPolicy())
-
-
-def yaml_error(path: str | Path, err: Exception) -> str:
-    """``file:line:column: not valid YAML: problem (context)``, from PyYAML's marks (1-based, like editors)."""
-    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    context = getattr(err, "context", None)
-    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
 
 
 @dataclass

@@ -15,7 +15,8 @@ turn on standard output::
 
 State rules and the requirements YAML are described in :mod:`chatft.dialogue.tracker`; ``--onnx DIR`` runs an
 exported model instead of a checkpoint. A learned dialogue state tracker's checkpoint or export runs
-:mod:`chatft.serving.tracker_chat` instead (the state from the bot's previous reply and the user's words).
+:mod:`chatft.serving.tracker_chat` instead (the state from the bot's previous reply and the user's words), in the
+same loops (:mod:`chatft.serving.chat_loop`).
 
 It lives in serving, not dialogue, because it runs the predictors: serving uses dialogue (the tracker and
 the turn record, :mod:`chatft.dialogue.record`), never the other way round.
@@ -23,7 +24,6 @@ the turn record, :mod:`chatft.dialogue.record`), never the other way round.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
@@ -31,6 +31,7 @@ from chatft.core.errors import ConfigError
 from chatft.core.prediction import Prediction
 from chatft.dialogue.record import turn_record
 from chatft.dialogue.tracker import FALLBACK_RESPONSE, DialoguePolicy, DialogueTracker
+from chatft.serving.chat_loop import chat_file, chat_interactive
 
 
 def _show(pred: Prediction, update: dict, out: TextIO) -> None:
@@ -61,52 +62,47 @@ def show_why(explanation: dict, out: TextIO, top: int = 3) -> None:
 
 
 def run_file(predictor, tracker: DialogueTracker, lines: list[str], out: TextIO) -> None:
-    """File mode: one JSON object per non-blank line; a blank line resets the dialogue."""
+    """File mode: one JSON object per non-blank line; a blank line resets the dialogue (``turn`` counts on)."""
     turn = 0
-    for line in lines:
-        if not line.strip():
-            tracker.reset()
-            continue
+
+    def step(line: str) -> dict:
+        nonlocal turn
         turn += 1
         pred = predictor(line)
-        out.write(json.dumps(turn_record(turn, pred, tracker.update(pred)), ensure_ascii=False) + "\n")
-    out.flush()
+        return turn_record(turn, pred, tracker.update(pred))
+
+    chat_file(lines, step, tracker.reset, out)
 
 
 def run_interactive(predictor, tracker: DialogueTracker, out: TextIO) -> None:
-    print(
-        "chat: type an utterance; /why [INTENT] explains the last one, /reset starts a new dialogue, /quit ends",
-        file=out,
-        flush=True,
-    )
     last: Prediction | None = None
-    while True:
+
+    def why(line: str) -> bool:
+        typed = line.strip().lower()
+        if not (typed == "/why" or typed.startswith("/why ")):
+            return False
+        if last is None:
+            print("bot> (nothing to explain yet: type an utterance first)", file=out, flush=True)
+            return True
+        intent = line.strip()[len("/why") :].strip() or None
         try:
-            line = input("you> ")
-        except (EOFError, KeyboardInterrupt):
-            print(file=out)
-            return
-        command = line.strip().lower()
-        if command in ("/quit", "/exit"):
-            return
-        if command == "/reset":
-            tracker.reset()
-            print("bot> (new dialogue)", file=out, flush=True)
-            continue
-        if command == "/why" or command.startswith("/why "):
-            if last is None:
-                print("bot> (nothing to explain yet: type an utterance first)", file=out, flush=True)
-                continue
-            intent = line.strip()[len("/why") :].strip() or None
-            try:
-                show_why(predictor.explanation(last, intent=intent), out)
-            except ConfigError as err:
-                print(f"bot> ({err})", file=out, flush=True)
-            continue
-        if not command:
-            continue
+            show_why(predictor.explanation(last, intent=intent), out)
+        except ConfigError as err:
+            print(f"bot> ({err})", file=out, flush=True)
+        return True
+
+    def step(line: str) -> None:
+        nonlocal last
         pred = last = predictor(line)
         _show(pred, tracker.update(pred), out)
+
+    chat_interactive(
+        "chat: type an utterance; /why [INTENT] explains the last one, /reset starts a new dialogue, /quit ends",
+        step,
+        tracker.reset,
+        out,
+        command=why,
+    )
 
 
 def load_tracker(ckpt_path: str | None, onnx: str | None, device: str = "cpu"):

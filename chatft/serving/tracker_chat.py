@@ -9,16 +9,17 @@ state_policy.StatePolicy`. Interactive: each turn prints the state, what changed
 ``/reset`` starts a new dialogue, ``/quit`` (or end of input) ends. With ``--input FILE``: one user turn per line
 (``SYSTEM<TAB>USER`` gives the system's words instead of the bot's own reply: a logged dialogue replays as it
 was), a blank line starts a new dialogue, one JSON object per turn on standard output
-(:func:`chatft.dialogue.state_session.apply_turn`'s record, the same as ``POST /chat``'s).
+(:func:`chatft.dialogue.state_session.apply_turn`'s record, the same as ``POST /chat``'s). The loops are the
+intent and slot model's (:mod:`chatft.serving.chat_loop`); only the turn and its display are the tracker's.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
 from chatft.dialogue.state_policy import StatePolicy
 from chatft.dialogue.state_session import StateSession, apply_turn, system_turn
+from chatft.serving.chat_loop import chat_file, chat_interactive
 
 __all__ = ["run_tracker_file", "run_tracker_interactive", "take_turn"]
 
@@ -42,39 +43,38 @@ def _show(record: dict, out: TextIO) -> None:
 
 
 def run_tracker_file(tracker, policy: StatePolicy, lines: list[str], out: TextIO) -> None:
-    """File mode: one JSON object per non-blank line; a blank line starts a new dialogue."""
+    """File mode: one JSON object per non-blank line (``SYSTEM<TAB>USER`` gives the system's words); a blank
+    line starts a new dialogue."""
     session = StateSession()
-    for line in lines:
-        if not line.strip():
-            session = StateSession()
-            continue
+
+    def step(line: str) -> dict:
+        nonlocal session
         system, text = line.split("\t", 1) if "\t" in line else (None, line)
         session, record = take_turn(tracker, policy, session, text, system)
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    out.flush()
+        return record
+
+    def reset() -> None:
+        nonlocal session
+        session = StateSession()
+
+    chat_file(lines, step, reset, out)
 
 
 def run_tracker_interactive(tracker, policy: StatePolicy, out: TextIO) -> None:
-    print(
-        "chat: a dialogue state tracker; type an utterance, /reset starts a new dialogue, /quit ends",
-        file=out,
-        flush=True,
-    )
     session = StateSession()
-    while True:
-        try:
-            line = input("you> ")
-        except (EOFError, KeyboardInterrupt):
-            print(file=out)
-            return
-        command = line.strip().lower()
-        if command in ("/quit", "/exit"):
-            return
-        if command == "/reset":
-            session = StateSession()
-            print("bot> (new dialogue)", file=out, flush=True)
-            continue
-        if not command:
-            continue
+
+    def step(line: str) -> None:
+        nonlocal session
         session, record = take_turn(tracker, policy, session, line)
         _show(record, out)
+
+    def reset() -> None:
+        nonlocal session
+        session = StateSession()
+
+    chat_interactive(
+        "chat: a dialogue state tracker; type an utterance, /reset starts a new dialogue, /quit ends",
+        step,
+        reset,
+        out,
+    )

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -428,7 +428,11 @@ class ChatftCLI(LightningCLIHooks):
                 )
             )
         out = Path(trainer.default_root_dir)
-        writers = [cb for cb in trainer.callbacks if isinstance(cb, JsonlPredictionWriter) and cb.path]
+        writers = [
+            cb
+            for cb in trainer.callbacks
+            if isinstance(cb, BasePredictionWriter) and getattr(cb, "path", None)
+        ]
         shown = writers[0].path if writers else None  # the writer printed its own line
         written = [p for p in out.rglob("*") if p.is_file() and self._existing.get(p) != p.stat().st_mtime_ns]
         for path in sorted(written):

@@ -8,6 +8,7 @@ which one a command line is for: a dialogue folder as ``--data.data_dir`` (given
 
     python -m chatft fit --config configs/woz.yaml --data.data_dir DIR
     python -m chatft test --config configs/woz.yaml --data.data_dir DIR --ckpt_path best
+    python -m chatft predict --ckpt_path CKPT --data.predict_file conversations.jsonl
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from chatft.dialogue.dialogues import is_dialogue_folder
 from chatft.training.best_checkpoint import BestCheckpoint
 from chatft.training.lightning_cli import ChatftArgumentParser, ChatftCLI
 from chatft.training.resume import AutoSave
-from chatft.training.tracker_data import TrackerDataModule
+from chatft.training.tracker_data import DEFAULT_MAX_LENGTH, TrackerDataModule
 from chatft.training.tracker_module import TrackerModule
+from chatft.training.tracker_predictions import TrackerPredictionWriter
 
 __all__ = ["TrackerCLI", "MONITOR", "is_tracker_run", "tracker_cli"]
 
@@ -84,6 +86,8 @@ class TrackerCLI(ChatftCLI):
         parser.link_arguments("data.max_length", "model.max_length")
         parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(AutoSave, "autosave")
+        # --predictions.output: where `predict` writes its JSON Lines (the NLU command's option name).
+        parser.add_lightning_class_args(TrackerPredictionWriter, "predictions")
         parser.add_argument(
             "--verbose",
             action="store_true",
@@ -105,7 +109,19 @@ class TrackerCLI(ChatftCLI):
         )
 
     def before_instantiate_classes(self) -> None:
-        return None
+        """Without ``--data.data_dir``, the schema comes from ``--ckpt_path`` (predict on your own conversations);
+        without ``--data.max_length``, the checkpoint's (else 160), for the data and the model alike."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        data = config.get("data") if config is not None else None
+        if data is None:
+            return
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path and not data.get("data_dir") and not data.get("schema_from"):
+            data["schema_from"] = ckpt_path
+        if data.get("max_length") is None:
+            hparams = getattr(self, "_ckpt_hparams", None) or {}
+            data["max_length"] = int(hparams.get("max_length") or DEFAULT_MAX_LENGTH)
+            config["model"]["max_length"] = data["max_length"]
 
     def instantiate_classes(self) -> None:
         super(ChatftCLI, self).instantiate_classes()

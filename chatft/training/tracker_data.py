@@ -8,7 +8,9 @@ dialogues are sharded per rank (``i % world == rank``), never padded with repeat
 
 The schema, with the variants of listed values learned from ``train`` (``moderately`` -> ``moderate``), exists
 when ``__init__`` returns (:attr:`tracker_schema`), so the CLI links it to the model and it lands in the
-checkpoint.
+checkpoint. ``predict`` needs no folder: with ``--ckpt_path`` and no ``--data.data_dir`` the schema is the
+checkpoint's (``schema_from``, filled in by the CLI), and ``--data.predict_file`` names the conversations to
+track (JSON Lines dialogues whose turns need no ``state``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from chatft.training.samplers import BucketBatchSampler
 __all__ = ["TrackerDataModule", "collate_turns"]
 
 IGNORE = -100
+#: Tokens per turn when neither the options nor a checkpoint say (WOZ 2.0 turns fit).
+DEFAULT_MAX_LENGTH = 160
 
 
 def collate_turns(items: list[dict]) -> dict[str, torch.Tensor]:
@@ -53,54 +57,78 @@ class TrackerDataModule(L.LightningDataModule):
     """Turns for training, dialogues for evaluation.
 
     Args:
-        data_dir: dialogue folder: train.jsonl, dev.jsonl (test.jsonl optional) and schema.json
+        data_dir: dialogue folder: train.jsonl, dev.jsonl (test.jsonl optional) and schema.json; optional for
+            ``predict`` on a checkpoint (the schema is then the checkpoint's)
         tokenizer: the encoder's tokenizer (linked from ``model.encoder``)
         batch_size: training turns per batch
         eval_batch_size: dialogues per evaluation batch (run turn by turn)
-        max_length: tokens per turn (user + previous state + system; the system's words are cut first)
-        predict_split: the split ``predict`` tracks (dev or test)
+        max_length: tokens per turn (user + previous state + system; the system's words are cut first); default:
+            the checkpoint's with ``--ckpt_path`` (so ``test``/``predict`` read turns as the model was trained
+            and as ``TrackerPredictor`` does), else 160
+        predict_split: the split ``predict`` tracks (dev or test) when no ``predict_file`` is given
+        predict_file: JSON Lines conversations for ``predict``, one dialogue per line
+            (``{"id": ..., "turns": [{"system": ..., "user": ...}, ...]}``; ``state`` not needed); output in
+            input order
+        schema_from: a tracker checkpoint whose schema to use without ``data_dir`` (set from ``--ckpt_path``)
         num_workers: DataLoader workers for training
     """
 
     def __init__(
         self,
-        data_dir: str,
+        data_dir: str | None = None,
         tokenizer: str = "sentence-transformers/all-MiniLM-L6-v2",
         batch_size: int = 32,
         eval_batch_size: int = 32,
-        max_length: int = 160,
+        max_length: int | None = None,
         predict_split: str = "dev",
+        predict_file: str | None = None,
+        schema_from: str | None = None,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        self.data_dir = Path(data_dir).expanduser()
+        self.data_dir = Path(data_dir).expanduser() if data_dir else None
         self.tokenizer_name = tokenizer
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
-        self.max_length = max_length
+        self.max_length = max_length or DEFAULT_MAX_LENGTH
         self.predict_split = predict_split
+        self.predict_file = predict_file
         self.num_workers = num_workers
+        self.splits: dict[str, list[Dialogue]] = {}
+        self.label_stats = LabelStats()
+        self.train_labels: list = []
+        self._train: list[dict] | None = None
+        # Read now, so a malformed line stops the command before any model is loaded.
+        self._predict: list[Dialogue] | None = self._read_predict_file() if predict_file else None
+        if self.data_dir is None:
+            if not schema_from:
+                raise ConfigError(
+                    "--data.data_dir DIR (a dialogue folder) is needed, or --ckpt_path of a trained tracker "
+                    "to predict with (its schema is used)"
+                )
+            #: The checkpoint's schema, as it was linked from its training data.
+            self.tracker_schema = checkpoint_schema(schema_from)
+            return
         if not (self.data_dir / SCHEMA_FILE).is_file():
             raise ConfigError(
                 f"--data.data_dir {data_dir}: no {SCHEMA_FILE} (a dialogue folder holds train.jsonl, dev.jsonl, "
                 "test.jsonl and schema.json; python -m chatft data convert --from woz writes one)"
             )
         self.schema = read_schema(self.data_dir / SCHEMA_FILE)
-        self.splits: dict[str, list[Dialogue]] = {}
         for split, name in SPLIT_FILES.items():
             if (self.data_dir / name).is_file():
                 self.splits[split] = read_dialogues(self.data_dir / name)
-        self.label_stats = LabelStats()
         self.train_labels = dialogue_labels(
             self.splits.get("train", []), list(self.schema.informable), self.label_stats
         )
         #: The schema the model keeps (linked to ``model.schema``): slots, value lists, requestable slots,
         #: and the variants of listed values said in ``train``.
         self.tracker_schema = TrackerSchema.of(self.schema, self.label_stats.variants()).to_dict()
-        self._train: list[dict] | None = None
 
     def check_splits(self, stage: str) -> None:
         need = {"fit": ("train", "dev"), "validate": ("dev",), "test": ("test",)}.get(stage, ())
+        if need and self.data_dir is None:
+            raise ConfigError(f"{stage} needs --data.data_dir, a dialogue folder with gold states")
         for split in need:
             if split not in self.splits:
                 raise ConfigError(f"{stage} needs {self.data_dir / SPLIT_FILES[split]}, which is missing")
@@ -195,7 +223,44 @@ class TrackerDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._dialogues("test")
 
+    @property
+    def predict_dialogues(self) -> list[Dialogue]:
+        """What ``predict`` tracks, in input order: the dialogues of ``predict_file``, else ``predict_split``'s."""
+        if self._predict is None:
+            if self.predict_split in self.splits:
+                self._predict = self.splits[self.predict_split]
+            else:
+                where = f"in {self.data_dir}" if self.data_dir else "(no --data.data_dir)"
+                raise ConfigError(
+                    f"--data.predict_split {self.predict_split}: no such split {where}; "
+                    "--data.predict_file FILE tracks your own conversations"
+                )
+        return self._predict
+
+    def _read_predict_file(self) -> list[Dialogue]:
+        path = Path(self.predict_file).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--data.predict_file {self.predict_file}: no such file")
+        return read_dialogues(path, states=False)
+
     def predict_dataloader(self) -> DataLoader:
-        if self.predict_split not in self.splits:
-            raise ConfigError(f"--data.predict_split {self.predict_split}: no such split in {self.data_dir}")
-        return self._dialogues(self.predict_split)
+        return DataLoader(
+            self._shard(self.predict_dialogues),
+            batch_size=self.eval_batch_size,
+            collate_fn=list,
+            shuffle=False,
+        )
+
+
+def checkpoint_schema(path: str) -> dict:
+    """The tracker schema kept in a checkpoint's hyper-parameters (one line naming the file if there is none)."""
+    from chatft.model.checkpoint import load_checkpoint
+
+    if not Path(path).expanduser().is_file():
+        raise ConfigError(f"--ckpt_path {path}: no such file")
+    schema = (load_checkpoint(Path(path).expanduser(), mmap=True).get("hyper_parameters") or {}).get("schema")
+    if not isinstance(schema, dict) or "slots" not in schema:
+        raise ConfigError(
+            f"{path}: not a dialogue state tracker's checkpoint (no schema in its hyper-parameters)"
+        )
+    return schema

@@ -10,8 +10,9 @@ tracker and chat sessions run too.
 Metrics ``{val,test}/joint_goal_acc``, ``/slot_acc``, ``/request_acc`` are summed counts
 (:class:`~chatft.training.dst_metrics.StateTrackingScores`), exact under DDP. ``test`` writes
 ``dst_report.json``/``dst_report.txt`` (per-slot accuracy) and ``errors.jsonl`` (every dialogue with a wrong
-turn, turn by turn: gold and predicted state) in the run's log folder; ``predict`` writes
-``predictions.jsonl`` (each dialogue's predicted states and requests).
+turn, turn by turn: gold and predicted state) in the run's log folder. ``predict`` returns each dialogue's
+predicted states, changes and requests, turn by turn, which :class:`~chatft.training.tracker_predictions.
+TrackerPredictionWriter` writes (``predictions.jsonl``, or ``--predictions.output``).
 
     python -m chatft fit --config configs/woz.yaml --data.data_dir DIR
 """
@@ -189,6 +190,7 @@ class TrackerModule(L.LightningModule):
                 "id": d.id,
                 "turns": [
                     {
+                        "system": t.system,
                         "user": t.user,
                         "state": u.state,
                         "changed": u.changed,
@@ -241,8 +243,8 @@ def error_record(dialogue: Dialogue, updates: list[TurnUpdate], slots) -> dict:
 
 
 class TrackerReport(L.Callback):
-    """``test`` writes ``dst_report.json``/``.txt`` (metrics and per-slot accuracy) and ``errors.jsonl``;
-    ``predict`` writes ``predictions.jsonl``; in ``trainer.log_dir`` (every rank gathers, rank 0 writes)."""
+    """``test`` writes ``dst_report.json``/``.txt`` (metrics and per-slot accuracy) and ``errors.jsonl`` in
+    ``trainer.log_dir`` (every rank gathers, rank 0 writes)."""
 
     def on_test_end(self, trainer: L.Trainer, module: TrackerModule) -> None:
         metric = module.metrics["test"]
@@ -275,18 +277,6 @@ class TrackerReport(L.Callback):
             for e in errors:
                 f.write(json.dumps(e, ensure_ascii=False) + "\n")
         metric.reset()
-
-    def on_predict_epoch_end(self, trainer: L.Trainer, module: TrackerModule) -> None:
-        rows = [r for batch in (trainer.predict_loop.predictions or []) for r in batch]
-        rows = _gather(trainer, rows)
-        log_dir = trainer.log_dir or trainer.default_root_dir
-        if trainer.is_global_zero:
-            out = Path(log_dir)
-            out.mkdir(parents=True, exist_ok=True)
-            path = out / "predictions.jsonl"
-            with path.open("w", encoding="utf-8") as f:
-                for r in sorted(rows, key=lambda r: r["id"]):
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 def _gather(trainer: L.Trainer, rows: list) -> list:

@@ -11,7 +11,11 @@ for what the environment asks for, which makes states that are otherwise a matte
 * ``CHATFT_TEST_RESOLVE_HOLD=PATH``: resolving entity values waits while the file PATH exists (at most 60 s),
   as a slow date parse would;
 * ``CHATFT_TEST_READY_DIR=DIR``: each worker process creates ``DIR/<pid>`` the moment its app is ready (a test
-  of ``--workers N`` waits for N files: ``GET /ready`` only ever says that the worker it reached is ready).
+  of ``--workers N`` waits for N files: ``GET /ready`` only ever says that the worker it reached is ready);
+* ``CHATFT_TEST_SUBMIT_GATES=DIR``: once ``DIR/armed`` exists, the k-th call to the batcher's ``submit`` (a
+  ``/chat`` tracker turn that has read its session and is about to run the model) creates ``DIR/waiting-k`` and
+  waits, on the event loop, until ``DIR/go-k`` exists (at most 60 s); so a test orders concurrent turns of one
+  session exactly as it wants (which one reads, which one writes first).
 """
 
 import os
@@ -86,3 +90,24 @@ if os.environ.get("CHATFT_TEST_READY_DIR"):
             open(os.path.join(os.environ["CHATFT_TEST_READY_DIR"], str(os.getpid())), "w").close()
 
     _app._State.ready = property(lambda self: self.__dict__["_ready"], _set_ready)
+
+if os.environ.get("CHATFT_TEST_SUBMIT_GATES"):
+    import asyncio
+
+    from chatft.serving.batcher import DynamicBatcher
+
+    _submit, _gates, _submitted = DynamicBatcher.submit, os.environ["CHATFT_TEST_SUBMIT_GATES"], [0]
+
+    async def _gated_submit(self, texts):
+        if os.path.exists(os.path.join(_gates, "armed")):
+            _submitted[0] += 1
+            k = _submitted[0]
+            open(os.path.join(_gates, f"waiting-{k}"), "w").close()
+            deadline = time.monotonic() + 60
+            while not os.path.exists(os.path.join(_gates, f"go-{k}")):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"test gate go-{k} never opened")
+                await asyncio.sleep(0.01)
+        return await _submit(self, texts)
+
+    DynamicBatcher.submit = _gated_submit
