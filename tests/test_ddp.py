@@ -156,6 +156,7 @@ def test_eval_split_smaller_than_the_world_is_a_one_line_error(tiny_encoder, tmp
     assert [len(b) for b in dm.val_dataloader().batch_sampler] == [1]
 
 
+@pytest.mark.slow  # 23.7 s on the shared 2-core VM (with a training job beside it): run with -m slow
 def test_torchrun_starts_the_processes_and_fit_runs_as_one_group(tiny_encoder, tmp_path):
     """``torchrun --standalone --nproc_per_node 2 -m chatft fit ... --config configs/ddp-cpu.yaml`` (the guide's
     command, as ``python -m torch.distributed.run``): Lightning takes torchrun's two processes as its ranks
