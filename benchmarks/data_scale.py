@@ -9,6 +9,7 @@ test are ATIS's own. Each command is one short measurement (run it under the CPU
     python benchmarks/data_scale.py build --size 100000 --phase cold --num_proc 1
     python benchmarks/data_scale.py build --size 100000 --phase warm
     python benchmarks/data_scale.py ddp --size 100000 --phase warm
+    python benchmarks/data_scale.py ddp --size 100000 --phase warm --launcher torchrun
 
 * ``make`` writes ``--root``/``SIZE`` (default ``/tmp/chatft-scale/SIZE``; never in the repository). The
   cache is ``--root``/``cache``, shared by the sizes under one root: ``cold`` empties it.
@@ -20,9 +21,11 @@ test are ATIS's own. Each command is one short measurement (run it under the CPU
 * ``ddp``: ``python -m chatft fit`` with 2 CPU processes (strategy ddp, gloo), the default encoder, batch
   32, 100 steps, no validation. Each rank records ``RssAnon`` (private memory; memory-mapped Arrow pages
   are page cache, not counted) after setup (``on_train_start``), its maximum over the 100 steps, and the
-  seconds from the launch until it had parsed its options, until its data was set up and until its first
-  training step; then the processes exit (no end-of-fit work). ``--phase cold`` empties the cache first
-  (the build is then part of the time to the first step).
+  seconds from the launch until it had started, until it had parsed its options, until its data was set up
+  and until its first training step; then the processes exit (no end-of-fit work). ``--phase cold`` empties
+  the cache first (the build is then part of the time to the first step). ``--launcher lightning`` (the
+  default) runs one ``python -m chatft fit``, whose ``trainer.fit`` starts the second process;
+  ``--launcher torchrun`` starts both at once (``torchrun --standalone --nproc_per_node 2 -m chatft fit``).
 
 ``--chatft PATH`` runs another checkout's code; options that checkout does not have are not passed.
 
@@ -30,7 +33,8 @@ Measured 2026-12-02 on the 2-core shared CPU VM (all numbers and commands in doc
 scale"): private memory per DDP process after setup 502 MB at 100 k, 568 MB at 1 M (warm); first step
 12.1 s / 17.4 s after the launch; 100 k prepared in memory in 14.75 s (the code before these changes),
 cold into the cache in 13.95 s with num_proc 1 and 11.33 s with 2, warm in 0.37 s; 1 M cold with
-num_proc 2 in 101.2 s.
+num_proc 2 in 101.2 s. Round 2 ("Data at scale: start-up, round 2"): first step at 1 M 15.1-15.5 s with
+Lightning's launcher, 8.5-12.0 s with ``--launcher torchrun`` (20 steps, two runs each).
 """
 
 from __future__ import annotations
@@ -57,6 +61,13 @@ def rss_anon_mb() -> float:
         if line.startswith("RssAnon:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no RssAnon in /proc/self/status")
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (``/proc/self/stat`` start time against ``/proc/uptime``; 10 ms)."""
+    start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def shuffled(words: list[str], tags: list[str], rng: random.Random) -> list[str]:
@@ -142,7 +153,8 @@ class Probe(L.Callback):
         self.steps = int(os.environ.get("CHATFT_PROBE_STEPS", "100"))
         # Made when the CLI has parsed its options: the imports are done (the time this process started
         # is later than the launch for rank 1, which Lightning starts from rank 0's trainer.fit).
-        self.record: dict = {"parsed_s": round(time.time() - self.t0, 1)}
+        now = time.time() - self.t0
+        self.record: dict = {"started_s": round(now - process_age_s(), 1), "parsed_s": round(now, 1)}
 
     def setup(self, trainer, pl_module, stage) -> None:
         self.record["data_ready_s"] = round(time.time() - self.t0, 1)  # after the DataModule's setup
@@ -164,15 +176,33 @@ class Probe(L.Callback):
             os._exit(0)  # the measurement is done: no checkpoint, no end-of-fit calibration over 1 M rows
 
 
-def ddp(data: Path, phase: str, cache: str, cache_dir: Path, num_proc: int, chatft: Path, steps: int) -> dict:
-    """``python -m chatft fit`` on 2 CPU processes with :class:`Probe`; returns each rank's record."""
+def ddp(
+    data: Path,
+    phase: str,
+    cache: str,
+    cache_dir: Path,
+    num_proc: int,
+    chatft: Path,
+    steps: int,
+    launcher: str = "lightning",
+) -> dict:
+    """``python -m chatft fit`` on 2 CPU processes with :class:`Probe`; returns each rank's record.
+
+    ``launcher``: ``lightning`` runs one ``python -m chatft fit``, whose ``trainer.fit`` starts the second
+    process; ``torchrun`` starts both at once (``torchrun --standalone --nproc_per_node 2 -m chatft fit``,
+    as ``python -m torch.distributed.run`` of this interpreter).
+    """
     if phase == "cold":
         shutil.rmtree(cache_dir, ignore_errors=True)
     out = Path(f"/tmp/chatft-scale/probe-{os.getpid()}")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    start = [sys.executable, "-m", "chatft", "fit"]
+    if launcher == "torchrun":
+        start = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                 "-m", "chatft", "fit"]  # fmt: skip
     args = [
-        sys.executable, "-m", "chatft", "fit",
+        *start,
         "--config", str(HERE.parent / "configs" / "demo.yaml"),
         "--config", str(HERE.parent / "configs" / "ddp-cpu.yaml"),
         "--data.data_dir", str(data),
@@ -197,7 +227,7 @@ def ddp(data: Path, phase: str, cache: str, cache_dir: Path, num_proc: int, chat
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-6000:])
         raise SystemExit(f"ddp run failed (exit {proc.returncode}): {len(ranks)} rank records")
     shutil.rmtree(out, ignore_errors=True)
-    return {"phase": phase, "cache": cache, "ranks": ranks}
+    return {"phase": phase, "cache": cache, "launcher": launcher, "ranks": ranks}
 
 
 def throughput(size: int, root: Path, before: Path | None) -> None:
@@ -231,6 +261,12 @@ def main() -> None:
     parser.add_argument("--cache", choices=["on", "off", "auto"], default="on")
     parser.add_argument("--num_proc", type=int, default=1)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument(
+        "--launcher",
+        choices=["lightning", "torchrun"],
+        default="lightning",
+        help="ddp: who starts the 2 processes (Lightning from the first one's trainer.fit, or torchrun)",
+    )
     parser.add_argument("--root", type=Path, default=Path("/tmp/chatft-scale"))
     parser.add_argument("--chatft", type=Path, default=HERE.parent, help="checkout whose chatft to run")
     parser.add_argument("--before", type=Path, help="throughput: also time this checkout's in-memory path")
@@ -251,7 +287,9 @@ def main() -> None:
     if args.what == "build":
         result = build(data, args.phase, args.cache, cache_dir, args.num_proc)
     else:
-        result = ddp(data, args.phase, args.cache, cache_dir, args.num_proc, args.chatft, args.steps)
+        result = ddp(
+            data, args.phase, args.cache, cache_dir, args.num_proc, args.chatft, args.steps, args.launcher
+        )
     print(json.dumps({"size": args.size, "chatft": str(args.chatft), **result}))
 
 

@@ -82,6 +82,22 @@ def test_fit_then_test_from_checkpoint(tiny_encoder, demo_small, tmp_path, capsy
     assert (report_dir / "test_report.txt").read_text().startswith("metrics:")
 
 
+def test_a_command_builds_the_parser_of_its_own_subcommand_only(tiny_encoder, demo_small, tmp_path):
+    """LightningCLI builds a parser with every option for each of fit/validate/test/predict before parsing;
+    a command runs one, so it builds that one (the other three cost every process about 1.5 s)."""
+    from chatft.training.lightning_cli import ChatftCLI
+    from chatft.training.tracker_cli import TrackerCLI
+
+    for cls in (ChatftCLI, TrackerCLI):
+        for name, skip in cls.subcommands().items():
+            only = cls.only(name)
+            assert only.subcommands() == {name: skip} and len(cls.subcommands()) == 4
+            assert issubclass(only, cls) and only.__name__ == cls.__name__
+    args = cli_args(tiny_encoder, demo_small, tmp_path / "run", trainer__max_epochs=1, data__batch_size=16)
+    cli = lightning_cli(["fit", *args])
+    assert list(cli.subcommand_parsers()) == ["fit"] and cli.trainer.global_step == 4
+
+
 def test_intent_only_tsv_trains_without_slot_metrics(tiny_encoder, tmp_path, capsys):
     data = tmp_path / "tsv"
     data.mkdir()

@@ -154,3 +154,37 @@ def test_eval_split_smaller_than_the_world_is_a_one_line_error(tiny_encoder, tmp
         dm.val_dataloader()
     dm.trainer = None  # one process
     assert [len(b) for b in dm.val_dataloader().batch_sampler] == [1]
+
+
+@pytest.mark.slow  # 23.7 s on the shared 2-core VM (with a training job beside it): run with -m slow
+def test_torchrun_starts_the_processes_and_fit_runs_as_one_group(tiny_encoder, tmp_path):
+    """``torchrun --standalone --nproc_per_node 2 -m chatft fit ... --config configs/ddp-cpu.yaml`` (the guide's
+    command, as ``python -m torch.distributed.run``): Lightning takes torchrun's two processes as its ranks
+    (TorchElasticEnvironment) and starts none itself. One group of 2: half a 1-process run's steps, one run
+    folder, rank 0 alone prints."""
+    import torch
+
+    data = demo_subset(tmp_path / "data", n_train=32, n_eval=17)
+    root = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "chatft",
+        "fit",
+        *cli_args(tiny_encoder, data, root, data__batch_size=BATCH, trainer__max_epochs=1),
+        "--config",
+        str(REPO / "configs/ddp-cpu.yaml"),
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert proc.stdout.count("device: cpu x 2\n") == 1
+    assert proc.stdout.count("run folder: ") == 1
+    assert sorted(p.name for p in (root / "lightning_logs").iterdir()) == ["version_0"]
+    last = torch.load(root / "lightning_logs/version_0/checkpoints/last.ckpt", weights_only=False)
+    # 32 utterances / batch 4 = 8 batches, dealt to 2 ranks: 4 steps (one process would take 8).
+    assert last["global_step"] == math.ceil(32 / BATCH / 2) == 4

@@ -1,8 +1,8 @@
 """The command lines in the docs still parse against the CLI, without running anything.
 
 Every ```bash block of README.md and docs/**/*.md is read; each ``python -m chatft ...`` command in it
-(also the arguments that ``slurm/*.sbatch`` job files and ``benchmarks/seeds.py ... --`` pass on to
-``python -m chatft``) must name a registered command (``data convert``: the group, then the command), and
+(also ``torchrun ... -m chatft ...``, and the arguments that ``slurm/*.sbatch`` job files and
+``benchmarks/seeds.py ... --`` pass on to ``python -m chatft``) must name a registered command (``data convert``: the group, then the command), and
 each ``--option`` must be one that command's ``--help`` lists. The help texts come from
 ``docs/gen_reference.py``, the script the docs build uses for the reference pages, run once in a
 subprocess (it imports Lightning; the test process stays as it was).
@@ -84,6 +84,10 @@ def chatft_argv(tokens: list[str]) -> list[str] | None:
     for i, token in enumerate(tokens):
         if re.fullmatch(r"python3?", Path(token).name) and tokens[i + 1 : i + 3] == ["-m", "chatft"]:
             return tokens[i + 3 :]
+        if Path(token).name == "torchrun":  # torchrun [its options] -m chatft COMMAND ...
+            module = [k for k in range(i + 1, len(tokens) - 1) if tokens[k : k + 2] == ["-m", "chatft"]]
+            if module:
+                return tokens[module[0] + 2 :]
         if Path(token).name in SBATCH_COMMANDS and token.startswith("slurm/") and "sbatch" in tokens[:i]:
             return [SBATCH_COMMANDS[Path(token).name], *tokens[i + 1 :]]
         if token.endswith("benchmarks/seeds.py") and "--" in tokens[i:]:
@@ -164,6 +168,7 @@ def test_the_check_finds_each_kind_of_mistake(options):
             "  --prot 8000 && python -m chatft data check data/x --strict",
             "sbatch --gres=none slurm/test.sbatch --config configs/demo.yaml --ckpt_pth best",
             "python benchmarks/seeds.py --seeds 0 -- --config configs/atis.yaml --data.dir x",
+            "torchrun --standalone --nproc_per_node 2 -m chatft fit --trainer.devices 2 --data.dri x",
             "python -m chatft data --verbose",
             "python -m chatft --help && python -m chatft data convert --strict-spans --help",
             "```",
@@ -182,7 +187,8 @@ def test_the_check_finds_each_kind_of_mistake(options):
         "doc.md:5: data check: no option --strict (see python -m chatft data check --help)",
         "doc.md:7: test: no option --ckpt_pth (see python -m chatft test --help)",
         "doc.md:8: fit: no option --data.dir (see python -m chatft fit --help)",
-        "doc.md:9: data: needs a command before --verbose",
+        "doc.md:9: fit: no option --data.dri (see python -m chatft fit --help)",
+        "doc.md:10: data: needs a command before --verbose",
     ]
     assert seen == {"fit", "serve", "data check", "test", "data", "data convert"}
 

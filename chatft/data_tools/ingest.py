@@ -29,7 +29,8 @@ from chatft.core.formats import SPLITS
 #: Files that make a folder a chatft data folder (then read as it is, never converted).
 _CHATFT_LAYOUT = ("train.jsonl", "train.tsv", "train/seq.in")
 _NLU_KEY = re.compile(r"^nlu\s*:", re.MULTILINE)
-_RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+#: Set (non-zero) in every process but the first: Lightning's launcher, torchrun (RANK, GROUP_RANK), SLURM.
+_RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "RANK", "GROUP_RANK", "SLURM_PROCID")
 
 
 def _has_nlu(path: Path) -> bool:

@@ -162,6 +162,20 @@ class ChatftCLI(LightningCLIHooks):
             for name, skip in LightningCLI.subcommands().items()
         }
 
+    @classmethod
+    def only(cls, subcommand: str) -> type[ChatftCLI]:
+        """This CLI with the parser of ``subcommand`` alone (what ``python -m chatft fit`` etc. run).
+
+        LightningCLI builds a whole parser (every Trainer, model, data and callback option, their docstrings
+        parsed) for each of fit, validate, test and predict before it parses anything, and a command runs one
+        of them. The other three cost every process about 1.5 s on a 2-core VM, twice in a row for a DDP run
+        that Lightning starts, whose second process starts when the first reaches ``trainer.fit``
+        (docs/results.md, "Data at scale: start-up, round 2"). ``--help`` and the errors are the same.
+        """
+        only = {subcommand: cls.subcommands()[subcommand]}
+        namespace = {"__module__": cls.__module__, "__doc__": cls.__doc__}
+        return type(cls.__name__, (cls,), {**namespace, "subcommands": staticmethod(lambda: dict(only))})
+
     def subcommand_kwargs(self, subcommand: str) -> dict:
         # Lightning's own results table prints float32 noise (0.800000011920929); _report prints ours.
         kwargs = super().subcommand_kwargs(subcommand)
@@ -473,6 +487,8 @@ def lightning_cli(
     # the whole command line (or pytest's), which LightningCLI would warn about.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     cls = cli_class or ChatftCLI
+    if run and isinstance(args, list) and args and args[0] in cls.subcommands():
+        cls = cls.only(args[0])
     per_command = {name: {"description": LIGHTNING_SUMMARIES[name]} for name in cls.subcommands()}
     return cls(
         IntentSlotModule,

@@ -136,8 +136,11 @@ def tracker_cli(args: ArgsType = None, run: bool = True, prog: str = PROG) -> Tr
     import warnings
 
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-    per_command = {name: {"description": LIGHTNING_SUMMARIES[name]} for name in TrackerCLI.subcommands()}
-    return TrackerCLI(
+    cls = TrackerCLI
+    if run and isinstance(args, list) and args and args[0] in cls.subcommands():
+        cls = cls.only(args[0])
+    per_command = {name: {"description": LIGHTNING_SUMMARIES[name]} for name in cls.subcommands()}
+    return cls(
         TrackerModule,
         TrackerDataModule,
         args=args,
