@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chatft.core.pairs import mean_per_label, sentence_pairs
+from chatft.core.pairs import label_name_words, mean_per_label, sentence_pairs
 
 from .conftest import cli_args
 
@@ -51,6 +51,13 @@ def test_a_single_label_gives_positives_only():
     assert sentence_pairs([], iterations=5, seed=0) == []
     with pytest.raises(ValueError, match="iterations must be >= 0"):
         sentence_pairs(["x"], iterations=-1, seed=0)
+
+
+def test_label_names_as_words():
+    assert label_name_words("pto_request") == ["pto", "request"]
+    assert label_name_words("bookFlight") == ["book", "flight"]
+    assert label_name_words("atis_flight#atis_airfare") == ["atis", "flight", "atis", "airfare"]
+    assert label_name_words("___") == []
 
 
 def test_mean_per_label():
@@ -184,6 +191,11 @@ def test_fit_runs_the_stage_by_default_on_few_shot_data(tiny_encoder, demo_small
     stage = fit("on")
     assert len(stage.losses) == 3
     assert "contrastive stage: 48 pairs of 64 utterances (3 steps of 16)" in capsys.readouterr().out
+    stage = fit("names", contrastive__label_names=True)
+    assert (
+        "contrastive stage: 48 pairs of 64 utterances and 9 intent names (3 steps of 16)"
+        in capsys.readouterr().out
+    )
     stage = fit("off", contrastive__max_per_intent=7)
     assert stage.losses == []
     assert "contrastive stage" not in capsys.readouterr().out

@@ -13,6 +13,7 @@ tokenizer; torch-free, seeded with a numpy ``Generator`` (no global random state
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,3 +52,12 @@ def sentence_pairs(labels: Sequence[int | str], iterations: int, seed: int) -> l
 def mean_per_label(labels: Sequence[int | str]) -> float:
     """Training utterances per label, on average (0.0 for no labels): how few-shot a training set is."""
     return len(labels) / len(set(labels)) if len(labels) else 0.0
+
+
+def label_name_words(label: str) -> list[str]:
+    """A label's name as lowercase words (``pto_request`` -> ``["pto", "request"]``; ``bookFlight`` ->
+    ``["book", "flight"]``; ``atis_flight#atis_airfare`` -> ``["atis", "flight", "atis", "airfare"]``), so the
+    name can stand in the pairs as one more utterance of its intent. Empty for a name with no letters or digits.
+    """
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", label)
+    return [w.lower() for w in re.split(r"[^0-9A-Za-z']+", spaced) if w]

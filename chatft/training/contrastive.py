@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from chatft.core.errors import ConfigError
 from chatft.core.features import pad_batch
-from chatft.core.pairs import mean_per_label, sentence_pairs
+from chatft.core.pairs import label_name_words, mean_per_label, sentence_pairs
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,22 @@ def train_on_pairs(
     return losses
 
 
+def label_features(dm, intent_ids: list[int]) -> list:
+    """Features of the intents' names as utterances (``label_name_words``), tokenized like the data; names
+    without a letter or digit are left out."""
+    from chatft.core.features import tokenize_examples
+
+    named = [(i, label_name_words(dm.intent_labels[i])) for i in intent_ids]
+    named = [(i, words) for i, words in named if words]
+    return tokenize_examples(
+        dm.tokenizer,
+        [words for _, words in named],
+        dm.max_length,
+        word_tag_ids=[None] * len(named),
+        intents=[i for i, _ in named],
+    )
+
+
 class ContrastiveStage(L.Callback):
     """SetFit's contrastive pair stage on the encoder, before the joint intent + slot training.
 
@@ -116,6 +132,8 @@ class ContrastiveStage(L.Callback):
         learning_rate: Peak AdamW learning rate of the stage (SetFit's ``body_learning_rate``).
         warmup_ratio: Share of the stage's steps spent warming up linearly, then linear decay to 0.
         seed: Seed of the pair draw; None: the run's seed (``seed_everything``), so seeds change the pairs too.
+        label_names: Add each intent's name, as words (``pto_request``: "pto request"), to the pairs as one
+            more utterance of that intent: the name's meaning as extra signal (the joint training is unchanged).
     """
 
     def __init__(
@@ -128,6 +146,7 @@ class ContrastiveStage(L.Callback):
         learning_rate: float = 2e-5,
         warmup_ratio: float = 0.1,
         seed: int | None = None,
+        label_names: bool = False,
     ) -> None:
         if iterations < 1 or batch_size < 1 or max_steps < 0 or max_per_intent < 0:
             raise ConfigError(
@@ -147,6 +166,7 @@ class ContrastiveStage(L.Callback):
         self.learning_rate = learning_rate
         self.warmup_ratio = warmup_ratio
         self.seed = seed
+        self.label_names = label_names
         #: Per-step losses of the last stage run (empty when it did not run), for tests and reports.
         self.losses: list[float] = []
 
@@ -190,13 +210,16 @@ class ContrastiveStage(L.Callback):
 
     def run(self, trainer: L.Trainer, pl_module: L.LightningModule, train, labels: list[int]) -> None:
         seed = torch.initial_seed() if self.seed is None else self.seed
+        features = [train[i] for i in range(len(train))]
+        names = label_features(trainer.datamodule, sorted(set(labels))) if self.label_names else []
+        features += names
+        labels = [*labels, *(f.intent for f in names)]
         pairs = sentence_pairs(labels, self.iterations, seed % 2**32)
         if self.max_steps:
             pairs = pairs[: self.max_steps * self.batch_size]
         encoder = pl_module.model.encoder
         device = trainer.strategy.root_device
         encoder.to(device)
-        features = [train[i] for i in range(len(train))]
         started = time.perf_counter()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)  # dropout: the same stage whatever ran before it
@@ -213,7 +236,8 @@ class ContrastiveStage(L.Callback):
         if trainer.is_global_zero:
             first, last = self.losses[0], sum(self.losses[-10:]) / len(self.losses[-10:])
             print(
-                f"contrastive stage: {len(pairs)} pairs of {len(labels)} utterances ({len(self.losses)} steps of "
+                f"contrastive stage: {len(pairs)} pairs of {len(labels) - len(names)} utterances"
+                f"{f' and {len(names)} intent names' if names else ''} ({len(self.losses)} steps of "
                 f"{self.batch_size}), loss {first:.4f} -> {last:.4f}, {time.perf_counter() - started:.0f} s",
                 flush=True,
             )
