@@ -31,12 +31,7 @@ def cli_args(
     the run's root, then ``options`` (``data__batch_size=16`` is ``--data.batch_size 16``) and :data:`QUIET`.
 
     ``main(["fit", *cli_args(tiny_encoder, data, tmp_path / "run", trainer__max_epochs=1)])``
-
-    The contrastive stage is pinned off (``contrastive__enabled=False``) unless a test passes its own value:
-    the tiny data sets here are few-shot, so the default would run it, and the tests of other features
-    keep their exact numbers; ``tests/test_contrastive.py`` tests the stage and its default.
     """
-    options = {"contrastive__enabled": False, **options}
     args = ["--config", str(config)] if config else []
     for flag, value in (
         ("--model.encoder", encoder),

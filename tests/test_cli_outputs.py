@@ -39,8 +39,7 @@ def run(tiny_encoder, tmp_path_factory) -> dict:
     try:
         with contextlib.redirect_stdout(out):
             main(["fit", "--config", str(DEMO_CONFIG), "--model.encoder", tiny_encoder, "--data.data_dir",
-                  "mydata", "--trainer.max_epochs", "2", "--data.batch_size", "16", *QUIET,
-                  "--contrastive.enabled", "false"])  # fmt: skip  # contrastive stage pinned off (tiny few-shot data would run it; tests/test_contrastive.py tests it)
+                  "mydata", "--trainer.max_epochs", "2", "--data.batch_size", "16", *QUIET])  # fmt: skip
     finally:
         os.chdir(here)
     return {"cwd": cwd, "data": data, "encoder": tiny_encoder, "out": out.getvalue()}

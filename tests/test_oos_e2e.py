@@ -52,7 +52,6 @@ def _fit(encoder: str, data: Path, root: Path) -> Path:
             "--trainer.default_root_dir", str(root),
             "--trainer.enable_progress_bar", "false",
             "--trainer.enable_model_summary", "false",
-            "--contrastive.enabled", "false",  # contrastive stage pinned off (tiny few-shot data would run it; tests/test_contrastive.py tests it)
         ]
     )  # fmt: skip
     return next((root / "lightning_logs/version_0/checkpoints").glob("best-*.ckpt"))

@@ -47,9 +47,6 @@ def test_fit_with_stdout_not_a_terminal_prints_plain_progress_lines(
             "false",
             "--data.batch_size",
             "16",
-            # The contrastive stage pinned off (tiny few-shot data would run it; tests/test_contrastive.py tests it).
-            "--contrastive.enabled",
-            "false",
         ]
     )
     out = capsys.readouterr().out

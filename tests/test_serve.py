@@ -74,9 +74,6 @@ def model(tiny_encoder, tmp_path_factory) -> dict:
             # under the default fallback's threshold (tests/test_fallback.py tests the fallback itself).
             "--oos.fallback",
             "false",
-            # The contrastive stage pinned off (tiny few-shot data would run it; tests/test_contrastive.py tests it).
-            "--contrastive.enabled",
-            "false",
         ]
     )
     ckpt = root / "run/lightning_logs/version_0/checkpoints/last.ckpt"

@@ -194,9 +194,6 @@ def fit(encoder: str, data: Path, root: Path, *extra: str) -> Path:
             "false",
             "--oos.fallback",
             "false",
-            # The contrastive stage pinned off (tiny few-shot data would run it; tests/test_contrastive.py tests it).
-            "--contrastive.enabled",
-            "false",
             *extra,
         ]
     )
