@@ -26,6 +26,7 @@ from chatft.model.checkpoint import load_checkpoint
 from chatft.training.best_checkpoint import FINISHED_KEY, BestCheckpoint
 from chatft.training.calibration import OOSCalibration
 from chatft.training.checkpoint import AtomicCheckpointIO, CheckpointError, check_labels_match
+from chatft.training.contrastive import ContrastiveStage
 from chatft.training.datamodule import IntentSlotDataModule
 from chatft.training.module import IntentSlotModule
 from chatft.training.prediction_writer import JsonlPredictionWriter
@@ -203,6 +204,9 @@ class ChatftCLI(LightningCLIHooks):
         parser.add_lightning_class_args(SmallDataSchedule, "schedule")
         parser.link_arguments("checkpoint.monitor", "schedule.monitor")
         parser.link_arguments("checkpoint.mode", "schedule.mode")
+        # --contrastive.enabled / --contrastive.iterations / ...: SetFit's pair stage on the encoder before the
+        # heads train; off by default (measured no better on few-shot dev: chatft.training.contrastive).
+        parser.add_lightning_class_args(ContrastiveStage, "contrastive")
         parser.link_arguments("data.oos_label", "model.oos_label")
         # --oos.method / --oos.max_acc_drop / --oos.target_recall / --oos.fallback_intent: calibration and
         # out-of-scope decision fitted on dev at the end of fit (chatft.training.calibration).

@@ -1,0 +1,63 @@
+"""Sentence pairs for a contrastive stage (SetFit's recipe): a same-intent and an other-intent partner per utterance.
+
+SetFit (Tunstall et al. 2022, ``sentence_pairs_generation`` in huggingface/setfit before v1.0) fine-tunes a
+sentence-transformers encoder on pairs before fitting a classifier head: in each of ``iterations`` rounds,
+every training utterance gets one *positive* pair (a random utterance of its own intent, itself included,
+target cosine 1) and one *negative* pair (a random utterance of another intent, target 0). With k
+utterances an intent that gives far more pairs than utterances (``2 x iterations x N``), which is what
+lets a few examples move an encoder. :mod:`chatft.training.contrastive` trains on these pairs.
+
+Pairs are index pairs into the training split, not texts, so they can be built and tested without a
+tokenizer; torch-free, seeded with a numpy ``Generator`` (no global random state).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Target cosine similarity of a pair of the same intent, and of two different intents (SetFit's labels).
+POSITIVE, NEGATIVE = 1.0, 0.0
+
+
+def sentence_pairs(labels: Sequence[int | str], iterations: int, seed: int) -> list[tuple[int, int, float]]:
+    """``(i, j, target)`` pairs over ``labels`` (one label per training utterance), shuffled.
+
+    Round by round, for each utterance ``i`` in order: ``(i, random same-label j, 1.0)`` then
+    ``(i, random other-label j, 0.0)``; an utterance whose label is the only one present gets no negative
+    (there is none to draw). The whole list is then shuffled with the same generator, as SetFit's data loader
+    does, so a truncated list (a step cap) is still a random sample of every round.
+    """
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    labels = list(labels)
+    if not labels or iterations == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    values = np.array([str(x) for x in labels])
+    same = {value: np.flatnonzero(values == value) for value in dict.fromkeys(values)}
+    other = {value: np.flatnonzero(values != value) for value in same}
+    pairs: list[tuple[int, int, float]] = []
+    for _ in range(iterations):
+        for i, value in enumerate(values):
+            pairs.append((i, int(rng.choice(same[value])), POSITIVE))
+            if other[value].size:
+                pairs.append((i, int(rng.choice(other[value])), NEGATIVE))
+    order = rng.permutation(len(pairs))
+    return [pairs[k] for k in order]
+
+
+def mean_per_label(labels: Sequence[int | str]) -> float:
+    """Training utterances per label, on average (0.0 for no labels): how few-shot a training set is."""
+    return len(labels) / len(set(labels)) if len(labels) else 0.0
+
+
+def label_name_words(label: str) -> list[str]:
+    """A label's name as lowercase words (``pto_request`` -> ``["pto", "request"]``; ``bookFlight`` ->
+    ``["book", "flight"]``; ``atis_flight#atis_airfare`` -> ``["atis", "flight", "atis", "airfare"]``), so the
+    name can stand in the pairs as one more utterance of its intent. Empty for a name with no letters or digits.
+    """
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", label)
+    return [w.lower() for w in re.split(r"[^0-9A-Za-z']+", spaced) if w]
