@@ -1,0 +1,151 @@
+"""How much to annotate: train the default recipe on seeded fractions of ATIS train, dev and test whole.
+
+    python benchmarks/data_efficiency.py run --fraction 0.01 --seed 0 --out runs/data-efficiency
+    python benchmarks/data_efficiency.py table --out runs/data-efficiency
+
+``run`` (one fit, so each one goes under the CPU lock on its own): writes a sample of
+``round(fraction * len(train))`` training utterances drawn with ``random.Random(seed)``
+(``benchmarks/small_sample.py``; fraction 1 uses the source folder as it is) to ``--samples``/NAME, then
+``benchmarks/seeds.py``'s ``run_seed``: ``python -m chatft fit --config configs/atis.yaml --data.data_dir
+SAMPLE --seed_everything SEED --data.seed SEED`` (the recipe as shipped: the small-data schedule chooses the
+epochs), and ``test`` once on the checkpoint that was best on dev. One seed sets both the sample and the
+training, so seeds differ in which utterances were annotated as well as in initialisation and order.
+Writes ``--out``/rows/NAME.json. ``table`` gathers the rows into ``--out``/results.json and results.md: one
+line per run and, where a fraction has several seeds, their mean ± std.
+
+``--oos.fallback false`` is passed to fit by default (``--fallback`` keeps it on): the fallback is fitted
+after training and changes no weight, but ``test`` counts each utterance it rejects as a wrong intent, and
+the 100 % figures this curve is read against (docs/results.md, "ATIS with the default encoder") were
+measured without it. Nothing is chosen on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seeds import KEYS, run_seed  # noqa: E402
+from small_sample import write_sample  # noqa: E402
+
+FRACTIONS = (0.01, 0.05, 0.10, 0.25, 1.0)
+
+
+def sample_size(fraction: float, total: int) -> int:
+    """Training utterances for ``fraction`` of ``total``: ``round(fraction * total)`` (Python's rounding)."""
+    if not 0.0 < fraction <= 1.0:
+        raise SystemExit(f"--fraction must be in (0, 1], got {fraction}")
+    n = round(fraction * total)
+    if n < 1:
+        raise SystemExit(f"--fraction {fraction} of {total} training utterances is none; use a larger one")
+    return n
+
+
+def run_name(fraction: float, seed: int) -> str:
+    """``atis-1pct-seed0``: the sample folder, run folder and row file of one (fraction, seed)."""
+    pct = f"{fraction * 100:g}".replace(".", "p")
+    return f"atis-{pct}pct-seed{seed}"
+
+
+def epochs_run(log_dir: Path) -> int:
+    """Epochs the fit trained: the distinct epochs of its validation rows (one validation per epoch)."""
+    rows = [
+        json.loads(line) for line in (log_dir / "val_metrics.jsonl").read_text().splitlines() if line.strip()
+    ]
+    return len({r["epoch"] for r in rows if "val/sent_acc" in r})
+
+
+def train_size(source: Path) -> int:
+    return len((source / "train" / "label").read_text(encoding="utf-8").splitlines())
+
+
+def run(args: argparse.Namespace) -> dict:
+    total = train_size(args.source)
+    n = sample_size(args.fraction, total)
+    name = run_name(args.fraction, args.seed)
+    if n == total:
+        data_dir = args.source
+    else:
+        data_dir = args.samples / name
+        write_sample(args.source, data_dir, n, args.seed)
+    fit_args = ["--config", str(args.config), "--data.data_dir", str(data_dir)]
+    if not args.fallback:
+        fit_args += ["--oos.fallback", "false"]
+    result = run_seed(args.seed, args.out / name, fit_args)
+    row = {
+        "fraction": args.fraction,
+        "n_train": n,
+        "train_total": total,
+        "epochs_run": epochs_run(Path(result["checkpoint"]).parents[1]),
+        **result,
+    }
+    (args.out / "rows").mkdir(parents=True, exist_ok=True)
+    (args.out / "rows" / f"{name}.json").write_text(json.dumps(row, indent=1) + "\n")
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per run (by fraction, then seed), and mean ± std where a fraction has several seeds."""
+    cols = [(s, k) for s in ("dev", "test") for k in KEYS]
+    head = "| train share | utterances | seed | epochs run | best epoch | fit time | "
+    head += " | ".join(f"{s} {k}" for s, k in cols) + " |"
+    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(cols)]
+    rows = sorted(rows, key=lambda r: (r["fraction"], r["seed"]))
+    for fraction in sorted({r["fraction"] for r in rows}):
+        group = [r for r in rows if r["fraction"] == fraction]
+        share = f"{fraction * 100:g} %"
+        for r in group:
+            lines.append(
+                f"| {share} | {r['n_train']} | {r['seed']} | {r['epochs_run']} | {r['best_epoch']} | "
+                f"{r['fit_seconds'] / 60:.1f} min | " + " | ".join(f"{r[s][k]:.4f}" for s, k in cols) + " |"
+            )
+        if len(group) > 1:
+            cells = []
+            for s, k in cols:
+                vals = [r[s][k] for r in group]
+                cells.append(f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}")
+            minutes = statistics.mean(r["fit_seconds"] for r in group) / 60
+            lines.append(
+                f"| {share} | {group[0]['n_train']} | mean ± std of {len(group)} | | | {minutes:.1f} min | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("run", help="one fit and test (run it under the CPU lock)")
+    one.add_argument("--fraction", type=float, required=True, help=f"share of train, e.g. one of {FRACTIONS}")
+    one.add_argument("--seed", type=int, default=0, help="sampling and training seed (default 0)")
+    one.add_argument(
+        "--source", type=Path, default=Path("../shared/data/atis"), help="JointBERT-layout folder"
+    )
+    one.add_argument("--config", type=Path, default=Path("configs/atis.yaml"))
+    one.add_argument(
+        "--samples", type=Path, default=Path("/tmp/chatft-data-efficiency"), help="samples go here"
+    )
+    one.add_argument("--fallback", action="store_true", help="keep the default fallback on in fit and test")
+    one.add_argument("--out", type=Path, default=Path("runs/data-efficiency"))
+    gather = sub.add_parser("table", help="gather the rows into results.json and results.md")
+    gather.add_argument("--out", type=Path, default=Path("runs/data-efficiency"))
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args)
+        return
+    rows = [json.loads(p.read_text()) for p in sorted((args.out / "rows").glob("*.json"))]
+    if not rows:
+        raise SystemExit(f"{args.out / 'rows'}: no rows yet; run `run` first")
+    (args.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    md = table(rows)
+    (args.out / "results.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
