@@ -1,9 +1,12 @@
 """How much to annotate: train the default recipe on seeded fractions of ATIS train, dev and test whole.
 
     python benchmarks/data_efficiency.py run --fraction 0.01 --seed 0 --out runs/data-efficiency
+    python benchmarks/data_efficiency.py run --fraction 0.05 0.1 0.25 --seed 0 --max-minutes 10
     python benchmarks/data_efficiency.py table --out runs/data-efficiency
 
-``run`` (one fit, so each one goes under the CPU lock on its own): writes a sample of
+``run`` (under the CPU lock) fits each fraction with each seed in turn (seeds outer) and does not start
+another fit when one as long as the longest so far (fit and test) would end past ``--max-minutes``; fits
+whose row is already written are skipped. Each fit: writes a sample of
 ``round(fraction * len(train))`` training utterances drawn with ``random.Random(seed)``
 (``benchmarks/small_sample.py``; fraction 1 uses the source folder as it is) to ``--samples``/NAME, then
 ``benchmarks/seeds.py``'s ``run_seed``: ``python -m chatft fit --config configs/atis.yaml --data.data_dir
@@ -25,6 +28,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,6 +64,16 @@ def epochs_run(log_dir: Path) -> int:
 
 def train_size(source: Path) -> int:
     return len((source / "train" / "label").read_text(encoding="utf-8").splitlines())
+
+
+def plan(fractions: list[float], seeds: list[int], done: set[str]) -> list[tuple[float, int]]:
+    """(fraction, seed) pairs to fit, seeds outer, skipping the names in ``done`` (rows already written)."""
+    return [(f, s) for s in seeds for f in fractions if run_name(f, s) not in done]
+
+
+def fits_in(elapsed: float, longest: float, max_seconds: float) -> bool:
+    """Whether another fit, as long as the longest so far, ends within ``max_seconds`` (none done: yes)."""
+    return not max_seconds or elapsed + longest <= max_seconds
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -121,8 +135,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run", help="one fit and test (run it under the CPU lock)")
-    one.add_argument("--fraction", type=float, required=True, help=f"share of train, e.g. one of {FRACTIONS}")
-    one.add_argument("--seed", type=int, default=0, help="sampling and training seed (default 0)")
+    one.add_argument(
+        "--fraction", type=float, nargs="+", required=True, help=f"shares of train, e.g. {FRACTIONS}"
+    )
+    one.add_argument(
+        "--seed", type=int, nargs="+", default=[0], help="sampling and training seeds (default 0)"
+    )
+    one.add_argument(
+        "--max-minutes", type=float, default=0, help="start no fit that may end later (0: no limit)"
+    )
     one.add_argument(
         "--source", type=Path, default=Path("../shared/data/atis"), help="JointBERT-layout folder"
     )
@@ -136,7 +157,15 @@ def main() -> None:
     gather.add_argument("--out", type=Path, default=Path("runs/data-efficiency"))
     args = parser.parse_args()
     if args.command == "run":
-        run(args)
+        done = {p.stem for p in (args.out / "rows").glob("*.json")}
+        start, longest = time.perf_counter(), 0.0
+        for fraction, seed in plan(args.fraction, args.seed, done):
+            if not fits_in(time.perf_counter() - start, longest, args.max_minutes * 60):
+                print(f"--max-minutes {args.max_minutes:g}: stopped before {run_name(fraction, seed)}")
+                break
+            began = time.perf_counter()
+            run(argparse.Namespace(**{**vars(args), "fraction": fraction, "seed": seed}))
+            longest = max(longest, time.perf_counter() - began)  # fit and test
         return
     rows = [json.loads(p.read_text()) for p in sorted((args.out / "rows").glob("*.json"))]
     if not rows:

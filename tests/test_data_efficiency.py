@@ -149,3 +149,11 @@ def test_table_lists_runs_and_the_mean_of_seeds(bench):
         "| 0.7500 ± 0.0000 | 0.5000 ± 0.0000 | 0.5000 ± 0.3536 |",
         "| 5 % | 224 | 0 | 30 | 20 | 1.5 min | 0.5000 | 0.2500 | 0.5000 | 0.7500 | 0.5000 | 0.5000 |",
     ]
+
+
+def test_plan_skips_written_rows_and_fits_in_stops_before_the_limit(bench):
+    assert bench.plan([0.01, 0.05], [0, 1], {"atis-5pct-seed0"}) == [(0.01, 0), (0.01, 1), (0.05, 1)]
+    assert bench.fits_in(0.0, 0.0, 600.0)
+    assert bench.fits_in(300.0, 300.0, 600.0)
+    assert not bench.fits_in(300.5, 300.0, 600.0)
+    assert bench.fits_in(5000.0, 300.0, 0.0)  # 0: no limit
