@@ -3,6 +3,7 @@
     python benchmarks/data_efficiency.py run --fraction 0.01 --seed 0 --out runs/data-efficiency
     python benchmarks/data_efficiency.py run --fraction 0.05 0.1 0.25 --seed 0 --max-minutes 10
     python benchmarks/data_efficiency.py table --out runs/data-efficiency
+    python benchmarks/data_efficiency.py coverage --fraction 0.01 0.05 0.1 0.25 1 --seed 0 1 2
 
 ``run`` (under the CPU lock) fits each fraction with each seed in turn (seeds outer) and does not start
 another fit when one as long as the longest so far (fit and test) would end past ``--max-minutes``; fits
@@ -15,6 +16,10 @@ epochs), and ``test`` once on the checkpoint that was best on dev. One seed sets
 training, so seeds differ in which utterances were annotated as well as in initialisation and order.
 Writes ``--out``/rows/NAME.json. ``table`` gathers the rows into ``--out``/results.json and results.md: one
 line per run and, where a fraction has several seeds, their mean ± std.
+
+``coverage`` (torch-free, no fit) says what each sample can teach at all: the intents and slot types it
+holds, the share of test utterances whose intent it holds (no model gets the others right) and the share of
+test slot mentions (``B-`` tags) whose type it holds.
 
 ``--oos.fallback false`` is passed to fit by default (``--fallback`` keeps it on): the fallback is fitted
 after training and changes no weight, but ``test`` counts each utterance it rejects as a wrong intent, and
@@ -33,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seeds import KEYS, run_seed  # noqa: E402
-from small_sample import write_sample  # noqa: E402
+from small_sample import draw, write_sample  # noqa: E402
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.25, 1.0)
 
@@ -60,6 +65,44 @@ def epochs_run(log_dir: Path) -> int:
         json.loads(line) for line in (log_dir / "val_metrics.jsonl").read_text().splitlines() if line.strip()
     ]
     return len({r["epoch"] for r in rows if "val/sent_acc" in r})
+
+
+def coverage(train_intents, train_tags, test_intents, test_tags) -> dict:
+    """What a training sample holds of what test asks for (``*_tags``: one space-separated BIO line each)."""
+    intents = set(train_intents)
+    types = {t[2:] for line in train_tags for t in line.split() if t != "O"}
+    mentions = [t[2:] for line in test_tags for t in line.split() if t.startswith("B-")]
+    return {
+        "intents": len(intents),
+        "slot_types": len(types),
+        "test_intent_covered": sum(i in intents for i in test_intents) / len(test_intents),
+        "test_mentions_covered": sum(m in types for m in mentions) / len(mentions),
+    }
+
+
+def coverage_table(source: Path, fractions: list[float], seeds: list[int]) -> str:
+    """Markdown: :func:`coverage` of the sample each (fraction, seed) draws (``write_sample``'s draw)."""
+
+    def read(split: str, name: str) -> list[str]:
+        return (source / split / name).read_text(encoding="utf-8").splitlines()
+
+    labels, tags = read("train", "label"), read("train", "seq.out")
+    test_labels, test_tags = read("test", "label"), read("test", "seq.out")
+    lines = [
+        "| train share | utterances | seed | intents | slot types | test utterances, intent seen "
+        "| test slot mentions, type seen |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for fraction in fractions:
+        n = sample_size(fraction, len(labels))
+        for seed in seeds if n < len(labels) else seeds[:1]:
+            picked = draw(len(labels), n, seed)
+            c = coverage([labels[i] for i in picked], [tags[i] for i in picked], test_labels, test_tags)
+            lines.append(
+                f"| {fraction * 100:g} % | {n} | {seed if n < len(labels) else 'all'} | {c['intents']} | "
+                f"{c['slot_types']} | {c['test_intent_covered']:.1%} | {c['test_mentions_covered']:.1%} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def train_size(source: Path) -> int:
@@ -155,7 +198,16 @@ def main() -> None:
     one.add_argument("--out", type=Path, default=Path("runs/data-efficiency"))
     gather = sub.add_parser("table", help="gather the rows into results.json and results.md")
     gather.add_argument("--out", type=Path, default=Path("runs/data-efficiency"))
+    cover = sub.add_parser(
+        "coverage", help="what each sample holds of test's intents and slot types (no fit)"
+    )
+    cover.add_argument("--fraction", type=float, nargs="+", default=list(FRACTIONS))
+    cover.add_argument("--seed", type=int, nargs="+", default=[0])
+    cover.add_argument("--source", type=Path, default=Path("../shared/data/atis"))
     args = parser.parse_args()
+    if args.command == "coverage":
+        print(coverage_table(args.source, args.fraction, args.seed), end="")
+        return
     if args.command == "run":
         done = {p.stem for p in (args.out / "rows").glob("*.json")}
         start, longest = time.perf_counter(), 0.0

@@ -157,3 +157,24 @@ def test_plan_skips_written_rows_and_fits_in_stops_before_the_limit(bench):
     assert bench.fits_in(300.0, 300.0, 600.0)
     assert not bench.fits_in(300.5, 300.0, 600.0)
     assert bench.fits_in(5000.0, 300.0, 0.0)  # 0: no limit
+
+
+def test_coverage_counts_what_the_sample_holds_of_test(bench):
+    got = bench.coverage(
+        ["a", "b", "a"],
+        ["B-city O", "O", "B-date I-date"],
+        ["a", "c", "b", "a"],
+        ["B-city", "B-time O B-city", "B-date I-date", "O"],
+    )
+    assert got == {"intents": 2, "slot_types": 2, "test_intent_covered": 0.75, "test_mentions_covered": 0.75}
+
+
+def test_coverage_table_draws_the_sample_run_writes(bench, tmp_path):
+    source = _source(tmp_path / "src")  # train i{k}, seed 0 at 30 % keeps lines 0, 6, 9; test intents i0-i2
+    (source / "train" / "seq.out").write_text("".join(f"B-t{i}\n" for i in range(10)))
+    (source / "test" / "seq.out").write_text("B-t0\nB-t6\nB-t1\n")
+    assert bench.coverage_table(source, [0.3, 1.0], [0, 1]).splitlines()[2:] == [
+        "| 30 % | 3 | 0 | 3 | 3 | 33.3% | 66.7% |",
+        "| 30 % | 3 | 1 | 3 | 3 | 66.7% | 33.3% |",
+        "| 100 % | 10 | all | 10 | 10 | 100.0% | 100.0% |",
+    ]
