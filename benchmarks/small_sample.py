@@ -16,13 +16,18 @@ from pathlib import Path
 FILES = ("seq.in", "seq.out", "label")
 
 
+def draw(total: int, n: int, seed: int) -> list[int]:
+    """The ``n`` line indices of ``total`` a sample keeps: ``random.Random(seed)``, in file order."""
+    return sorted(random.Random(seed).sample(range(total), n))
+
+
 def write_sample(source: Path, out: Path, n: int, seed: int) -> list[int]:
     """Copy ``n`` training utterances picked with ``random.Random(seed)`` (in file order), dev and test whole."""
     lines = {f: (source / "train" / f).read_text(encoding="utf-8").splitlines() for f in FILES}
     total = len(lines["label"])
     if not 0 < n <= total:
         raise SystemExit(f"--n must be in 1..{total}")
-    picked = sorted(random.Random(seed).sample(range(total), n))
+    picked = draw(total, n, seed)
     (out / "train").mkdir(parents=True, exist_ok=True)
     for f in FILES:
         (out / "train" / f).write_text("".join(lines[f][i] + "\n" for i in picked), encoding="utf-8")
