@@ -30,6 +30,25 @@ from chatft.core.values import reference_time as parse_reference_time
 DEFAULT_NAME = "predictions.jsonl"
 
 
+def output_path(output: str | None, trainer: L.Trainer) -> Path:
+    """``--predictions.output``, else ``predictions.jsonl`` in the run's output folder (``eval/`` next to the
+    checkpoint, or ``--trainer.default_root_dir``); shared by the NLU and the tracker writers."""
+    if output:
+        return Path(output).expanduser()
+    return Path(trainer.log_dir or trainer.default_root_dir) / DEFAULT_NAME
+
+
+def gather_rows(trainer: L.Trainer, predictions: list) -> list:
+    """This rank's rows (``predictions`` is a list of per-batch lists), and under DDP every rank's, rank by
+    rank, so rank 0 can write the one file."""
+    rows = [row for batch in predictions for row in batch]
+    if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        gathered: list = [None] * trainer.world_size
+        torch.distributed.all_gather_object(gathered, rows)
+        rows = [row for part in gathered for row in part]
+    return rows
+
+
 class JsonlPredictionWriter(BasePredictionWriter):
     """Write ``predict``'s outputs to a JSON Lines file and print its path.
 
@@ -68,18 +87,9 @@ class JsonlPredictionWriter(BasePredictionWriter):
             ) from None
         self.path: Path | None = None
 
-    def _path(self, trainer: L.Trainer) -> Path:
-        if self.output:
-            return Path(self.output).expanduser()
-        return Path(trainer.log_dir or trainer.default_root_dir) / DEFAULT_NAME
-
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
-        rows = [row for batch in predictions for row in batch]
-        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered: list = [None] * trainer.world_size
-            torch.distributed.all_gather_object(gathered, rows)
-            rows = [row for part in gathered for row in part]
-        path = self._path(trainer)
+        rows = gather_rows(trainer, predictions)
+        path = output_path(self.output, trainer)
         if trainer.is_global_zero:
             by_index = {}
             for index, decoded in rows:

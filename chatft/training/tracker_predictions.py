@@ -16,13 +16,11 @@ import json
 import os
 from pathlib import Path
 
-import lightning as L
-import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-__all__ = ["TrackerPredictionWriter", "DEFAULT_NAME"]
+from chatft.training.prediction_writer import DEFAULT_NAME, gather_rows, output_path
 
-DEFAULT_NAME = "predictions.jsonl"
+__all__ = ["TrackerPredictionWriter", "DEFAULT_NAME"]
 
 
 class TrackerPredictionWriter(BasePredictionWriter):
@@ -38,18 +36,9 @@ class TrackerPredictionWriter(BasePredictionWriter):
         self.output = output
         self.path: Path | None = None
 
-    def _path(self, trainer: L.Trainer) -> Path:
-        if self.output:
-            return Path(self.output).expanduser()
-        return Path(trainer.log_dir or trainer.default_root_dir) / DEFAULT_NAME
-
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
-        rows = [row for batch in predictions for row in batch]
-        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered: list = [None] * trainer.world_size
-            torch.distributed.all_gather_object(gathered, rows)
-            rows = [row for part in gathered for row in part]
-        path = self._path(trainer)
+        rows = gather_rows(trainer, predictions)
+        path = output_path(self.output, trainer)
         if trainer.is_global_zero:
             # Dialogue ids are unique in a file (the reader checks), so they give back the input order.
             dialogues = getattr(trainer.datamodule, "predict_dialogues", None)
