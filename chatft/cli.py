@@ -37,7 +37,7 @@ Adding a command
    "chatft.serving.export:export")``. The parser machinery (one-line errors, :func:`run_function`) is
    :mod:`chatft.command_line`: modules under ``chatft/`` use that one, never this dispatcher (only
    ``chatft/__main__.py`` should import it).
-3. A group of subcommands (``python -m chatft data convert|stats|check|audit``) is a :class:`Group` of
+3. A group of subcommands (``python -m chatft data convert|stats|check|augment|audit``) is a :class:`Group` of
    commands: ``"data": Group("one line", {"convert": Command(...), "stats": Command(...), ...})``.
 4. A command that needs fit's own options (``--config configs/demo.yaml --data.* --model.*``, as
    ``data audit`` does) sets ``raw=True``: its target is called as ``target(argv, prog)`` with the rest of
@@ -114,7 +114,7 @@ COMMANDS: dict[str, Command | Group] = {
         "chatft.serving.server:Serve",
     ),
     "data": Group(
-        "bring your own data: convert to JSON Lines, stats and problems, check, audit annotations",
+        "bring your own data: convert to JSON Lines, stats and problems, check, augment, audit annotations",
         {
             "convert": Command(
                 "convert Rasa, brackets, doccano/Label Studio, CSV, CLINC150 or WOZ dialogues to DIR/*.jsonl",
@@ -129,6 +129,11 @@ COMMANDS: dict[str, Command | Group] = {
             "check": Command(
                 "validate a data folder as fit does, or a dialogue folder against its schema (exit 0 or 2)",
                 "chatft.data_tools.cli:check_command",
+                raw=True,
+            ),
+            "augment": Command(
+                "copy a data folder, adding to train new utterances made by swapping slot values within train",
+                "chatft.data_tools.cli:augment_command",
                 raw=True,
             ),
             "audit": Command(

@@ -72,10 +72,19 @@ def heavy_modules_after_import(module: str) -> list[str]:
 
 
 def test_core_lists_every_module():
-    assert {"chatft.core.tags", "chatft.core.formats", "chatft.core.text", "chatft.core.labels"} <= set(CORE)
-    assert {"chatft.data_tools.convert", "chatft.data_tools.stats", "chatft.data_tools.check"} <= set(
-        DATA_TOOLS
-    )
+    assert {
+        "chatft.core.tags",
+        "chatft.core.formats",
+        "chatft.core.text",
+        "chatft.core.labels",
+        "chatft.core.substitution",
+    } <= set(CORE)
+    assert {
+        "chatft.data_tools.convert",
+        "chatft.data_tools.stats",
+        "chatft.data_tools.check",
+        "chatft.data_tools.augment",
+    } <= set(DATA_TOOLS)
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)

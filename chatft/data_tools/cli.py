@@ -1,4 +1,4 @@
-"""``python -m chatft data convert|stats|check``: command lines for the data tools (torch-free).
+"""``python -m chatft data convert|stats|check|augment``: command lines for the data tools (torch-free).
 
 Each parser is built by :mod:`chatft.command_line` like every chatft command's: jsonargparse reads the
 function's signature and the ``Args:`` of its docstring, and gives ``--config FILE``, ``--print_config``,
@@ -6,7 +6,8 @@ function's signature and the ``Args:`` of its docstring, and gives ``--config FI
 options are spelled as the issue's command lines have them, which a signature alone cannot say:
 ``--from`` (a Python keyword: the parameter is ``from_``), ``data stats DIR`` (a positional folder),
 ``--input PATH...`` (several values after one flag), ``--strict-spans``, ``--lenient`` and ``--json`` as
-flags and ``--plot`` for ``plot_path``. Every other option takes its dashed spelling too
+flags and ``--plot`` for ``plot_path``; ``data augment`` takes one folder after ``--input`` and writes to
+``--out`` (:data:`AUGMENT_SPELLED`). Every other option takes its dashed spelling too
 (``--label-column`` = ``--label_column``), as messages and the docs write them. :data:`SPELLED` lists them; their help is still the docstring's ``Args:`` line,
 read by ``docstring_parser`` (the library jsonargparse reads docstrings with).
 """
@@ -17,6 +18,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chatft.data_tools.augment import augment
 from chatft.data_tools.check import check
 from chatft.data_tools.convert import convert
 from chatft.data_tools.stats import stats
@@ -27,11 +29,12 @@ class Spelled:
     """A parameter whose option is not jsonargparse's ``--name VALUE``.
 
     ``flags``: the option strings (none: a positional argument); ``kind``: ``value``, ``values`` (one or
-    more after the flag) or ``flag`` (a boolean set by the flag's presence).
+    more after the flag) or ``flag`` (a boolean set by the flag's presence); ``type``: of each value.
     """
 
     flags: tuple[str, ...]
     kind: str = "value"
+    type: type = str
 
 
 #: Per parameter name, the options spelled as the data commands' documented command lines have them.
@@ -47,14 +50,23 @@ SPELLED: dict[str, Spelled] = {
     "json": Spelled(("--json",), "flag"),
     "plot_path": Spelled(("--plot",)),
 }
+#: ``data augment``'s own spellings: one ``--input`` folder (not several), ``--out`` (``--output`` too),
+#: ``--per-utterance`` listed by ``--help`` as the docs write it, and ``--force`` as a flag.
+AUGMENT_SPELLED: dict[str, Spelled] = {
+    "input": Spelled(("--input",)),
+    "per_utterance": Spelled(("--per-utterance", "--per_utterance"), type=int),
+    "output": Spelled(("--out", "--output")),
+    "force": Spelled(("--force",), "flag"),
+}
 #: Parameters a command line never sets (``quiet`` is for callers from Python).
 HIDDEN = ("quiet",)
 
 
-def build_parser(fn: Callable, prog: str, positional: bool = False):
+def build_parser(fn: Callable, prog: str, positional: bool = False, spelled: dict | None = None):
     """The parser of ``fn``'s command: jsonargparse's options from the signature, plus the :data:`SPELLED` ones.
 
-    ``positional``: the parameters without a default (``data_dir``) are positional arguments.
+    ``positional``: the parameters without a default (``data_dir``) are positional arguments; ``spelled``:
+    this command's spellings, over :data:`SPELLED`'s.
     """
     import docstring_parser
     from jsonargparse import ActionConfigFile
@@ -66,9 +78,10 @@ def build_parser(fn: Callable, prog: str, positional: bool = False):
     parser = parser_class()(prog=prog, description=doc.split("\n\n")[0], default_env=False)
     parser.add_argument("--config", action=ActionConfigFile, help=CONFIG_HELP)
     params = inspect.signature(fn).parameters
-    spelled = [name for name in params if name in SPELLED]
+    spellings = {**SPELLED, **(spelled or {})}
+    spelled = [name for name in params if name in spellings]
     for name in spelled:
-        spelling, default = SPELLED[name], params[name].default
+        spelling, default = spellings[name], params[name].default
         kwargs: dict = {"dest": name, "help": helps.get(name, "")}
         if default is inspect.Parameter.empty:
             kwargs["required"] = True
@@ -78,7 +91,7 @@ def build_parser(fn: Callable, prog: str, positional: bool = False):
             parser.add_argument(*spelling.flags, action="store_true", **kwargs)
         else:
             nargs = "+" if spelling.kind == "values" else None
-            parser.add_argument(*spelling.flags, type=str, nargs=nargs, **kwargs)
+            parser.add_argument(*spelling.flags, type=spelling.type, nargs=nargs, **kwargs)
     parser.add_function_arguments(fn, as_positional=positional, skip={*spelled, *HIDDEN})
     return parser
 
@@ -94,10 +107,12 @@ def underscored(argv: list[str], options: set[str]) -> list[str]:
     return out
 
 
-def _run(fn: Callable, argv: list[str], prog: str, positional: bool = False) -> None:
+def _run(
+    fn: Callable, argv: list[str], prog: str, positional: bool = False, spelled: dict | None = None
+) -> None:
     from chatft.compat.jsonargparse_hooks import long_options
 
-    parser = build_parser(fn, prog, positional)
+    parser = build_parser(fn, prog, positional, spelled)
     cfg = parser.parse_args(underscored(argv, set(long_options(parser))))
     names = [name for name in inspect.signature(fn).parameters if name not in HIDDEN]
     fn(**{name: cfg[name] for name in names})
@@ -116,3 +131,8 @@ def stats_command(argv: list[str], prog: str) -> None:
 def check_command(argv: list[str], prog: str) -> None:
     """``data check DIR``."""
     _run(check, argv, prog, positional=True)
+
+
+def augment_command(argv: list[str], prog: str) -> None:
+    """``data augment --input DIR --out OUTDIR [--per-utterance K] [--seed S] [--force]``."""
+    _run(augment, argv, prog, spelled=AUGMENT_SPELLED)
