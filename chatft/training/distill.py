@@ -22,6 +22,17 @@ per epoch (``Teacher.stats`` counts both, and fit logs them).
 The student also starts from the teacher's weights (:func:`init_from_teacher`), not the pretrained encoder's,
 unless ``--model.distill_init false``; and ``--model.distill_hidden_weight b`` adds ``b`` times the cosine
 distance between the student's and the teacher's last hidden states (:func:`hidden_distance`).
+
+A teacher with another tokenizer (its own encoder, e.g. an all-mpnet-base-v2 teacher for the default MiniLM
+student; decided by :func:`same_tokenizer`) cannot read the student's ``input_ids``. Its targets are per
+utterance and per word, not per token, so they are computed from the words with the teacher's own tokenizer,
+feature code and ``max_length`` (:func:`word_targets`, the inference path), once for every training utterance
+before training starts, and the cache is filled with them (every DDP rank computes all of them: each rank
+samples its own shard of every epoch, and one pass over the training set is cheap next to training). Its
+weights cannot be copied (``distill_init`` defaults to no; ``true`` is an error) and its hidden states are per
+token of another tokenization (``distill_hidden_weight`` > 0 is an error). Truncation may cut different words:
+the cached slot rows have the student's number of words, zeros where the teacher never saw a word, and those
+words get no slot target (:func:`fit_rows`).
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from chatft.core.errors import ConfigError
+from chatft.core.features import pad_batch, tokenize_examples
+from chatft.core.inference_loop import MODEL_INPUTS
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +76,57 @@ def distillation_loss(
         mask = word_mask.to(per_word.dtype)
         loss = loss + slot_loss_coef * (per_word * mask).sum() / mask.sum().clamp(min=1)
     return temperature**2 * loss
+
+
+def same_tokenizer(a, b) -> bool:
+    """Whether two fast tokenizers turn words into the same ids: their serialized state (vocabulary,
+    normalizer, pre-tokenizer, added tokens) and class are equal (:func:`~chatft.training.arrow_features.
+    tokenizer_digest`, the feature cache's key), not only their sizes (MPNet's and BERT's differ by 5 ids)."""
+    from chatft.training.arrow_features import tokenizer_digest
+
+    return a is b or tokenizer_digest(a) == tokenizer_digest(b)
+
+
+def fit_rows(rows: Tensor, n_words: int) -> tuple[Tensor, int]:
+    """A teacher's word rows ``[k, T]`` cut or zero-padded to the student's ``n_words`` rows, and how many of
+    them the teacher saw (``min(k, n_words)``): the two tokenizers' truncation may keep different words."""
+    seen = min(rows.size(0), n_words)
+    out = rows.new_zeros(n_words, rows.size(1))
+    out[:seen] = rows[:seen]
+    return out, seen
+
+
+def word_targets(
+    loaded,
+    words: Sequence[Sequence[str]],
+    n_words: Sequence[int],
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> list[tuple[Tensor, Tensor | None, int]]:
+    """A teacher's ``(intent logits [I], slot rows [n_words[i], T] or None, words it saw)`` for each utterance
+    of ``words``, from its own tokenizer and ``max_length``.
+
+    ``loaded`` is the teacher's :class:`~chatft.model.inference.InferenceModel`; tokenization, word alignment,
+    padding and the forward pass are the predictors' (:func:`~chatft.core.features.tokenize_examples`,
+    :func:`~chatft.core.features.pad_batch`, :meth:`InferenceModel.logits`: eval mode, no gradient), in
+    batches of similar length. Slot rows are fitted to the student's word counts ``n_words`` (:func:`fit_rows`).
+    """
+    features = tokenize_examples(loaded.tokenizer, words, loaded.max_length)
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    out: list = [None] * len(features)
+    order = sorted(range(len(features)), key=lambda k: len(features[k].input_ids))
+    for lo in range(0, len(order), batch_size):
+        chunk = [features[k] for k in order[lo : lo + batch_size]]
+        arrays = pad_batch(chunk, pad_id)
+        intents, slots, _ = loaded.logits({k: arrays[k] for k in MODEL_INPUTS}, device)
+        for b, f in enumerate(chunk):
+            intent = torch.from_numpy(intents[b].copy())
+            if slots is None:
+                out[f.index] = (intent, None, 0)
+                continue
+            rows, seen = fit_rows(torch.from_numpy(slots[b, : len(f.word_starts)].copy()), n_words[f.index])
+            out[f.index] = (intent, rows, seen)
+    return out
 
 
 def hidden_distance(student: Tensor, teacher: Tensor, attention_mask: Tensor) -> Tensor:
@@ -121,6 +185,9 @@ class Teacher:
         hidden_weight: ``b`` of the added term ``b * hidden_distance`` (0: the teacher's hidden states are
             neither computed into the cache nor compared; with it, the cache holds ``[tokens, H]`` floats per
             utterance: about 120 MB for ATIS's 4,478 training utterances at H = 384).
+        inference: the teacher's :class:`~chatft.model.inference.InferenceModel` when its tokenizer is not the
+            student's (None: it is, and the teacher runs on the student's batches). Then :meth:`fill` computes
+            every training utterance's targets before training and :meth:`targets` only reads them.
     """
 
     def __init__(
@@ -130,6 +197,7 @@ class Teacher:
         temperature: float,
         slot_loss_coef: float = 1.0,
         hidden_weight: float = 0.0,
+        inference=None,
     ) -> None:
         self.model = model.eval()
         for p in self.model.parameters():
@@ -138,8 +206,13 @@ class Teacher:
         self.temperature = temperature
         self.slot_loss_coef = slot_loss_coef
         self.hidden_weight = hidden_weight
+        self.inference = inference
         self._cache: dict[int, tuple[Tensor, Tensor | None, Tensor | None]] = {}
+        #: With another tokenizer: how many of each utterance's words the teacher saw (its slot targets).
+        self._seen: dict[int, int] = {}
         self.stats = {"teacher_batches": 0, "teacher_seconds": 0.0, "cached_batches": 0}
+        #: With another tokenizer: utterances and seconds :meth:`fill` took.
+        self.filled = (0, 0.0)
 
     @classmethod
     def load(
@@ -149,9 +222,13 @@ class Teacher:
         slot_labels: Sequence[str],
         vocab_size: int,
         device: torch.device | str,
+        tokenizer=None,
         **options,
     ) -> Teacher:
-        """Load the teacher checkpoint; its label lists and vocabulary must be the student's (one-line error)."""
+        """Load the teacher checkpoint; its label lists must be the student's (one-line error).
+
+        ``tokenizer``: the student's. When the teacher's differs (:func:`same_tokenizer`) the teacher keeps its
+        own (``inference``); otherwise (or without one) its vocabulary size must be ``vocab_size``."""
         from chatft.model.checkpoint import checkpoint_labels
         from chatft.model.inference import load_for_inference
 
@@ -165,6 +242,8 @@ class Teacher:
                 "or another order); distill from a teacher trained on the same label lists"
             )
         loaded = load_for_inference(path, device=str(device))
+        if tokenizer is not None and not same_tokenizer(loaded.tokenizer, tokenizer):
+            return cls(loaded.model, inference=loaded, **options)
         teacher_vocab = loaded.model.encoder.config.vocab_size
         if teacher_vocab != vocab_size:
             raise ConfigError(
@@ -177,16 +256,48 @@ class Teacher:
         self.model.to(device)
         return self
 
+    @property
+    def own_tokenizer(self) -> bool:
+        """Whether the teacher reads words with a tokenizer other than the student's (targets from :meth:`fill`)."""
+        return self.inference is not None
+
+    def fill(
+        self,
+        words: Sequence[Sequence[str]],
+        n_words: Sequence[int],
+        device: torch.device | str | None = None,
+        batch_size: int = 64,
+    ) -> str:
+        """Compute the targets of every training utterance (index ``i``: ``words[i]``, the student keeps
+        ``n_words[i]`` of its words) with the teacher's own tokenizer, into the cache; returns the line saying
+        what it cost. Then the teacher model is moved to the CPU: it never runs again."""
+        start = time.perf_counter()
+        rows = word_targets(self.inference, words, n_words, batch_size, device)
+        for i, (intent, slots, seen) in enumerate(rows):
+            self._cache[i] = (intent, slots, None)
+            self._seen[i] = seen
+        seconds = time.perf_counter() - start
+        self.filled = (len(rows), seconds)
+        self.model.to("cpu")
+        return (
+            f"distillation: the teacher ({self.inference.hparams.get('encoder')}, its own tokenizer, max_length "
+            f"{self.inference.max_length}) computed the targets of {len(rows)} training utterances in "
+            f"{seconds:.1f} s"
+        )
+
     @torch.no_grad()
     def targets(self, batch: dict) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The teacher's intent logits ``[B, I]``, word-level slot logits ``[B, W, T]`` and (with
         ``hidden_weight``) last hidden states ``[B, L, H]`` for a training batch, padded as the batch is."""
         index = batch["index"].tolist()
-        if all(i in self._cache for i in index):
+        if self.own_tokenizer or all(i in self._cache for i in index):
             self.stats["cached_batches"] += 1
             intents = torch.stack([self._cache[i][0] for i in index])
             slots = self._padded([self._cache[i][1] for i in index], batch["word_mask"].size(1))
             hidden = self._padded([self._cache[i][2] for i in index], batch["input_ids"].size(1))
+            if self.own_tokenizer:  # filled on the CPU before training
+                device = batch["word_mask"].device
+                return intents.to(device), None if slots is None else slots.to(device), None
             return intents, slots, hidden
         start = time.perf_counter()
         intents, slots, _, hidden = self.model(
@@ -223,12 +334,16 @@ class Teacher:
         """(``(1 - w) * hard_loss + w * soft loss + b * hidden distance``, soft loss, hidden distance or None)
         for the student's outputs on ``batch``."""
         teacher_intent, teacher_slots, teacher_hidden = self.targets(batch)
+        word_mask = batch["word_mask"]
+        if self.own_tokenizer:  # words the teacher's truncation cut have no slot target
+            seen = torch.tensor([self._seen[i] for i in batch["index"].tolist()], device=word_mask.device)
+            word_mask = word_mask & (torch.arange(word_mask.size(1), device=word_mask.device) < seen[:, None])
         soft = distillation_loss(
             intent_logits,
             teacher_intent,
             slot_logits,
             teacher_slots,
-            batch["word_mask"],
+            word_mask,
             self.temperature,
             self.slot_loss_coef,
         )
@@ -251,6 +366,12 @@ class Teacher:
                 "and never ran"
             )
         s = self.stats
+        if self.own_tokenizer:
+            n, seconds = self.filled
+            return (
+                f"distillation: the teacher's targets for {n} training utterances took {seconds:.1f} s before "
+                f"training (its own tokenizer); {s['cached_batches']} batches read them"
+            )
         per = 1000 * s["teacher_seconds"] / max(1, s["teacher_batches"])
         return (
             f"distillation: the teacher ran on {s['teacher_batches']} batches ({s['teacher_seconds']:.1f} s, "

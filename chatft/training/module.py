@@ -81,9 +81,11 @@ class IntentSlotModule(L.LightningModule):
         encoder_layers: Keep only some of the pretrained encoder's transformer layers (a shallower, faster
             student): ``K`` keeps the first K, a list such as ``[0, 2, 4]`` keeps those (0-based, increasing).
             None keeps all. Saved with the checkpoint, so test/predict/export rebuild the same depth.
-        distill_from: A trained chatft checkpoint (same label lists and tokenizer) the model starts from
-            (``distill_init``) and whose soft intent and slot targets it also learns from
-            (:mod:`chatft.training.distill`); used during ``fit`` only.
+        distill_from: A trained chatft checkpoint (same label lists) the model starts from (``distill_init``)
+            and whose soft intent and slot targets it also learns from (:mod:`chatft.training.distill`); used
+            during ``fit`` only. A teacher with another tokenizer (its own encoder, e.g. all-mpnet-base-v2 for
+            a MiniLM student) computes its per-utterance and per-word targets from the training words with its
+            own tokenizer, once before training (on every DDP rank).
         distill_weight: ``w`` in loss = (1 - w) x usual loss + w x distillation loss. 0.2 was chosen on dev
             (3-layer students that start from the teacher, 3 seeds on ATIS: sentence accuracy 90.67 at 0.5,
             90.80 at 0.2, 91.00 at 0; CLINC150, 1 seed: 93.71 at 0.2 and at 0): within one dev utterance per
@@ -92,10 +94,12 @@ class IntentSlotModule(L.LightningModule):
             ATIS dev for a 3-layer student (dev sentence accuracy 89.8 at T = 1, 87.6 at 2, 86.4 at 4).
         distill_init: Start the student from the teacher's fine-tuned weights (embeddings, heads, and the
             teacher layers ``encoder_layers`` names) instead of the pretrained encoder's. None (default): yes
-            when ``distill_from`` is given (it won on ATIS dev: docs/results.md, "Smaller and faster models"); False:
-            start from the pretrained encoder and learn from the soft targets only.
+            when ``distill_from`` is given (it won on ATIS dev: docs/results.md, "Smaller and faster models"), no
+            when the teacher's tokenizer is not the student's (its encoder differs: nothing to copy; True is
+            then an error); False: start from the pretrained encoder and learn from the soft targets only.
         distill_hidden_weight: Weight of a third loss term: the cosine distance between the student's and
-            the teacher's last hidden states, per real token (0: off). Needs the same hidden width.
+            the teacher's last hidden states, per real token (0: off). Needs the same hidden width and the same
+            tokenizer (hidden states are per token).
         added_tokens: Units (characters the tokenizer maps to ``[UNK]``) added to the tokenizer, each with a
             new word-embedding row trained with the rest. Linked from ``data.added_tokens`` (chosen on the
             training split: ``--data.extend_vocab``); saved with the checkpoint.
@@ -199,6 +203,8 @@ class IntentSlotModule(L.LightningModule):
         self.entity_resources: EntityResources | None = None
         #: The distillation teacher while fitting (a plain attribute, not a sub-module: never in state_dict).
         self._teacher: Teacher | None = None
+        #: A teacher with its own tokenizer: the training words and the student's word counts (set in setup).
+        self._teacher_inputs: tuple[list, list[int]] | None = None
         self.metrics = nn.ModuleDict({split: self._make_metrics(n, split) for split in ("val", "test")})
 
     def _first_added_id(self) -> int:
@@ -213,17 +219,22 @@ class IntentSlotModule(L.LightningModule):
         ``distill_init``, copy its weights into the student. Done here, before Lightning restores a checkpoint
         it resumes from, so a resumed fit continues from its saved weights, not from the teacher's again."""
         if stage == "fit" and self.hparams.distill_from and self._teacher is None:
+            datamodule = getattr(self.trainer, "datamodule", None)
             self._teacher = Teacher.load(
                 self.hparams.distill_from,
                 self.intent_vocab.labels,
                 self.slot_vocab.labels if self.slot_vocab else (),
                 self.model.encoder.config.vocab_size,
                 "cpu",
+                tokenizer=self._student_tokenizer(datamodule),
                 weight=self.hparams.distill_weight,
                 temperature=self.hparams.distill_temperature,
                 slot_loss_coef=self.hparams.slot_loss_coef,
                 hidden_weight=self.hparams.distill_hidden_weight,
             )
+            if self._teacher.own_tokenizer:
+                self._setup_other_tokenizer_teacher(datamodule)
+                return
             sizes = (self._teacher.model.encoder.config.hidden_size, self.model.encoder.config.hidden_size)
             if self.hparams.distill_hidden_weight > 0 and sizes[0] != sizes[1]:
                 raise ConfigError(
@@ -239,9 +250,61 @@ class IntentSlotModule(L.LightningModule):
                         flush=True,
                     )
 
+    def _student_tokenizer(self, datamodule):
+        """The tokenizer the training batches were made with (the datamodule's; else the encoder's)."""
+        tokenizer = getattr(datamodule, "tokenizer", None)
+        if tokenizer is None:
+            from chatft.model.vocabulary import extend_tokenizer
+
+            tokenizer = extend_tokenizer(load_tokenizer(self.hparams.encoder), self.spec.added_tokens)
+        return tokenizer
+
+    def _setup_other_tokenizer_teacher(self, datamodule) -> None:
+        """A teacher with its own tokenizer: check the options that need shared tokens or weights, and keep
+        the training split's words and the student's word counts for :meth:`Teacher.fill` (in
+        ``on_fit_start``, on the training device)."""
+        hp = self.hparams
+        theirs, ours = self._teacher.inference.hparams.get("encoder"), hp.encoder
+        why = f"the teacher's tokenizer ({theirs}) is not the student's ({ours})"
+        if hp.distill_hidden_weight > 0:
+            raise ConfigError(
+                f"--model.distill_hidden_weight: {why}; hidden states are per token and their tokens differ: "
+                "use --model.distill_hidden_weight 0 or a teacher with the student's encoder"
+            )
+        if hp.distill_init is True:
+            raise ConfigError(
+                f"--model.distill_init true: {why}, so its encoder's weights cannot be copied into the "
+                "student; drop --model.distill_init"
+            )
+        if hp.distill_weight == 0:
+            raise ConfigError(
+                f"--model.distill_from with --model.distill_weight 0: {why}, so it gives no starting weights "
+                "and would do nothing; raise --model.distill_weight or drop --model.distill_from"
+            )
+        if not hasattr(datamodule, "split_examples") or "train" not in getattr(datamodule, "datasets", {}):
+            raise ConfigError(
+                f"--model.distill_from: {why}; its targets are computed from the training words, which need "
+                "chatft's datamodule (--data.data_dir)"
+            )
+        self._teacher_inputs = (
+            [ex.words for ex in datamodule.split_examples("train")],
+            [len(f.word_starts) for f in datamodule.datasets["train"]],
+        )
+        if self.trainer.is_global_zero:
+            print(
+                "distillation: the student starts from its pretrained encoder: the teacher's encoder "
+                f"({theirs}) differs from the student's ({ours})",
+                flush=True,
+            )
+
     def on_fit_start(self) -> None:
         if self._teacher is not None and self._teacher.teaches:  # weight 0: it never runs, leave it on CPU
             self._teacher.to(self.device)
+        if self._teacher is not None and self._teacher.own_tokenizer and not self._teacher.filled[0]:
+            words, n_words = self._teacher_inputs
+            line = self._teacher.fill(words, n_words, self.device)
+            if self.trainer.is_global_zero:
+                print(line, flush=True)
 
     def on_train_end(self) -> None:
         if self._teacher is not None and self.trainer.is_global_zero:
