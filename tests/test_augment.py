@@ -219,3 +219,20 @@ def test_cli_end_to_end_then_data_check(atis_like, tmp_path):
         checked.stdout
         == f"ok: {out} (jointbert): train 11, dev 2, test 2 examples; 4 intents, 4 slot types in train\n"
     )
+
+
+def test_a_substitution_equal_to_a_dev_or_test_text_is_drawn_again():
+    # Seed 0 makes "fly from denver to boston" first (EXPECTED[0]); as a held-out text it may not reach train.
+    held_out = [EXPECTED[0].example.words]
+    got = substitute_slot_values(TRAIN, per_utterance=2, seed=0, avoid=held_out)
+    # Source 0's only other text is train's own line 2, so it gives none; the others are unchanged here.
+    assert got == EXPECTED[1:]
+
+
+def test_the_folder_command_avoids_dev_and_test_texts(atis_like, tmp_path):
+    # A dev utterance that a substitution rebuilds from train's values: the command must not write it.
+    dev = [*DEV, EXPECTED[0].example]
+    (atis_like / "dev").rename(tmp_path / "old-dev")
+    write_jointbert(atis_like / "dev", dev)
+    variants = augment(str(atis_like), str(tmp_path / "aug"), per_utterance=2, seed=0, quiet=True)
+    assert variants == EXPECTED[1:]

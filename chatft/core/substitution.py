@@ -21,7 +21,7 @@ same data and seed give the same utterances. ``python -m chatft data augment`` w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -56,8 +56,15 @@ def slot_values(train: Sequence[Example]) -> dict[str, list[tuple[str, ...]]]:
     return {type_: list(found) for type_, found in values.items()}
 
 
-def substitute_slot_values(train: Sequence[Example], per_utterance: int, seed: int) -> list[Variant]:
+def substitute_slot_values(
+    train: Sequence[Example], per_utterance: int, seed: int, avoid: Iterable[tuple[str, ...]] = ()
+) -> list[Variant]:
     """Up to ``per_utterance`` new utterances per training utterance with slots, in train's order.
+
+    ``avoid``: texts (word tuples) no new utterance may equal, drawn again instead, like a repeat: the
+    data command passes the dev and test utterances, so that a substitution which happens to rebuild an
+    evaluation utterance from train's values (5 dev and 5 test texts of ATIS at one variant each) cannot
+    put it into train. Only their texts are read, never their labels or values.
 
     In each new utterance every slot span holds another value of its type drawn uniformly from
     :func:`slot_values` (a type with a single value keeps it), tagged ``B-type`` then ``I-type``; the words
@@ -70,7 +77,7 @@ def substitute_slot_values(train: Sequence[Example], per_utterance: int, seed: i
     rng = np.random.default_rng(seed)
     values = slot_values(train)
     index = {type_: {value: i for i, value in enumerate(vals)} for type_, vals in values.items()}
-    seen = {ex.words for ex in train}
+    seen = {ex.words for ex in train} | set(avoid)
     out: list[Variant] = []
     for source, ex in enumerate(train):
         chunks = bio_chunks(ex.tags or ())

@@ -50,7 +50,9 @@ def augment(
                 f"{split_path(out, 'train', other)}: data in another layout; choose a new folder"
             )
     train = data.splits["train"]
-    variants = substitute_slot_values(train, per_utterance, seed)
+    # Dev and test texts are avoided (never learned from): a new utterance equal to one would leak it into train.
+    held_out = {ex.words for name, split in data.splits.items() if name != "train" for ex in split}
+    variants = substitute_slot_values(train, per_utterance, seed, avoid=held_out)
     train_path = split_path(src, "train", data.format)
     # Everything but train byte for byte: dev and test stay exactly what the teacher and student are scored on.
     shutil.copytree(
