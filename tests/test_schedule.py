@@ -140,3 +140,38 @@ def test_too_small_a_dev_split_trains_every_epoch_and_keeps_the_last(
         "small training set: 4 steps per epoch, so 8 epochs would be 32 steps; training up to 10 epochs "
         "(40 steps, --schedule.min_steps 40); --trainer.max_epochs N trains exactly N"
     ) in caplog.messages
+
+
+def test_few_shot_sets_with_the_default_encoder_are_pointed_at_mpnet():
+    from chatft.core.encoder_names import DEFAULT_ENCODER
+    from chatft.training.schedule import few_shot_encoder_advice
+
+    assert few_shot_encoder_advice(1500, 150, DEFAULT_ENCODER) == (
+        "few-shot training set (10.0 utterances per intent): the larger all-mpnet-base-v2 was 3.6 points of dev "
+        "intent accuracy better than the default encoder on 10-shot CLINC150 (docs: Results, Few-shot intents): "
+        "python -m chatft encoders install all-mpnet-base-v2 (once), then --model.encoder all-mpnet-base-v2"
+    )
+    assert few_shot_encoder_advice(16 * 7, 7, "all-MiniLM-L6-v2") is not None  # the default's short name
+    assert few_shot_encoder_advice(16 * 7 + 1, 7, DEFAULT_ENCODER) is None  # above 16 per intent
+    assert few_shot_encoder_advice(1500, 150, "all-mpnet-base-v2") is None  # already the larger one
+    assert few_shot_encoder_advice(10, 150, "/models/my-bert") is None  # an encoder the user chose
+    assert few_shot_encoder_advice(10, 1, DEFAULT_ENCODER) is None  # one intent: no intent task to help
+
+
+def test_a_few_shot_fit_with_another_encoder_gets_no_advice(tiny_encoder, demo_small, tmp_path, caplog):
+    # demo_small has 64 training utterances over the demo's intents (a few per intent): few-shot-sized.
+    lightning_cli(["fit", *cli_args(tiny_encoder, demo_small, tmp_path / "run", trainer__max_epochs=1)])
+    assert not [m for m in caplog.messages if m.startswith("few-shot training set")]
+
+
+def test_setup_reads_the_training_set_and_the_models_encoder_for_the_advice(caplog):
+    from types import SimpleNamespace
+
+    from chatft.training.schedule import SmallDataSchedule
+
+    dm = SimpleNamespace(datasets={"train": [None] * 30}, intent_labels=["<unk>", "a", "b", "c"])
+    trainer = SimpleNamespace(datamodule=dm, is_global_zero=True)
+    module = SimpleNamespace(hparams={"encoder": "sentence-transformers/all-MiniLM-L6-v2"})
+    with caplog.at_level("WARNING", logger="chatft.training.schedule"):
+        SmallDataSchedule._advise_encoder(trainer, module)
+    assert [m[:52] for m in caplog.messages] == ["few-shot training set (10.0 utterances per intent): "]
