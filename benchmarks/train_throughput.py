@@ -230,7 +230,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     med = {}
     for mode, rows in results.items():
-        m = {k: statistics.median(row[k] for row in rows) for k in rows[0] if k != "mode"}
+        m = {k: statistics.median(row[k] for row in rows) for k in rows[0] if k not in ("mode", "precision")}
         med[mode] = m
         print(
             f"| {mode} | {m['utt_per_s']:.1f} | {m['tokens_per_s']:.0f} | {m['pad_share']:.0%} | "
