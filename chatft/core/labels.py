@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chatft.core.tags import OUTSIDE, UNK, UNK_INDEX
 
-__all__ = ["UNK", "LabelVocab", "slot_tag_vocab"]
+__all__ = ["UNK", "LabelVocab", "known_count", "slot_tag_vocab"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,12 @@ class LabelVocab:
     @classmethod
     def load(cls, path: str | Path) -> LabelVocab:
         return cls.from_list(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def known_count(labels: Iterable[str]) -> int:
+    """Labels in ``labels`` other than ``<unk>``: the placeholder every vocabulary starts with is not an intent
+    or a tag, so counts shown to users and per-intent averages leave it out."""
+    return sum(label != UNK for label in labels)
 
 
 def slot_tag_vocab(tags: Iterable[str]) -> LabelVocab:

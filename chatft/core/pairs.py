@@ -49,6 +49,11 @@ def sentence_pairs(labels: Sequence[int | str], iterations: int, seed: int) -> l
     return [pairs[k] for k in order]
 
 
+#: Training utterances per intent (on average) up to which a training set counts as few-shot: the bound of the
+#: contrastive stage's ``enabled: null`` rule and of ``fit``'s few-shot encoder advice.
+FEW_SHOT_PER_INTENT = 16.0
+
+
 def mean_per_label(labels: Sequence[int | str]) -> float:
     """Training utterances per label, on average (0.0 for no labels): how few-shot a training set is."""
     return len(labels) / len(set(labels)) if len(labels) else 0.0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chatft.core.labels import known_count
 from chatft.serving.settings import ServeSettings
 
 __all__ = ["WARMUP_TEXTS", "TRACKER", "LoadedModel", "load_model", "load_tracker", "choose_policy"]
@@ -79,7 +80,7 @@ def load_model(settings: ServeSettings) -> LoadedModel:
         "backend": backend,
         "model": str(source),
         "fingerprint": digest,
-        "intents": sum(1 for label in predictor.intent_labels if label != "<unk>"),
+        "intents": known_count(predictor.intent_labels),
         "slot_types": len(slot_types),
         "max_length": predictor.max_length,
     }

@@ -23,7 +23,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from chatft.core.errors import CheckpointError
-from chatft.core.labels import UNK
+from chatft.core.labels import known_count
 from chatft.model.checkpoint import load_checkpoint
 
 
@@ -55,7 +55,7 @@ def check_labels_match(
             else "same labels in another order"
         )
         # <unk> is a placeholder every vocabulary starts with, not an intent or tag: it is not counted.
-        n_theirs, n_ours = (sum(label != UNK for label in labels) for labels in (theirs, ours))
+        n_theirs, n_ours = known_count(theirs), known_count(ours)
         raise CheckpointError(
             f"{ckpt_path}: trained on {n_theirs} {kind} but {data_dir}'s train split gives {n_ours} "
             f"({detail}); use the data the model was trained on, or start a new fit without --ckpt_path"

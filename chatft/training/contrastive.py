@@ -37,7 +37,8 @@ import torch.nn.functional as F
 
 from chatft.core.errors import ConfigError
 from chatft.core.features import pad_batch
-from chatft.core.pairs import label_name_words, mean_per_label, sentence_pairs
+from chatft.core.labels import known_count
+from chatft.core.pairs import FEW_SHOT_PER_INTENT, label_name_words, mean_per_label, sentence_pairs
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class ContrastiveStage(L.Callback):
     def __init__(
         self,
         enabled: bool | None = False,
-        max_per_intent: float = 16.0,
+        max_per_intent: float = FEW_SHOT_PER_INTENT,
         iterations: int = 20,
         max_steps: int = 500,
         batch_size: int = 16,
@@ -199,7 +200,7 @@ class ContrastiveStage(L.Callback):
         train = getattr(dm, "datasets", {}).get("train")
         if not train:
             return
-        n_intents = len([x for x in dm.intent_labels if x != "<unk>"]) or 1
+        n_intents = known_count(dm.intent_labels) or 1
         per_intent = len(train) / n_intents  # cheap bound first: reading every label of a large set is not
         reason = self.skip_reason(trainer, pl_module, per_intent)
         if reason is None:

