@@ -43,7 +43,7 @@ def test_cls_pooling_reads_the_first_vector(tiny_encoder):
 def test_unknown_pooling_is_a_config_error(tiny_encoder):
     from chatft.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="--model.intent_pooling must be cls or mean"):
+    with pytest.raises(ConfigError, match="--model.intent_pooling must be cls, mean or null"):
         _model(tiny_encoder, "max")
 
 
@@ -85,3 +85,45 @@ def test_a_mean_pooling_checkpoint_predicts_and_exports_with_mean_pooling(tiny_e
     main(["export", "--ckpt_path", str(ckpt), "--output", str(tmp_path / "onnx")])
     onnx_intents, _, _ = OnnxPredictor(tmp_path / "onnx").logits(arrays)
     assert abs(onnx_intents - trained.numpy()).max() < 1e-4
+
+
+@pytest.mark.parametrize(("n_train", "pooling"), [(64, "mean"), (200, "cls")])
+def test_by_default_fit_chooses_the_pooling_from_the_training_set_and_saves_it(
+    tiny_encoder, tmp_path, monkeypatch, n_train, pooling
+):
+    """--model.intent_pooling null (the default): with the default encoder (the tiny one stands in for it
+    here), 64 demo utterances over 9 intents (7.1 each) are few-shot and pool the mean; 200 (22.2 each) keep
+    [CLS]. The choice is in the checkpoint, so every loader reads it back."""
+    from chatft.cli import main
+    from chatft.core.encoder_names import DEFAULT_ENCODER
+    from chatft.model.checkpoint import load_checkpoint
+    from chatft.model.inference import load_for_inference
+    from chatft.training import module, schedule
+
+    from .conftest import cli_args, demo_subset
+
+    seen = []
+
+    def as_default(n_train, n_intents, encoder):
+        seen.append(encoder)
+        return schedule.default_intent_pooling(n_train, n_intents, DEFAULT_ENCODER)
+
+    monkeypatch.setattr(module, "default_intent_pooling", as_default)
+    data = demo_subset(tmp_path / "data", n_train=n_train)
+    main(["fit", *cli_args(tiny_encoder, data, tmp_path / "run", trainer__max_epochs=1)])
+    assert seen == [str(tiny_encoder)]  # the rule is asked once, with the model's encoder
+    ckpt = tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt"
+    assert load_checkpoint(ckpt)["hyper_parameters"]["intent_pooling"] == pooling
+    assert load_for_inference(ckpt).model.intent_pooling == pooling
+
+
+def test_by_default_another_encoder_keeps_cls_on_a_few_shot_set(tiny_encoder, tmp_path):
+    from chatft.cli import main
+    from chatft.model.checkpoint import load_checkpoint
+
+    from .conftest import cli_args, demo_subset
+
+    data = demo_subset(tmp_path / "data")
+    main(["fit", *cli_args(tiny_encoder, data, tmp_path / "run", trainer__max_epochs=1)])
+    ckpt = tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt"
+    assert load_checkpoint(ckpt)["hyper_parameters"]["intent_pooling"] == "cls"

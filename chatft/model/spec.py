@@ -66,7 +66,8 @@ class ModelSpec:
             use_crf=bool(get("use_crf", defaults.use_crf)),
             bio_constrained=bool(get("bio_constrained", defaults.bio_constrained)),
             head_dropout=float(get("head_dropout", defaults.head_dropout)),
-            intent_pooling=get("intent_pooling", defaults.intent_pooling),
+            # None: a module whose fit has not chosen yet (``--model.intent_pooling null``): [CLS] until it does.
+            intent_pooling=get("intent_pooling") or defaults.intent_pooling,
             encoder_dropout=get("encoder_dropout", defaults.encoder_dropout),
             encoder_layers=get("encoder_layers", defaults.encoder_layers),
             oos_label=get("oos_label", defaults.oos_label),

@@ -8,6 +8,7 @@ tables, confusion figure) is written by :class:`chatft.training.reports.TestRepo
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import lightning as L
 import numpy as np
@@ -26,7 +27,7 @@ from torchmetrics.classification import (
 from chatft.core.decoding import Decoded, Decoder
 from chatft.core.entity_resources import ENTITIES_KEY, EntityResources
 from chatft.core.errors import ConfigError
-from chatft.core.labels import LabelVocab
+from chatft.core.labels import LabelVocab, known_count
 from chatft.core.oos import OOSState
 from chatft.model.added_rows import ADDED_TOKEN_LR, split_added_rows
 from chatft.model.assets import ASSETS_KEY, make_assets
@@ -42,6 +43,7 @@ from chatft.training.oos_metrics import OOSMetrics
 from chatft.training.optimizer import adamw_with_warmup
 from chatft.training.param_groups import parameter_groups
 from chatft.training.reports import TestReport
+from chatft.training.schedule import default_intent_pooling
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,11 @@ class IntentSlotModule(L.LightningModule):
         layer_lr_decay: Layer-wise learning-rate decay: the top encoder layer trains at ``learning_rate``,
             each layer below at this factor times the one above, the embeddings lowest (1: one rate).
         intent_pooling: What the intent head reads: ``cls`` (the ``[CLS]`` vector) or ``mean`` (the mean of
-            the real tokens' vectors, the pooling sentence-transformers encoders were trained with).
+            the real tokens' vectors, the pooling sentence-transformers encoders were trained with). None (the
+            default): chosen when fit starts, ``mean`` on few-shot training sets with the default encoder and
+            ``cls`` otherwise (:func:`chatft.training.schedule.default_intent_pooling`), saved with the checkpoint.
+        intent_probe_steps: Before fine-tuning, fit the intent head alone on the frozen encoder's features for
+            this many full-batch steps (a linear probe, :mod:`chatft.training.linear_probe`; 0: off).
         label_smoothing: Label smoothing of the cross-entropy losses.
         encoder_dropout: Override the encoder's dropout probabilities (None keeps the config's).
         head_dropout: Dropout on the encoder output before the heads.
@@ -125,7 +131,8 @@ class IntentSlotModule(L.LightningModule):
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         layer_lr_decay: float = 1.0,
-        intent_pooling: str = "cls",
+        intent_pooling: str | None = None,
+        intent_probe_steps: int = 0,
         label_smoothing: float = 0.0,
         encoder_dropout: float | None = None,
         head_dropout: float = 0.1,
@@ -144,8 +151,10 @@ class IntentSlotModule(L.LightningModule):
         added_token_lr: float | None = ADDED_TOKEN_LR,
     ) -> None:
         super().__init__()
-        if intent_pooling not in ("cls", "mean"):
-            raise ConfigError(f"--model.intent_pooling must be cls or mean (got {intent_pooling!r})")
+        if intent_pooling not in (None, "cls", "mean"):
+            raise ConfigError(
+                f"--model.intent_pooling must be cls, mean or null: by training set (got {intent_pooling!r})"
+            )
         if not 0.0 < layer_lr_decay <= 1.0:
             raise ConfigError(f"--model.layer_lr_decay must be in (0, 1] (got {layer_lr_decay})")
         if not 0.0 <= distill_weight <= 1.0 or distill_temperature <= 0:
@@ -218,6 +227,11 @@ class IntentSlotModule(L.LightningModule):
         """Load the distillation teacher (fit only: a reloaded student never needs it) and, with
         ``distill_init``, copy its weights into the student. Done here, before Lightning restores a checkpoint
         it resumes from, so a resumed fit continues from its saved weights, not from the teacher's again."""
+        if stage == "fit" and self.hparams.get("intent_pooling") is None:
+            self._choose_intent_pooling()
+        if stage == "fit" and self.hparams.get("intent_probe_steps") and not self.hparams.distill_from:
+            if not self.trainer.ckpt_path:  # a resumed fit's head comes from its checkpoint
+                self._probe_intent_head(self.hparams.intent_probe_steps)
         if stage == "fit" and self.hparams.distill_from and self._teacher is None:
             datamodule = getattr(self.trainer, "datamodule", None)
             self._teacher = Teacher.load(
@@ -249,6 +263,52 @@ class IntentSlotModule(L.LightningModule):
                         "embeddings and heads)",
                         flush=True,
                     )
+
+    def _choose_intent_pooling(self) -> None:
+        """``--model.intent_pooling null``: the pooling for this training set, written into the hyper-parameters
+        so that every checkpoint, and every loader that reads one back, has the pooling that was trained."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        train = (getattr(datamodule, "datasets", None) or {}).get("train")
+        pooling = (
+            default_intent_pooling(len(train), known_count(self.intent_vocab.labels), self.hparams.encoder)
+            if train
+            else "cls"
+        )
+        self.hparams.intent_pooling = pooling
+        self.spec = replace(self.spec, intent_pooling=pooling)
+        self.model.intent_pooling = pooling
+        if pooling == "mean" and self.trainer.is_global_zero:
+            log.info(
+                "intent pooling: mean of the token vectors, for a few-shot training set and the default encoder "
+                "(--model.intent_pooling cls reads [CLS] instead)"
+            )
+
+    def _probe_intent_head(self, steps: int) -> None:
+        """Fit the intent head on the frozen encoder's pooled training features (LP-FT's linear probe)."""
+        import time
+
+        from chatft.training.linear_probe import fit_head, pooled_features
+
+        datamodule = self.trainer.datamodule
+        train = (getattr(datamodule, "datasets", None) or {}).get("train")
+        if not train:
+            return
+        started = time.perf_counter()
+        features = [f for f in (train[i] for i in range(len(train))) if f.intent >= 0]
+        device = self.trainer.strategy.root_device
+        self.model.to(device)
+        x = pooled_features(self.model, features, datamodule.tokenizer.pad_token_id, device=device)
+        y = torch.tensor([f.intent for f in features], device=device)
+        losses = fit_head(self.model.intent_head, x, y, steps)
+        with torch.no_grad():
+            accuracy = float((self.model.intent_head(x).argmax(-1) == y).float().mean())
+        if self.trainer.is_global_zero:
+            print(
+                f"linear probe: intent head fitted on {len(features)} frozen training features ({steps} steps), "
+                f"loss {losses[0]:.4f} -> {losses[-1]:.4f}, training accuracy {accuracy:.4f}, "
+                f"{time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
 
     def _student_tokenizer(self, datamodule):
         """The tokenizer the training batches were made with (the datamodule's; else the encoder's)."""
