@@ -89,7 +89,7 @@ def test_a_mean_pooling_checkpoint_predicts_and_exports_with_mean_pooling(tiny_e
 
 @pytest.mark.parametrize(("n_train", "pooling"), [(64, "mean"), (200, "cls")])
 def test_by_default_fit_chooses_the_pooling_from_the_training_set_and_saves_it(
-    tiny_encoder, tmp_path, monkeypatch, n_train, pooling
+    tiny_encoder, tmp_path, monkeypatch, capsys, n_train, pooling
 ):
     """--model.intent_pooling null (the default): with the default encoder (the tiny one stands in for it
     here), 64 demo utterances over 9 intents (7.1 each) are few-shot and pool the mean; 200 (22.2 each) keep
@@ -112,6 +112,15 @@ def test_by_default_fit_chooses_the_pooling_from_the_training_set_and_saves_it(
     data = demo_subset(tmp_path / "data", n_train=n_train)
     main(["fit", *cli_args(tiny_encoder, data, tmp_path / "run", trainer__max_epochs=1)])
     assert seen == [str(tiny_encoder)]  # the rule is asked once, with the model's encoder
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("intent pooling:")]
+    assert said == (
+        [
+            "intent pooling: mean of the token vectors, for a few-shot training set and the default encoder "
+            "(--model.intent_pooling cls reads [CLS] instead)"
+        ]
+        if pooling == "mean"
+        else []
+    )
     ckpt = tmp_path / "run/lightning_logs/version_0/checkpoints/last.ckpt"
     assert load_checkpoint(ckpt)["hyper_parameters"]["intent_pooling"] == pooling
     assert load_for_inference(ckpt).model.intent_pooling == pooling

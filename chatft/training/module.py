@@ -278,9 +278,10 @@ class IntentSlotModule(L.LightningModule):
         self.spec = replace(self.spec, intent_pooling=pooling)
         self.model.intent_pooling = pooling
         if pooling == "mean" and self.trainer.is_global_zero:
-            log.info(
+            print(
                 "intent pooling: mean of the token vectors, for a few-shot training set and the default encoder "
-                "(--model.intent_pooling cls reads [CLS] instead)"
+                "(--model.intent_pooling cls reads [CLS] instead)",
+                flush=True,
             )
 
     def _probe_intent_head(self, steps: int) -> None:
