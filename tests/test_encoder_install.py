@@ -346,23 +346,22 @@ def test_cli_install_error_is_one_line(monkeypatch, tmp_path, capsys):
     ]
 
 
-def test_cli_install_unknown_encoder(capsys):
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("bert-base", "chatft: error: unknown encoder 'bert-base': chatft can install all-mpnet-base-v2"),
+        (  # a typo of a known name: the line names it
+            "all-mpnet-base",
+            "chatft: error: unknown encoder 'all-mpnet-base': did you mean all-mpnet-base-v2? "
+            "chatft can install all-mpnet-base-v2",
+        ),
+    ],
+)
+def test_cli_install_unknown_encoder(capsys, name, line):
     with pytest.raises(SystemExit) as exc:
-        main(["encoders", "install", "bert-base"])
+        main(["encoders", "install", name])
     assert exc.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
-        "chatft: error: unknown encoder 'bert-base': chatft can install all-mpnet-base-v2"
-    ]
-
-
-def test_cli_install_suggests_the_known_name_a_typo_is_closest_to(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["encoders", "install", "all-mpnet-base"])
-    assert exc.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
-        "chatft: error: unknown encoder 'all-mpnet-base': did you mean all-mpnet-base-v2? "
-        "chatft can install all-mpnet-base-v2"
-    ]
+    assert capsys.readouterr().err.splitlines() == [line]
 
 
 @pytest.mark.parametrize(

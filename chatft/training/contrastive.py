@@ -40,6 +40,7 @@ from chatft.core.errors import ConfigError
 from chatft.core.features import pad_batch
 from chatft.core.labels import known_count
 from chatft.core.pairs import FEW_SHOT_PER_INTENT, label_name_words, mean_per_label, sentence_pairs
+from chatft.training.schedule import training_split
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class ContrastiveStage(L.Callback):
         if stage != "fit" or self.enabled is False:
             return
         dm = trainer.datamodule
-        train = getattr(dm, "datasets", {}).get("train")
+        train = training_split(trainer)
         if not train:
             return
         n_intents = known_count(dm.intent_labels) or 1

@@ -12,8 +12,8 @@ gradients), and the probe itself is a few hundred full-batch steps of a ``[H, I]
 
 Off by default (``--model.intent_probe_steps 0``): on 10-shot CLINC150 with mean pooling it was worse on dev
 for both encoders measured (MiniLM-L6 0.9077 against 0.9197, all-mpnet-base-v2 0.9453 against 0.9527, seed 0;
-docs/results.md, "Few-shot intents"). It runs in ``setup("fit")``, before Lightning moves the model to its device and wraps it (under DDP every
-process computes the same probe from the same full training split).
+docs/results.md, "Few-shot intents"). It runs in ``setup("fit")``, before Lightning moves the model to its
+device and wraps it (under DDP every process computes the same probe from the same full training split).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from chatft.training.oos_metrics import OOSMetrics
 from chatft.training.optimizer import adamw_with_warmup
 from chatft.training.param_groups import parameter_groups
 from chatft.training.reports import TestReport
-from chatft.training.schedule import default_intent_pooling
+from chatft.training.schedule import default_intent_pooling, training_split
 
 log = logging.getLogger(__name__)
 
@@ -226,12 +226,15 @@ class IntentSlotModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         """Load the distillation teacher (fit only: a reloaded student never needs it) and, with
         ``distill_init``, copy its weights into the student. Done here, before Lightning restores a checkpoint
-        it resumes from, so a resumed fit continues from its saved weights, not from the teacher's again."""
+        it resumes from, so a resumed fit continues from its saved weights, not from the teacher's again.
+        Before that, ``--model.intent_pooling null`` is resolved for the training set, and ``intent_probe_steps``
+        fits the intent head on it (not on a resumed fit: its head comes from the checkpoint)."""
+        train = training_split(self.trainer) if stage == "fit" else None
         if stage == "fit" and self.hparams.get("intent_pooling") is None:
-            self._choose_intent_pooling()
-        if stage == "fit" and self.hparams.get("intent_probe_steps") and not self.hparams.distill_from:
-            if not self.trainer.ckpt_path:  # a resumed fit's head comes from its checkpoint
-                self._probe_intent_head(self.hparams.intent_probe_steps)
+            self._choose_intent_pooling(train)
+        steps = self.hparams.get("intent_probe_steps")
+        if train and steps and not self.hparams.distill_from and not self.trainer.ckpt_path:
+            self._probe_intent_head(train, steps)
         if stage == "fit" and self.hparams.distill_from and self._teacher is None:
             datamodule = getattr(self.trainer, "datamodule", None)
             self._teacher = Teacher.load(
@@ -264,11 +267,9 @@ class IntentSlotModule(L.LightningModule):
                         flush=True,
                     )
 
-    def _choose_intent_pooling(self) -> None:
+    def _choose_intent_pooling(self, train) -> None:
         """``--model.intent_pooling null``: the pooling for this training set, written into the hyper-parameters
         so that every checkpoint, and every loader that reads one back, has the pooling that was trained."""
-        datamodule = getattr(self.trainer, "datamodule", None)
-        train = (getattr(datamodule, "datasets", None) or {}).get("train")
         pooling = (
             default_intent_pooling(len(train), known_count(self.intent_vocab.labels), self.hparams.encoder)
             if train
@@ -284,21 +285,19 @@ class IntentSlotModule(L.LightningModule):
                 flush=True,
             )
 
-    def _probe_intent_head(self, steps: int) -> None:
+    def _probe_intent_head(self, train, steps: int) -> None:
         """Fit the intent head on the frozen encoder's pooled training features (LP-FT's linear probe)."""
         import time
 
         from chatft.training.linear_probe import fit_head, pooled_features
 
-        datamodule = self.trainer.datamodule
-        train = (getattr(datamodule, "datasets", None) or {}).get("train")
-        if not train:
-            return
         started = time.perf_counter()
         features = [f for f in (train[i] for i in range(len(train))) if f.intent >= 0]
         device = self.trainer.strategy.root_device
         self.model.to(device)
-        x = pooled_features(self.model, features, datamodule.tokenizer.pad_token_id, device=device)
+        x = pooled_features(
+            self.model, features, self.trainer.datamodule.tokenizer.pad_token_id, device=device
+        )
         y = torch.tensor([f.intent for f in features], device=device)
         losses = fit_head(self.model.intent_head, x, y, steps)
         with torch.no_grad():

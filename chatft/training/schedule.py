@@ -88,6 +88,24 @@ def budgeted_epochs(max_epochs: int, steps_per_epoch: int, budget_steps: int) ->
 FEW_SHOT_ENCODER = "all-mpnet-base-v2"
 
 
+def training_split(trainer) -> object | None:
+    """The datamodule's tokenized training split (None before ``setup`` or without one): what the few-shot
+    decisions of ``fit`` (this schedule's advice, the intent pooling, the contrastive stage, the probe) count."""
+    return (getattr(getattr(trainer, "datamodule", None), "datasets", None) or {}).get("train")
+
+
+def few_shot_with_default_encoder(n_train: int, n_intents: int, encoder: str) -> bool:
+    """True for a few-shot training set (at most :data:`FEW_SHOT_PER_INTENT` utterances per intent, at least 2
+    intents) that trains the default encoder, by any of its names: where ``fit`` gives its encoder advice and
+    where :func:`default_intent_pooling` pools the mean. ``encoder`` is ``--model.encoder`` as given."""
+    from chatft.core.encoder_names import DEFAULT_ENCODER
+    from chatft.core.encoder_store import find_known
+
+    if n_intents < 2 or n_train / n_intents > FEW_SHOT_PER_INTENT:
+        return False
+    return find_known(encoder) is find_known(DEFAULT_ENCODER)
+
+
 def few_shot_encoder_advice(n_train: int, n_intents: int, encoder: str) -> str | None:
     """The line ``fit`` logs when a few-shot training set trains the default encoder, else None.
 
@@ -99,12 +117,7 @@ def few_shot_encoder_advice(n_train: int, n_intents: int, encoder: str) -> str |
     model's ``--model.encoder`` as given; a training set is few-shot up to :data:`FEW_SHOT_PER_INTENT`
     utterances per intent, the contrastive stage's bound.
     """
-    from chatft.core.encoder_names import DEFAULT_ENCODER
-    from chatft.core.encoder_store import find_known
-
-    if n_intents < 2 or n_train / n_intents > FEW_SHOT_PER_INTENT:
-        return None
-    if find_known(encoder) is not find_known(DEFAULT_ENCODER):  # the default, by any of its names
+    if not few_shot_with_default_encoder(n_train, n_intents, encoder):
         return None
     return (
         f"few-shot training set ({n_train / n_intents:.1f} utterances per intent): the larger {FEW_SHOT_ENCODER} "
@@ -126,13 +139,7 @@ def default_intent_pooling(n_train: int, n_intents: int, encoder: str) -> str:
     5-shot 0.9173 against 0.9237), and on full ATIS mean pooling lost for MiniLM too (round 2); so only that
     measured case changes (docs/results.md, "Few-shot intents"). ``encoder`` is ``--model.encoder`` as given.
     """
-    from chatft.core.encoder_names import DEFAULT_ENCODER
-    from chatft.core.encoder_store import find_known
-
-    few_shot = n_intents >= 2 and n_train / n_intents <= FEW_SHOT_PER_INTENT
-    if few_shot and find_known(encoder) is find_known(DEFAULT_ENCODER):  # the default, by any of its names
-        return "mean"
-    return "cls"
+    return "mean" if few_shot_with_default_encoder(n_train, n_intents, encoder) else "cls"
 
 
 def default_patience(epochs: int) -> int:
@@ -292,7 +299,7 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
     def _advise_encoder(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """On a few-shot training set with the default encoder, one line naming the better one."""
         dm = trainer.datamodule
-        train = (getattr(dm, "datasets", None) or {}).get("train")
+        train = training_split(trainer)
         encoder = getattr(pl_module, "hparams", {}).get("encoder")
         if not train or not isinstance(encoder, str) or not trainer.is_global_zero:
             return
