@@ -1,8 +1,11 @@
 """``python -m chatft data augment``: a copy of a data folder whose train also holds slot-value substitutions.
 
-New utterances come from :func:`chatft.core.substitution.substitute_slot_values` (train's own values only); they
-are meant for distilling a teacher into a small student: the teacher labels them and the student learns its
-soft targets on utterances it has never seen (docs/guides/your-data.md, "New utterances"). Example::
+New utterances come from :func:`chatft.core.substitution.substitute_slot_values` (train's own values only), with
+gold tags by construction. They were built for distilling a teacher into a small student (soft targets on
+utterances the teacher never saw), but measured on ATIS most of the gain was theirs alone: the default recipe
+on one new utterance per training utterance, no teacher, moved the 3-seed test sentence accuracy from 0.8690 to
+0.8746, the teacher on top to 0.8757 (docs/results.md, "Quality round 3"; docs/guides/your-data.md, "New
+utterances"). Example::
 
     python -m chatft data augment --input data/atis --out data/atis-aug --per-utterance 1 --seed 0
 
