@@ -26,6 +26,8 @@ def merged(folders: list[str]) -> list[dict]:
     results: dict[int, dict] = {}
     for folder in folders:
         path = Path(folder) / "results.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: not found (FOLDER is a benchmarks/seeds.py --out folder)")
         for result in json.loads(path.read_text()):
             if result["seed"] in results:
                 raise SystemExit(f"{path}: seed {result['seed']} is also in another folder of the same row")
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> str:
     ]
     for spec in args.variants:
         label, _, folders = spec.rpartition("=")
+        if not label:
+            raise SystemExit(
+                f"{spec!r}: expected LABEL=FOLDER[,FOLDER...] (the row's label, then its folders)"
+            )
         lines.append(row(label, merged(folders.split(",")), args.test))
     text = "\n".join(lines) + "\n"
     print(text, end="")

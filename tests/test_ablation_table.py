@@ -65,3 +65,18 @@ def test_a_seed_in_two_folders_and_test_of_a_dev_only_run_are_errors(table, tmp_
     c = _folder(tmp_path, "c", [dev_only])
     with pytest.raises(SystemExit, match="dev only: a seed has no test metrics"):
         table.main(["--test", f"dev only={c}"])
+
+
+def test_a_missing_folder_and_a_missing_label_are_one_line_errors(table, tmp_path):
+    with pytest.raises(SystemExit) as err:
+        table.main([f"x={tmp_path / 'nope'}"])
+    assert (
+        str(err.value)
+        == f"{tmp_path / 'nope' / 'results.json'}: not found (FOLDER is a benchmarks/seeds.py --out folder)"
+    )
+    folder = _folder(tmp_path, "one", [_result(0, 0.91, 0.87, 6.5)])
+    with pytest.raises(SystemExit) as err:
+        table.main([folder])
+    assert (
+        str(err.value) == f"{folder!r}: expected LABEL=FOLDER[,FOLDER...] (the row's label, then its folders)"
+    )
