@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+from chatft.cli import main
+from chatft.core.formats import DataFormatError, detect_format
+
 from .conftest import REPO
 
 NLU = """\
@@ -100,6 +103,36 @@ def test_check_bad_data_exit_2(tmp_path):
     assert (
         done.stderr
         == f"chatft: error: {tmp_path / 'train.jsonl'}:1: 1 words but 2 tags (give exactly one BIO tag per word)\n"
+    )
+
+
+def test_a_missing_folder_or_a_file_names_the_commands_own_option(tmp_path, capsys):
+    """Each data command's error names how its user gave the folder (fit's --data.data_dir is fit's own)."""
+    missing, plain = tmp_path / "nope", tmp_path / "utterances"
+    plain.write_text("hi\n", encoding="utf-8")
+    convert = (
+        f"{plain}: a file, not a data folder; convert it first: python -m chatft data convert --from FORMAT "
+        f"--input {plain} --output {tmp_path / 'utterances-data'} (FORMAT: brackets, spans-jsonl, csv or clinc; "
+        "see data convert --help)"
+    )
+    for command, option in [
+        (["data", "stats"], "the data_dir argument"),
+        (["data", "check"], "the data_dir argument"),
+        (["data", "augment", "--out", str(tmp_path / "out"), "--input"], "--input"),
+    ]:
+        for folder, error in [
+            (missing, f"{missing}: data directory not found (set {option} to a folder with the data)"),
+            (plain, convert),
+        ]:
+            with pytest.raises(SystemExit) as stop:
+                main([*command, str(folder)])
+            assert stop.value.code == 2
+            assert capsys.readouterr().err == f"chatft: error: {error}\n"
+    with pytest.raises(DataFormatError) as err:
+        detect_format(missing)
+    assert (
+        str(err.value)
+        == f"{missing}: data directory not found (set --data.data_dir to a folder with the data)"
     )
 
 

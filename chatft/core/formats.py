@@ -45,18 +45,20 @@ class Example:
     intent: str
 
 
-def detect_format(data_dir: str | Path) -> str:
-    """Which format ``data_dir`` holds, judged by its training split."""
+def detect_format(data_dir: str | Path, option: str = "--data.data_dir") -> str:
+    """Which format ``data_dir`` holds, judged by its training split.
+
+    ``option`` is how the caller's user gave the folder (``fit``'s ``--data.data_dir``, ``data augment``'s
+    ``--input``, the ``data_dir`` argument of ``data stats``), so that the error tells them what to change.
+    """
     root = Path(data_dir)
     if root.is_file():
         raise DataFormatError(
-            f"{root}: a file, not a data folder (--data.data_dir takes a folder with train/dev/test splits; "
+            f"{root}: a file, not a data folder ({option} takes a folder with train/dev/test splits; "
             "python -m chatft data convert makes one from other formats)"
         )
     if not root.is_dir():
-        raise DataFormatError(
-            f"{root}: data directory not found (set --data.data_dir to a folder with the data)"
-        )
+        raise DataFormatError(f"{root}: data directory not found (set {option} to a folder with the data)")
     if (root / "train" / "seq.in").is_file():
         return "jointbert"
     if (root / "train.jsonl").is_file():

@@ -40,7 +40,7 @@ def augment(
     if per_utterance < 1:
         raise ConfigError(f"--per-utterance {per_utterance}: must be at least 1 (new utterances per source)")
     src, out = Path(input).expanduser(), Path(output).expanduser()
-    data = read_dataset(src)
+    data = read_dataset(src, "--input")
     if data.format == "tsv" or not data.has_slots:
         raise ConfigError(f"{src}: train has no slot tags, so there are no slot values to substitute")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:

@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 
 from chatft.core.tags import entity_types
-from chatft.data_tools.dataset import Dataset, read_dataset
+from chatft.data_tools.dataset import FOLDER_ARGUMENT, Dataset, read_dataset
 from chatft.data_tools.dialogue_check import check_dialogues
 from chatft.data_tools.dialogue_folder import DialogueFolder
-from chatft.data_tools.ingest import convert_into, not_a_folder_error, rasa_input
+from chatft.data_tools.ingest import convert_into, rasa_input
 from chatft.data_tools.notes import summary_lines
 from chatft.dialogue.dialogues import is_dialogue_folder
 
@@ -34,9 +34,7 @@ def check(data_dir: str) -> Dataset | DialogueFolder:
         return check_dialogues(data_dir)
     if rasa_input(path) is not None:
         return _check_rasa(data_dir)
-    if path.is_file():
-        raise not_a_folder_error(path)
-    data = read_dataset(data_dir)
+    data = read_dataset(data_dir, FOLDER_ARGUMENT)
     _report(data, str(data.data_dir), data.format)
     return data
 

@@ -16,6 +16,7 @@ from chatft.core.formats import (
     orphan_warning,
     read_split,
 )
+from chatft.data_tools.ingest import not_a_folder_error
 
 
 @dataclass
@@ -44,10 +45,21 @@ def missing_split_warning(split: str) -> str:
     return "test: no test split (it is optional: only `test` reads it)"
 
 
-def read_dataset(data_dir: str | Path) -> Dataset:
-    """Every split of ``data_dir``, validated as ``fit`` validates it (one-line errors with file:line)."""
+#: How ``data stats`` and ``data check`` name their folder in errors: a positional argument, ``data_dir`` in
+#: their usage line.
+FOLDER_ARGUMENT = "the data_dir argument"
+
+
+def read_dataset(data_dir: str | Path, option: str = "--data.data_dir") -> Dataset:
+    """Every split of ``data_dir``, validated as ``fit`` validates it (one-line errors with file:line).
+
+    ``option``: how the command's user named the folder, for the errors (see :func:`detect_format`); a file
+    instead of a folder gets the ``data convert`` command that makes a folder of it.
+    """
     root = Path(data_dir).expanduser()
-    fmt = detect_format(root)
+    if root.is_file():
+        raise not_a_folder_error(root)
+    fmt = detect_format(root, option)
     if not has_split(root, "train", fmt):
         raise missing_split_error(root, "train", fmt)
     splits = {"train": read_split(root, "train", fmt)}

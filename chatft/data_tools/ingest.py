@@ -66,9 +66,11 @@ def not_a_folder_error(path: Path) -> ConfigError:
     suffix = path.suffix.lower()
     fmt = "csv" if suffix in (".csv", ".tsv") else "FORMAT"
     hint = "" if fmt == "csv" else " (FORMAT: brackets, spans-jsonl, csv or clinc; see data convert --help)"
+    # The folder is named after the file; a file without a suffix would name the file itself.
+    output = path.parent / (path.stem if path.suffix else f"{path.name}-data")
     return ConfigError(
         f"{path}: a file, not a data folder; convert it first: python -m chatft data convert --from {fmt} "
-        f"--input {path} --output {path.parent / path.stem}{hint}"
+        f"--input {path} --output {output}{hint}"
     )
 
 

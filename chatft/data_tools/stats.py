@@ -20,7 +20,7 @@ from chatft.core.errors import ConfigError
 from chatft.core.formats import Example
 from chatft.core.tags import bio_chunks
 from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, unk_share, with_units
-from chatft.data_tools.dataset import Dataset, read_dataset
+from chatft.data_tools.dataset import FOLDER_ARGUMENT, Dataset, read_dataset
 from chatft.dialogue.dialogues import is_dialogue_folder
 
 #: How many locations each problem lists (the total is always given).
@@ -281,7 +281,7 @@ def stats(
         result = dialogue_stats(read_dialogue_folder(data_dir))
         print(jsonlib.dumps(result, ensure_ascii=False, indent=1) if json else format_dialogue_table(result))
         return result
-    data = read_dataset(data_dir)
+    data = read_dataset(data_dir, FOLDER_ARGUMENT)
     backend = load_backend(tokenizer) if tokenizer.lower() != "none" else None
     result = compute(data, min_count, rarest, backend)
     if plot_path:
