@@ -8,7 +8,8 @@ seeds of several folders (seed 0 in one run, seeds 1 and 2 in a later one) are m
 order; a seed found twice is an error (two runs of it would be averaged as if they were two seeds). The
 columns are the seeds, the dev intent accuracy / slot F1 / sentence accuracy as mean ± sample std, each
 seed's sentence accuracy, the kept epochs and the mean fit time; ``--test`` adds the three test metrics (mean ±
-std), which ``seeds.py`` writes unless ``--dev-only``. Torch-free: it only reads JSON.
+std), which ``seeds.py`` writes unless ``--dev-only``. Intent-only data (CLINC150) has no slot F1: ``n/a``.
+Torch-free: it only reads JSON.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def row(label: str, results: list[dict], test: bool = False) -> str:
         if any(split not in r for r in results):
             raise SystemExit(f"{label}: a seed has no {split} metrics (a --dev-only run?): drop --test")
     seeds = ",".join(str(r["seed"]) for r in results)
-    metrics = [mean_std([r[split][key] for r in results]) for split in splits for key in KEYS]
+    metrics = [
+        mean_std([r[split][key] for r in results]) if all(key in r[split] for r in results) else "n/a"
+        for split in splits
+        for key in KEYS
+    ]
     per_seed = " / ".join(f"{100 * r['dev']['sent_acc']:.1f}" for r in results)
     epochs = ",".join(str(r["best_epoch"]) for r in results)
     minutes = statistics.mean(r["fit_seconds"] for r in results) / 60

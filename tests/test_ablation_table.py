@@ -56,6 +56,17 @@ def test_dev_only_columns_and_one_seed_without_spread(table, tmp_path):
     )
 
 
+def test_intent_only_results_have_no_slot_f1(table, tmp_path):
+    results = [_result(0, 0.95, 0.9372, 10.0), _result(1, 0.9557, 0.9404, 9.4)]
+    for r in results:
+        del r["dev"]["slot_f1"], r["test"]["slot_f1"]
+    folder = _folder(tmp_path, "clinc", results)
+    assert table.main(["--test", f"names={folder}"]).splitlines()[2] == (
+        "| names | 0,1 | 98.00 ± 0.00 | n/a | 95.28 ± 0.40 | 97.50 ± 0.00 | n/a | 93.88 ± 0.23 | 95.0 / 95.6 | "
+        "5,6 | 9.7 min |"
+    )
+
+
 def test_a_seed_in_two_folders_and_test_of_a_dev_only_run_are_errors(table, tmp_path):
     a = _folder(tmp_path, "a", [_result(0, 0.91, 0.87, 6.5)])
     b = _folder(tmp_path, "b", [_result(0, 0.90, 0.86, 6.5)])
