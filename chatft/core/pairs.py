@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from chatft.core.formats import Example
+
 #: Target cosine similarity of a pair of the same intent, and of two different intents (SetFit's labels).
 POSITIVE, NEGATIVE = 1.0, 0.0
 
@@ -66,3 +68,22 @@ def label_name_words(label: str) -> list[str]:
     """
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", label)
     return [w.lower() for w in re.split(r"[^0-9A-Za-z']+", spaced) if w]
+
+
+def label_name_examples(train: Sequence[Example], skip: str | None = None) -> list[Example]:
+    """One more training utterance per intent of ``train``: its name as words (:func:`label_name_words`),
+    every word tagged ``O`` when ``train`` has slot tags, in sorted intent order.
+
+    On a few-shot set the name is a good share of what is known about an intent (``pto_request`` is one of
+    ten utterances, not one of a thousand). ``skip`` (the out-of-scope label) is left out: its name
+    describes no request. Names without a letter or digit are left out too; a name that is already a
+    training utterance of its intent gives nothing new and is left out.
+    """
+    has_tags = bool(train) and train[0].tags is not None
+    seen = {(ex.words, ex.intent) for ex in train}
+    out = []
+    for intent in sorted({ex.intent for ex in train} - {skip}):
+        words = tuple(label_name_words(intent))
+        if words and (words, intent) not in seen:
+            out.append(Example(words, ("O",) * len(words) if has_tags else None, intent))
+    return out

@@ -35,6 +35,7 @@ from chatft.core.formats import (
     split_path,
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
+from chatft.core.pairs import FEW_SHOT_PER_INTENT, label_name_examples, mean_per_label
 from chatft.core.text import join_words, read_utterances, split_words
 from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, describe, unk_share
 from chatft.data_tools.feature_cache import cache_key, cached_build, default_cache_dir, files_digest
@@ -126,6 +127,12 @@ class IntentSlotDataModule(L.LightningDataModule):
             with the default encoder adds none, so its model is unchanged.
         extend_vocab_min_count: Occurrences in the training words a unit needs to be added.
         extend_vocab_min_share: Share of ``[UNK]`` training characters below which nothing is added.
+        label_name_utterances: Train on each intent's name, as words (``pto_request``: "pto request", every
+            word ``O``), as one more utterance of it (:func:`chatft.core.pairs.label_name_examples`; not the
+            out-of-scope label): True always, False never, None only on few-shot training sets (at most
+            :data:`chatft.core.pairs.FEW_SHOT_PER_INTENT` utterances per intent on average, at least 2
+            intents), where a name is a good share of what is known about its intent (docs/results.md,
+            "Few-shot intents"). Not with the cache (a few-shot set never turns it on by itself).
     """
 
     def __init__(
@@ -149,6 +156,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         extend_vocab: bool = True,
         extend_vocab_min_count: int = MIN_COUNT,
         extend_vocab_min_share: float = MIN_SHARE,
+        label_name_utterances: bool | None = False,
     ) -> None:
         super().__init__()
         if num_proc < 1:
@@ -198,6 +206,8 @@ class IntentSlotDataModule(L.LightningDataModule):
         if data_dir is not None:
             self.format = detect_format(data_dir)
         self.extend_vocab = extend_vocab
+        self.label_name_utterances = label_name_utterances
+        self._label_names: list[Example] | None = None
         self.extend_vocab_min_count = extend_vocab_min_count
         self.extend_vocab_min_share = extend_vocab_min_share
         self.use_cache = data_dir is not None and self._wants_cache()
@@ -349,14 +359,15 @@ class IntentSlotDataModule(L.LightningDataModule):
         return ArrowSplit.load(entry)
 
     def split_examples(self, split: str) -> list[Example]:
-        """The examples of ``split`` (words and label strings), read from the files now if not in memory.
+        """The examples of ``split`` (words and label strings) as the model trains on them, read from the files
+        now if not in memory (train with the intents' names under ``label_name_utterances``).
 
         With the cache on they are not kept after ``setup`` (the Arrow rows are what batches are made from).
         """
         if self.use_cache and split not in self.examples:
             self._read(split)
             return self.examples.pop(split)
-        return self._read(split)
+        return self._training_view(split)
 
     @property
     def intent_labels(self) -> list[str]:
@@ -440,13 +451,49 @@ class IntentSlotDataModule(L.LightningDataModule):
             if stage == "fit" and split == "dev" and not has_split(self.data_dir, "dev", self.format):
                 continue  # fit without validation (check_splits allowed it): val_dataloader() is empty
             if self.use_cache:
+                if split == "train" and self.label_name_utterances is True:
+                    raise ConfigError(
+                        "--data.label_name_utterances true: not with the feature cache (--data.cache off)"
+                    )
                 self.datasets[split] = self._cached_split(split)
                 continue
-            features = self.encode(self._read(split))
+            features = self.encode(self._training_view(split))
             self._warn_truncated(split, sum(f.truncated for f in features), len(features))
             self.datasets[split] = ListDataset(features)
         if self.use_cache:
             self.examples.clear()  # read only to build the cache (labels, features): not kept in every process
+
+    def _training_view(self, split: str) -> list[Example]:
+        """The examples of ``split`` as the model trains on them: train with the intents' names added as
+        utterances under ``label_name_utterances`` (announced once), the files' own otherwise. Setup and
+        :meth:`split_examples` both read this, so the features and the words (distillation's teacher
+        targets) stay in one order."""
+        examples = self._read(split)
+        if split != "train" or not self._adds_label_names(examples):
+            return examples
+        if self._label_names is None:
+            self._label_names = label_name_examples(examples, self.oos_label)
+            why = (
+                "--data.label_name_utterances true"
+                if self.label_name_utterances
+                else f"a few-shot training set, {self._per_intent(examples):.1f} utterances per intent; "
+                "--data.label_name_utterances false adds none"
+            )
+            rank_zero_print(
+                f"train: {len(self._label_names)} intent names added as utterances, "
+                f"{len(examples) + len(self._label_names)} in all ({why})"
+            )
+        return [*examples, *self._label_names]
+
+    def _per_intent(self, train: list[Example]) -> float:
+        """Training utterances per intent, out-of-scope ones left out (they are no intent's examples)."""
+        return mean_per_label([ex.intent for ex in train if ex.intent != self.oos_label])
+
+    def _adds_label_names(self, train: list[Example]) -> bool:
+        if self.label_name_utterances is not None:
+            return self.label_name_utterances
+        intents = {ex.intent for ex in train} - {self.oos_label}
+        return len(intents) >= 2 and self._per_intent(train) <= FEW_SHOT_PER_INTENT
 
     def _warn_truncated(self, split: str, truncated: int, total: int) -> None:
         if truncated:
