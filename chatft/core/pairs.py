@@ -56,6 +56,12 @@ def sentence_pairs(labels: Sequence[int | str], iterations: int, seed: int) -> l
 FEW_SHOT_PER_INTENT = 16.0
 
 
+def is_few_shot(n_utterances: int, n_intents: int) -> bool:
+    """A few-shot training set: at least 2 intents and at most :data:`FEW_SHOT_PER_INTENT` utterances per
+    intent on average (the rule of ``fit``'s few-shot encoder advice, pooling and intent-name utterances)."""
+    return n_intents >= 2 and n_utterances / n_intents <= FEW_SHOT_PER_INTENT
+
+
 def mean_per_label(labels: Sequence[int | str]) -> float:
     """Training utterances per label, on average (0.0 for no labels): how few-shot a training set is."""
     return len(labels) / len(set(labels)) if len(labels) else 0.0

@@ -35,7 +35,7 @@ from chatft.core.formats import (
     split_path,
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
-from chatft.core.pairs import FEW_SHOT_PER_INTENT, label_name_examples, mean_per_label
+from chatft.core.pairs import is_few_shot, label_name_examples, mean_per_label
 from chatft.core.text import join_words, read_utterances, split_words
 from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, describe, unk_share
 from chatft.data_tools.feature_cache import cache_key, cached_build, default_cache_dir, files_digest
@@ -465,35 +465,34 @@ class IntentSlotDataModule(L.LightningDataModule):
 
     def _training_view(self, split: str) -> list[Example]:
         """The examples of ``split`` as the model trains on them: train with the intents' names added as
-        utterances under ``label_name_utterances`` (announced once), the files' own otherwise. Setup and
-        :meth:`split_examples` both read this, so the features and the words (distillation's teacher
-        targets) stay in one order."""
+        utterances under ``label_name_utterances`` (decided and announced once), the files' own otherwise.
+        Setup and :meth:`split_examples` both read this, so the features and the words (distillation's
+        teacher targets) stay in one order."""
         examples = self._read(split)
-        if split != "train" or not self._adds_label_names(examples):
+        if split != "train":
             return examples
         if self._label_names is None:
-            self._label_names = label_name_examples(examples, self.oos_label)
-            why = (
-                "--data.label_name_utterances true"
-                if self.label_name_utterances
-                else f"a few-shot training set, {self._per_intent(examples):.1f} utterances per intent; "
-                "--data.label_name_utterances false adds none"
-            )
-            rank_zero_print(
-                f"train: {len(self._label_names)} intent names added as utterances, "
-                f"{len(examples) + len(self._label_names)} in all ({why})"
-            )
-        return [*examples, *self._label_names]
+            self._label_names = self._label_name_examples(examples)
+        return [*examples, *self._label_names] if self._label_names else examples
 
-    def _per_intent(self, train: list[Example]) -> float:
-        """Training utterances per intent, out-of-scope ones left out (they are no intent's examples)."""
-        return mean_per_label([ex.intent for ex in train if ex.intent != self.oos_label])
-
-    def _adds_label_names(self, train: list[Example]) -> bool:
-        if self.label_name_utterances is not None:
-            return self.label_name_utterances
-        intents = {ex.intent for ex in train} - {self.oos_label}
-        return len(intents) >= 2 and self._per_intent(train) <= FEW_SHOT_PER_INTENT
+    def _label_name_examples(self, train: list[Example]) -> list[Example]:
+        """The intents' names as utterances, announced in one line; none when ``label_name_utterances`` is
+        False, or None on a training set that is not few-shot (out-of-scope utterances are no intent's)."""
+        intents = [ex.intent for ex in train if ex.intent != self.oos_label]
+        few_shot = is_few_shot(len(intents), len(set(intents)))
+        if not (self.label_name_utterances or (self.label_name_utterances is None and few_shot)):
+            return []
+        names = label_name_examples(train, self.oos_label)
+        why = (
+            "--data.label_name_utterances true"
+            if self.label_name_utterances
+            else f"a few-shot training set, {mean_per_label(intents):.1f} utterances per intent; "
+            "--data.label_name_utterances false adds none"
+        )
+        rank_zero_print(
+            f"train: {len(names)} intent names added as utterances, {len(train) + len(names)} in all ({why})"
+        )
+        return names
 
     def _warn_truncated(self, split: str, truncated: int, total: int) -> None:
         if truncated:

@@ -49,7 +49,7 @@ import lightning as L
 
 from chatft.compat.lightning_hooks import EarlyStoppingCheckHook, set_max_epochs
 from chatft.core.labels import known_count
-from chatft.core.pairs import FEW_SHOT_PER_INTENT
+from chatft.core.pairs import is_few_shot
 from chatft.data_tools.carve import MIN_DEV_UTTERANCES
 from chatft.training.best_checkpoint import BestCheckpoint
 
@@ -101,7 +101,7 @@ def few_shot_with_default_encoder(n_train: int, n_intents: int, encoder: str) ->
     from chatft.core.encoder_names import DEFAULT_ENCODER
     from chatft.core.encoder_store import find_known
 
-    if n_intents < 2 or n_train / n_intents > FEW_SHOT_PER_INTENT:
+    if not is_few_shot(n_train, n_intents):
         return False
     return find_known(encoder) is find_known(DEFAULT_ENCODER)
 
