@@ -51,15 +51,25 @@ def sentence_pairs(labels: Sequence[int | str], iterations: int, seed: int) -> l
     return [pairs[k] for k in order]
 
 
-#: Training utterances per intent (on average) up to which a training set counts as few-shot: the bound of the
-#: contrastive stage's ``enabled: null`` rule and of ``fit``'s few-shot encoder advice.
+#: Training utterances per intent (on average) up to which a training set counts as few-shot: the bound of
+#: ``fit``'s few-shot encoder advice, intent pooling and intent-name utterances, and the contrastive stage's
+#: default ``max_per_intent``.
 FEW_SHOT_PER_INTENT = 16.0
 
 
-def is_few_shot(n_utterances: int, n_intents: int) -> bool:
-    """A few-shot training set: at least 2 intents and at most :data:`FEW_SHOT_PER_INTENT` utterances per
-    intent on average (the rule of ``fit``'s few-shot encoder advice, pooling and intent-name utterances)."""
-    return n_intents >= 2 and n_utterances / n_intents <= FEW_SHOT_PER_INTENT
+def is_few_shot(n_utterances: int, n_intents: int, per_intent: float = FEW_SHOT_PER_INTENT) -> bool:
+    """A few-shot training set: at least 2 intents and at most ``per_intent`` utterances per intent on average
+    (the rule of ``fit``'s few-shot encoder advice, pooling, intent-name utterances and contrastive stage; the
+    counts are :func:`in_scope_shape`'s, out-of-scope utterances left out)."""
+    return n_intents >= 2 and n_utterances / n_intents <= per_intent
+
+
+def in_scope_shape(intents: Sequence[int | str], skip: int | str | None = None) -> tuple[int, int]:
+    """(utterances, distinct intents) of a training set's intent labels, ``skip`` (the out-of-scope label) left
+    out: what :func:`is_few_shot` is asked about. Out-of-scope utterances are no intent's examples, so a bot's
+    100 of them make its 10-shot intents no less few-shot, and their label is not one more intent."""
+    kept = [x for x in intents if x != skip] if skip is not None else list(intents)
+    return len(kept), len(set(kept))
 
 
 def mean_per_label(labels: Sequence[int | str]) -> float:

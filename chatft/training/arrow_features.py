@@ -305,6 +305,11 @@ class ArrowSplit:
         return self.dataset.data.column("length").to_numpy().tolist()
 
     @property
+    def intents(self) -> list[int]:
+        """The ``intent`` column (one id per utterance), read as one array: what the few-shot rules count."""
+        return self.dataset.data.column("intent").to_numpy().tolist()
+
+    @property
     def features(self) -> ArrowSplit:
         """Itself: indexable like the list of Features the in-memory split holds."""
         return self

@@ -21,7 +21,8 @@ without it, for 230 s more training on 2 CPU cores (docs/results.md, "Few-shot i
 utterances an intent 0.9120 against 0.9143, and with the few-shot mean pooling that now reads the adapted
 embedding 0.9070 against 0.9197; on all-mpnet-base-v2 (10-shot, ``[CLS]``) 0.9410 against 0.9500, for 17.5
 minutes of stage. ``enabled: null`` is the few-shot rule the stage would be the default with:
-on only when the training set has at most ``max_per_intent`` utterances per intent on average (ATIS has
+on only when the training set has at least 2 intents and at most ``max_per_intent`` utterances per intent on
+average, out-of-scope utterances left out as in every few-shot rule of ``fit`` (ATIS has
 213 an intent, CLINC150 100, the demo data 133), and off, unless ``enabled`` is true, for a run that would
 not use it well: a debug run (``limit_train_batches``, ``fast_dev_run``), a randomly initialised encoder
 (``--model.pretrained false``: nothing pretrained to adapt), a student started from a distillation teacher.
@@ -39,9 +40,8 @@ import torch.nn.functional as F
 
 from chatft.core.errors import ConfigError
 from chatft.core.features import pad_batch
-from chatft.core.labels import known_count
-from chatft.core.pairs import FEW_SHOT_PER_INTENT, label_name_words, mean_per_label, sentence_pairs
-from chatft.training.schedule import training_split
+from chatft.core.pairs import FEW_SHOT_PER_INTENT, is_few_shot, label_name_words, sentence_pairs
+from chatft.training.schedule import training_shape, training_split
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,10 @@ class ContrastiveStage(L.Callback):
 
     Args:
         enabled: True: always run it; False (default: measured no better on dev, module docstring): never;
-            None: only for few-shot training sets (at most ``max_per_intent`` utterances per intent on
-            average) of a normal fit of a pretrained encoder.
-        max_per_intent: The few-shot bound of ``enabled: null`` (training utterances per intent, on average).
+            None: only for few-shot training sets (at least 2 intents, at most ``max_per_intent`` utterances
+            per intent on average, out-of-scope utterances not counted) of a normal fit of a pretrained encoder.
+        max_per_intent: The few-shot bound of ``enabled: null`` (training utterances per intent, on average;
+            the default is the bound of every other few-shot rule of ``fit``).
         iterations: Rounds of pair generation (SetFit's ``num_iterations``): each gives every training
             utterance one positive and one negative pair.
         max_steps: Most optimizer steps of the stage (SetFit's ``max_steps``); the shuffled pairs beyond
@@ -178,13 +179,18 @@ class ContrastiveStage(L.Callback):
         #: Per-step losses of the last stage run (empty when it did not run), for tests and reports.
         self.losses: list[float] = []
 
-    def skip_reason(self, trainer: L.Trainer, pl_module: L.LightningModule, per_intent: float) -> str | None:
-        """Why the stage does not run in this fit (None: it runs)."""
+    def skip_reason(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, per_intent: float, n_intents: int = 2
+    ) -> str | None:
+        """Why the stage does not run in this fit (None: it runs). ``per_intent`` and ``n_intents`` count the
+        training set without its out-of-scope utterances (:func:`chatft.core.pairs.in_scope_shape`)."""
         if trainer.ckpt_path:
             return "resumed fit (the weights come from the checkpoint)"
         if self.enabled is not None:
             return None if self.enabled else "--contrastive.enabled false"
         hparams = getattr(pl_module, "hparams", {})
+        if n_intents < 2:
+            return f"{n_intents} intent{'' if n_intents == 1 else 's'}, no pairs of different intents"
         if per_intent > self.max_per_intent:
             return f"{per_intent:.1f} utterances per intent, more than --contrastive.max_per_intent"
         if trainer.fast_dev_run or trainer.limit_train_batches != 1.0:
@@ -199,22 +205,17 @@ class ContrastiveStage(L.Callback):
         self.losses = []
         if stage != "fit" or self.enabled is False:
             return
-        dm = trainer.datamodule
-        train = training_split(trainer)
-        if not train:
+        train, shape = training_split(trainer), training_shape(trainer)
+        if not train or not shape:
             return
-        n_intents = known_count(dm.intent_labels) or 1
-        per_intent = len(train) / n_intents  # cheap bound first: reading every label of a large set is not
-        reason = self.skip_reason(trainer, pl_module, per_intent)
-        if reason is None:
-            labels = [f.intent for f in train]
-            per_intent = mean_per_label(labels)
-            reason = self.skip_reason(trainer, pl_module, per_intent)
+        n, n_intents = shape
+        reason = self.skip_reason(trainer, pl_module, n / n_intents if n_intents else 0.0, n_intents)
         if reason is not None:
-            if self.enabled is None and per_intent <= self.max_per_intent and trainer.is_global_zero:
+            few_shot = is_few_shot(n, n_intents, self.max_per_intent)
+            if self.enabled is None and few_shot and trainer.is_global_zero:
                 log.info("contrastive stage skipped: %s", reason)
             return
-        self.run(trainer, pl_module, train, labels)
+        self.run(trainer, pl_module, train, [f.intent for f in train])
 
     def run(self, trainer: L.Trainer, pl_module: L.LightningModule, train, labels: list[int]) -> None:
         seed = torch.initial_seed() if self.seed is None else self.seed

@@ -35,7 +35,7 @@ from chatft.core.formats import (
     split_path,
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
-from chatft.core.pairs import is_few_shot, label_name_examples, mean_per_label
+from chatft.core.pairs import in_scope_shape, is_few_shot, label_name_examples, mean_per_label
 from chatft.core.text import join_words, read_utterances, split_words
 from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, describe, unk_share
 from chatft.data_tools.feature_cache import cache_key, cached_build, default_cache_dir, files_digest
@@ -84,6 +84,10 @@ class ListDataset:
     @property
     def lengths(self) -> list[int]:
         return [len(f.input_ids) for f in self.features]
+
+    @property
+    def intents(self) -> list[int]:
+        return [f.intent for f in self.features]
 
 
 class IntentSlotDataModule(L.LightningDataModule):
@@ -479,7 +483,7 @@ class IntentSlotDataModule(L.LightningDataModule):
         """The intents' names as utterances, announced in one line; none when ``label_name_utterances`` is
         False, or None on a training set that is not few-shot (out-of-scope utterances are no intent's)."""
         intents = [ex.intent for ex in train if ex.intent != self.oos_label]
-        few_shot = is_few_shot(len(intents), len(set(intents)))
+        few_shot = is_few_shot(*in_scope_shape(intents))
         if not (self.label_name_utterances or (self.label_name_utterances is None and few_shot)):
             return []
         names = label_name_examples(train, self.oos_label)
@@ -493,6 +497,18 @@ class IntentSlotDataModule(L.LightningDataModule):
             f"train: {len(names)} intent names added as utterances, {len(train) + len(names)} in all ({why})"
         )
         return names
+
+    def training_shape(self) -> tuple[int, int] | None:
+        """(utterances, intents) of the training files, out-of-scope ones left out (None before ``setup``):
+        what every few-shot rule of ``fit`` counts (:func:`chatft.core.pairs.is_few_shot`: the encoder advice,
+        the intent pooling, the intent-name utterances, the contrastive stage), so that they agree on a set.
+        The intent names added as utterances are not counted: they are not the team's examples."""
+        train = self.datasets.get("train")
+        if train is None:
+            return None
+        oos = self.intent_vocab.id(self.oos_label) if self.oos_label in self.intent_labels else None
+        n, k = in_scope_shape(train.intents, oos)
+        return n - len(self._label_names or []), k
 
     def _warn_truncated(self, split: str, truncated: int, total: int) -> None:
         if truncated:

@@ -27,7 +27,7 @@ from torchmetrics.classification import (
 from chatft.core.decoding import Decoded, Decoder
 from chatft.core.entity_resources import ENTITIES_KEY, EntityResources
 from chatft.core.errors import ConfigError
-from chatft.core.labels import LabelVocab, known_count
+from chatft.core.labels import LabelVocab
 from chatft.core.oos import OOSState
 from chatft.model.added_rows import ADDED_TOKEN_LR, split_added_rows
 from chatft.model.assets import ASSETS_KEY, make_assets
@@ -43,7 +43,7 @@ from chatft.training.oos_metrics import OOSMetrics
 from chatft.training.optimizer import adamw_with_warmup
 from chatft.training.param_groups import parameter_groups
 from chatft.training.reports import TestReport
-from chatft.training.schedule import default_intent_pooling, training_split
+from chatft.training.schedule import default_intent_pooling, training_shape, training_split
 
 log = logging.getLogger(__name__)
 
@@ -270,11 +270,8 @@ class IntentSlotModule(L.LightningModule):
     def _choose_intent_pooling(self, train) -> None:
         """``--model.intent_pooling null``: the pooling for this training set, written into the hyper-parameters
         so that every checkpoint, and every loader that reads one back, has the pooling that was trained."""
-        pooling = (
-            default_intent_pooling(len(train), known_count(self.intent_vocab.labels), self.hparams.encoder)
-            if train
-            else "cls"
-        )
+        shape = training_shape(self.trainer) if train else None
+        pooling = default_intent_pooling(*shape, self.hparams.encoder) if shape else "cls"
         self.hparams.intent_pooling = pooling
         self.spec = replace(self.spec, intent_pooling=pooling)
         self.model.intent_pooling = pooling

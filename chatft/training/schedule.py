@@ -94,6 +94,18 @@ def training_split(trainer) -> object | None:
     return (getattr(getattr(trainer, "datamodule", None), "datasets", None) or {}).get("train")
 
 
+def training_shape(trainer) -> tuple[int, int] | None:
+    """(utterances, intents) of the training set, out-of-scope ones left out (None before ``setup`` or without a
+    training split): the datamodule's :meth:`~chatft.training.datamodule.IntentSlotDataModule.training_shape`,
+    the one count behind every few-shot decision of ``fit``. A datamodule without that method is counted as
+    its training split's length over its intent labels."""
+    dm = getattr(trainer, "datamodule", None)
+    if callable(getattr(dm, "training_shape", None)):
+        return dm.training_shape()
+    train = training_split(trainer)
+    return (len(train), known_count(getattr(dm, "intent_labels", []))) if train else None
+
+
 def few_shot_with_default_encoder(n_train: int, n_intents: int, encoder: str) -> bool:
     """True for a few-shot training set (at most :data:`FEW_SHOT_PER_INTENT` utterances per intent, at least 2
     intents) that trains the default encoder, by any of its names: where ``fit`` gives its encoder advice and
@@ -298,12 +310,11 @@ class SmallDataSchedule(EarlyStoppingCheckHook):
     @staticmethod
     def _advise_encoder(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """On a few-shot training set with the default encoder, one line naming the better one."""
-        dm = trainer.datamodule
-        train = training_split(trainer)
+        shape = training_shape(trainer)
         encoder = getattr(pl_module, "hparams", {}).get("encoder")
-        if not train or not isinstance(encoder, str) or not trainer.is_global_zero:
+        if not shape or not isinstance(encoder, str) or not trainer.is_global_zero:
             return
-        advice = few_shot_encoder_advice(len(train), known_count(getattr(dm, "intent_labels", [])), encoder)
+        advice = few_shot_encoder_advice(*shape, encoder)
         if advice:
             log.warning(advice)
 
