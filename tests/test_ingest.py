@@ -344,10 +344,10 @@ def test_other_files_name_the_convert_command(tmp_path):
         f"--input {path} --output {tmp_path / 'q'}"
     )
     with pytest.raises(DataFormatError) as err:
-        detect_format(path)
+        detect_format(path)  # a datamodule built directly, without fit's ingest step: the same line
     assert str(err.value) == (
-        f"{path}: a file, not a data folder (--data.data_dir takes a folder with train/dev/test splits; "
-        "python -m chatft data convert makes one from other formats)"
+        f"{path}: a file, not a data folder; convert it first: python -m chatft data convert --from csv "
+        f"--input {path} --output {tmp_path / 'q'}"
     )
 
 

@@ -45,6 +45,20 @@ class Example:
     intent: str
 
 
+def not_a_folder_message(path: Path) -> str:
+    """The one line for a data file where a data folder was expected: the ``data convert`` command that makes
+    the folder, with the file's own path (every command that takes a folder says this same line)."""
+    suffix = path.suffix.lower()
+    fmt = "csv" if suffix in (".csv", ".tsv") else "FORMAT"
+    hint = "" if fmt == "csv" else " (FORMAT: brackets, spans-jsonl, csv or clinc; see data convert --help)"
+    # The folder is named after the file; a file without a suffix would name the file itself.
+    output = path.parent / (path.stem if path.suffix else f"{path.name}-data")
+    return (
+        f"{path}: a file, not a data folder; convert it first: python -m chatft data convert --from {fmt} "
+        f"--input {path} --output {output}{hint}"
+    )
+
+
 def detect_format(data_dir: str | Path, option: str = "--data.data_dir") -> str:
     """Which format ``data_dir`` holds, judged by its training split.
 
@@ -53,10 +67,7 @@ def detect_format(data_dir: str | Path, option: str = "--data.data_dir") -> str:
     """
     root = Path(data_dir)
     if root.is_file():
-        raise DataFormatError(
-            f"{root}: a file, not a data folder ({option} takes a folder with train/dev/test splits; "
-            "python -m chatft data convert makes one from other formats)"
-        )
+        raise DataFormatError(not_a_folder_message(root))
     if not root.is_dir():
         raise DataFormatError(f"{root}: data directory not found (set {option} to a folder with the data)")
     if (root / "train" / "seq.in").is_file():

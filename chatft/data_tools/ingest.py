@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from chatft.core.errors import ConfigError
-from chatft.core.formats import SPLITS
+from chatft.core.formats import SPLITS, not_a_folder_message
 
 #: Files that make a folder a chatft data folder (then read as it is, never converted).
 _CHATFT_LAYOUT = ("train.jsonl", "train.tsv", "train/seq.in")
@@ -62,16 +62,9 @@ def rasa_input(path: Path) -> tuple[str, Path] | None:
 
 
 def not_a_folder_error(path: Path) -> ConfigError:
-    """The one line for a data file chatft does not read directly: the command that converts it."""
-    suffix = path.suffix.lower()
-    fmt = "csv" if suffix in (".csv", ".tsv") else "FORMAT"
-    hint = "" if fmt == "csv" else " (FORMAT: brackets, spans-jsonl, csv or clinc; see data convert --help)"
-    # The folder is named after the file; a file without a suffix would name the file itself.
-    output = path.parent / (path.stem if path.suffix else f"{path.name}-data")
-    return ConfigError(
-        f"{path}: a file, not a data folder; convert it first: python -m chatft data convert --from {fmt} "
-        f"--input {path} --output {output}{hint}"
-    )
+    """:func:`chatft.core.formats.not_a_folder_message` as the error of an option's value (``fit``'s
+    ``--data.data_dir``, ``data check``'s argument): the command that converts the file."""
+    return ConfigError(not_a_folder_message(path))
 
 
 def _first_process() -> bool:
