@@ -640,9 +640,7 @@ class IntentSlotModule(L.LightningModule):
             layer_lr_decay=hp.layer_lr_decay,
             added_token_lr=hp.added_token_lr,
         )
-        return adamw_with_warmup(
-            params, hp.learning_rate, hp.warmup_ratio, self.trainer.estimated_stepping_batches
-        )
+        return adamw_with_warmup(params, hp.learning_rate, hp.warmup_ratio, self.trainer)
 
 
 def _numpy(t: Tensor) -> np.ndarray:

@@ -217,9 +217,7 @@ class TrackerModule(L.LightningModule):
             num_layers=self.model.encoder.config.num_hidden_layers,
             layer_lr_decay=hp.layer_lr_decay,
         )
-        return adamw_with_warmup(
-            params, hp.learning_rate, hp.warmup_ratio, self.trainer.estimated_stepping_batches
-        )
+        return adamw_with_warmup(params, hp.learning_rate, hp.warmup_ratio, self.trainer)
 
 
 def error_record(dialogue: Dialogue, updates: list[TurnUpdate], slots) -> dict:
