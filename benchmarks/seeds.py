@@ -5,7 +5,9 @@
 Everything after ``--`` goes to ``python -m chatft fit`` (and, with the same ``--config``/``--data``
 options, to ``test``). For each seed: ``fit`` with ``--seed_everything S`` and ``--data.seed S``
 (training wall time measured), then ``test`` on the checkpoint that was best on dev. Writes
-``<out>/results.json`` and ``<out>/results.md`` (per seed and mean ± std, dev and test).
+``<out>/results.json`` and ``<out>/results.md`` (per seed and mean ± std, dev and test), and each command's
+output in ``<out>/seed<S>/fit.log`` and ``test/test.log``; a failed command stops the script with its
+last lines of stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ def best_dev_row(log_dir: Path, monitor: str = "val/sent_acc") -> dict:
     return max(rows, key=lambda r: (r[monitor], r["epoch"]))
 
 
+def run_logged(cmd: list[str], log: Path, what: str) -> subprocess.CompletedProcess:
+    """Run ``cmd``, keeping its stdout and stderr in ``log``; on failure exit with its last lines of stderr
+    (the fit's own one-line error), not a ``CalledProcessError`` that names only the command."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        sys.exit(f"seeds.py: {what} failed (exit {done.returncode}; all of its output: {log}):\n{tail}")
+    return done
+
+
 def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) -> dict:
     root = out / f"seed{seed}"
     cmd = [
@@ -48,7 +62,7 @@ def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) 
         "false",
     ]
     start = time.perf_counter()
-    fit = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    fit = run_logged(cmd, root / "fit.log", f"seed {seed}: chatft fit")
     seconds = time.perf_counter() - start
     best = next(
         line.split(": ", 1)[1].split(" (")[0]
@@ -67,24 +81,20 @@ def run_seed(seed: int, out: Path, fit_args: list[str], dev_only: bool = False) 
     if dev_only:  # ablations: choices are made on dev, the test split is not touched
         return result
     test_root = root / "test"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chatft",
-            "test",
-            *fit_args,
-            "--ckpt_path",
-            best,
-            "--trainer.default_root_dir",
-            str(test_root),
-            "--trainer.enable_progress_bar",
-            "false",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    test_cmd = [
+        sys.executable,
+        "-m",
+        "chatft",
+        "test",
+        *fit_args,
+        "--ckpt_path",
+        best,
+        "--trainer.default_root_dir",
+        str(test_root),
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    run_logged(test_cmd, test_root / "test.log", f"seed {seed}: chatft test")
     report = json.loads((test_root / "test_report.json").read_text())  # test writes into the folder named
     result["test"] = {k: report["metrics"][f"test/{k}"] for k in KEYS if f"test/{k}" in report["metrics"]}
     return result
