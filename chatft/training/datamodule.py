@@ -35,7 +35,7 @@ from chatft.core.formats import (
     split_path,
 )
 from chatft.core.labels import LabelVocab, slot_tag_vocab
-from chatft.core.pairs import in_scope_shape, is_few_shot, label_name_examples, mean_per_label
+from chatft.core.pairs import in_scope_shape, is_few_shot, label_name_examples
 from chatft.core.text import join_words, read_utterances, split_words
 from chatft.core.units import MIN_COUNT, MIN_SHARE, choose_units, describe, unk_share
 from chatft.data_tools.feature_cache import cache_key, cached_build, default_cache_dir, files_digest
@@ -482,15 +482,14 @@ class IntentSlotDataModule(L.LightningDataModule):
     def _label_name_examples(self, train: list[Example]) -> list[Example]:
         """The intents' names as utterances, announced in one line; none when ``label_name_utterances`` is
         False, or None on a training set that is not few-shot (out-of-scope utterances are no intent's)."""
-        intents = [ex.intent for ex in train if ex.intent != self.oos_label]
-        few_shot = is_few_shot(*in_scope_shape(intents))
-        if not (self.label_name_utterances or (self.label_name_utterances is None and few_shot)):
+        n, k = in_scope_shape([ex.intent for ex in train], self.oos_label)
+        if not (self.label_name_utterances or (self.label_name_utterances is None and is_few_shot(n, k))):
             return []
         names = label_name_examples(train, self.oos_label)
         why = (
             "--data.label_name_utterances true"
             if self.label_name_utterances
-            else f"a few-shot training set, {mean_per_label(intents):.1f} utterances per intent; "
+            else f"a few-shot training set, {n / k:.1f} utterances per intent; "
             "--data.label_name_utterances false adds none"
         )
         rank_zero_print(
