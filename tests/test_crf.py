@@ -78,6 +78,16 @@ def _bio_valid(path: list[int], tags: list[str]) -> bool:
     return True
 
 
+def _orphans(path: list[int], tags: list[str]) -> int:
+    """How many ``I-x`` of a path do not follow ``B-x``/``I-x`` (each one forbidden step)."""
+    count, prev = 0, "O"
+    for t in path:
+        name = tags[t]
+        count += name.startswith("I-") and prev not in (f"B-{name[2:]}", f"I-{name[2:]}")
+        prev = name
+    return count
+
+
 @pytest.mark.parametrize("constrained", [False, True])
 @pytest.mark.parametrize("num_tags", [3, 4, 5])
 def test_log_likelihood_matches_brute_force(num_tags, constrained):
@@ -97,8 +107,11 @@ def test_log_likelihood_matches_brute_force(num_tags, constrained):
         expected = _brute_ll(em[b, :n], gold[b, :n].tolist(), *ref)
         assert ll[b].item() == pytest.approx(expected, abs=1e-5, rel=1e-9)
     assert ll[LENGTHS.index(0)].item() == 0.0
+    # the loss is -ll without the constant 1e4 of each forbidden step (counted here independently)
+    steps = [_orphans(gold[b, :n].tolist(), tags) if constrained else 0 for b, n in enumerate(LENGTHS)]
+    assert crf.forbidden_steps(gold, mask).tolist() == steps
     nll = crf(em, gold, mask, reduction="none")
-    torch.testing.assert_close(nll, -ll)
+    torch.testing.assert_close(nll, -ll + FORBIDDEN_SCORE * torch.tensor(steps, dtype=torch.float64))
 
 
 def test_float32_and_bf16_inputs():
@@ -292,3 +305,27 @@ def test_constraints_survive_state_dict_roundtrip():
     em = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(10))
     assert crf_viterbi(fresh, em, _mask([4, 3], 4)) == crf_viterbi(crf, em, _mask([4, 3], 4))
     assert math.isfinite(fresh(em, torch.zeros(2, 4, dtype=torch.long), _mask([4, 3], 4)).item())
+
+
+def test_loss_leaves_out_the_constant_of_forbidden_gold_steps():
+    """A gold path the constraints forbid (an orphan ``I-x``, or a ``<unk>`` tag unseen in training) would
+    add 1e4 per forbidden step to the loss; the loss leaves that constant out, with the same gradients."""
+    tags = TAG_SETS[5]  # O B-a I-a B-b I-b
+    crf = _make_crf(tags, constrained=True, seed=11)
+    mask = _mask([3, 3, 2, 0], 3)
+    gold = torch.tensor([[1, 2, 0], [0, 2, 4], [2, 0, -100], [-100, -100, -100]])
+    # row 0 allowed; row 1: O->I-a and I-a->I-b; row 2: starts with I-a; row 3 empty
+    assert crf.forbidden_steps(gold, mask).tolist() == [0, 2, 1, 0]
+    em = torch.randn(
+        4, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(12), requires_grad=True
+    )
+    ll = crf.log_likelihood(em, gold, mask)
+    assert ll[1].item() < -2e4 + 100 and ll[2].item() < -1e4 + 100  # the exact log-probability keeps them
+    nll = crf(em, gold, mask, reduction="none")
+    torch.testing.assert_close(nll, -ll - torch.tensor([0.0, 2e4, 1e4, 0.0], dtype=torch.float64))
+    assert 0 < nll[1].item() < 50 and 0 < nll[2].item() < 50
+    (g_loss,) = torch.autograd.grad(nll.sum(), em, retain_graph=True)
+    (g_ll,) = torch.autograd.grad(-ll.sum(), em)
+    torch.testing.assert_close(g_loss, g_ll)
+    torch.testing.assert_close(crf(em, gold, mask), nll.sum() / 3)
+    assert crf.forbidden_steps(gold[:, :0], mask[:, :0]).tolist() == [0, 0, 0, 0]
