@@ -38,17 +38,21 @@ def arrays_of(loaded) -> dict[str, np.ndarray]:
     return {k: arrays[k] for k in ("input_ids", "attention_mask", "word_index")}
 
 
-#: use_crf x bio_constrained x intent_pooling x encoder_layers with slots; pooling x layers without (CRF and BIO
+#: use_crf x bio_constrained x intent_pooling x encoder_layers (x intent_head) with slots; pooling x layers without (CRF and BIO
 #: options do nothing without a slot head).
 OPTIONS = [
-    *itertools.product([False, True], [False, True], ["cls", "mean"], [True], [None, 1, [1]]),
-    *itertools.product([False], [True], ["cls", "mean"], [False], [None, 1, [1]]),
+    *itertools.product([False, True], [False, True], ["cls", "mean"], [True], [None, 1, [1]], ["linear"]),
+    *itertools.product([False], [True], ["cls", "mean"], [False], [None, 1, [1]], ["linear"]),
+    # the cosine intent head with each pooling, with and without slots and a CRF
+    (True, True, "cls", True, None, "cosine"),
+    (False, True, "mean", True, 1, "cosine"),
+    (False, True, "mean", False, None, "cosine"),
 ]
 
 
-@pytest.mark.parametrize(("use_crf", "bio", "pooling", "slots", "layers"), OPTIONS)
+@pytest.mark.parametrize(("use_crf", "bio", "pooling", "slots", "layers", "head"), OPTIONS)
 def test_every_option_combination_reloads_to_the_same_logits(
-    tiny_encoder, tmp_path, use_crf, bio, pooling, slots, layers
+    tiny_encoder, tmp_path, use_crf, bio, pooling, slots, layers, head
 ):
     torch.manual_seed(0)
     module = IntentSlotModule(
@@ -58,6 +62,7 @@ def test_every_option_combination_reloads_to_the_same_logits(
         use_crf=use_crf,
         bio_constrained=bio,
         intent_pooling=pooling,
+        intent_head=head,
         encoder_layers=layers,
         encoder_dropout=0.2 if layers == 1 else None,
         head_dropout=0.3 if pooling == "mean" else 0.1,

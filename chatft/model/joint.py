@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from chatft.core.tags import decoding_transitions
 from chatft.model.crf import CRF
+from chatft.model.heads import CosineHead
 
 
 class JointModel(nn.Module):
@@ -37,13 +38,19 @@ class JointModel(nn.Module):
         bio_constrained: bool = True,
         head_dropout: float = 0.1,
         intent_pooling: str = "cls",
+        intent_head: str = "linear",
     ) -> None:
         super().__init__()
+        if intent_head not in ("linear", "cosine"):
+            raise ValueError(f"intent_head must be linear or cosine, got {intent_head!r}")
         self.encoder = encoder
         self.intent_pooling = intent_pooling
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(head_dropout)
-        self.intent_head = nn.Linear(hidden, num_intents)
+        # cosine: scores by direction only (chatft.model.heads says why); linear: w.x + b.
+        self.intent_head = (
+            CosineHead(hidden, num_intents) if intent_head == "cosine" else nn.Linear(hidden, num_intents)
+        )
         self.num_slot_tags = len(slot_tags)
         self.slot_head = nn.Linear(hidden, self.num_slot_tags) if self.num_slot_tags else None
         self.use_crf = use_crf and self.num_slot_tags > 0

@@ -37,6 +37,7 @@ class ModelSpec:
     bio_constrained: bool = True
     head_dropout: float = 0.1
     intent_pooling: str = "cls"
+    intent_head: str = "linear"
     encoder_dropout: float | None = None
     encoder_layers: int | tuple[int, ...] | None = None
     oos_label: str | None = "oos"
@@ -68,6 +69,7 @@ class ModelSpec:
             head_dropout=float(get("head_dropout", defaults.head_dropout)),
             # None: a module whose fit has not chosen yet (``--model.intent_pooling null``): [CLS] until it does.
             intent_pooling=get("intent_pooling") or defaults.intent_pooling,
+            intent_head=get("intent_head", defaults.intent_head),
             encoder_dropout=get("encoder_dropout", defaults.encoder_dropout),
             encoder_layers=get("encoder_layers", defaults.encoder_layers),
             oos_label=get("oos_label", defaults.oos_label),
@@ -127,4 +129,5 @@ class ModelSpec:
             bio_constrained=self.bio_constrained,
             head_dropout=self.head_dropout,
             intent_pooling=self.intent_pooling,
+            intent_head=self.intent_head,
         )

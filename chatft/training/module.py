@@ -71,6 +71,9 @@ class IntentSlotModule(L.LightningModule):
             the real tokens' vectors, the pooling sentence-transformers encoders were trained with). None (the
             default): chosen when fit starts, ``mean`` on few-shot training sets with the default encoder and
             ``cls`` otherwise (:func:`chatft.training.schedule.default_intent_pooling`), saved with the checkpoint.
+        intent_head: How the intent head scores the pooled vector: ``linear`` (``w·x + b``) or ``cosine``
+            (a fixed scale times the cosine with each intent's vector, :mod:`chatft.model.heads`). Saved with
+            the checkpoint.
         intent_probe_steps: Before fine-tuning, fit the intent head alone on the frozen encoder's features for
             this many full-batch steps (a linear probe, :mod:`chatft.training.linear_probe`; 0: off).
         label_smoothing: Label smoothing of the cross-entropy losses.
@@ -132,6 +135,7 @@ class IntentSlotModule(L.LightningModule):
         warmup_ratio: float = 0.1,
         layer_lr_decay: float = 1.0,
         intent_pooling: str | None = None,
+        intent_head: str = "linear",
         intent_probe_steps: int = 0,
         label_smoothing: float = 0.0,
         encoder_dropout: float | None = None,
@@ -155,6 +159,8 @@ class IntentSlotModule(L.LightningModule):
             raise ConfigError(
                 f"--model.intent_pooling must be cls, mean or null: by training set (got {intent_pooling!r})"
             )
+        if intent_head not in ("linear", "cosine"):
+            raise ConfigError(f"--model.intent_head must be linear or cosine (got {intent_head!r})")
         if not 0.0 < layer_lr_decay <= 1.0:
             raise ConfigError(f"--model.layer_lr_decay must be in (0, 1] (got {layer_lr_decay})")
         if not 0.0 <= distill_weight <= 1.0 or distill_temperature <= 0:
