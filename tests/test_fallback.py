@@ -256,12 +256,28 @@ def test_calibrate_without_oos_data_turns_the_fallback_on():
         "temperature: not fitted, T = 1 (dev has 15 in-scope utterances; fitting needs at least 50)",
         "fallback: confidence < 0.35 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 15 in-scope "
         "utterances, choosing on dev needs at least 100)",
+        "no out-of-scope intent in training: the fallback rejects unsure answers, not confident ones about other "
+        "topics; data convert --oos-pool adds 200 generic out-of-scope utterances to train (docs: Calibration "
+        "and out-of-scope)",
     ]
     # `tell me a joke` on a 3-intent bot: near-equal logits -> nlu_fallback.
     assert state.decide(_logits([[0.3, 0.2, 0.1]]))[1].tolist() == [True]
     off = calibrate(logits, gold, fallback=False, confidence_threshold=0.5)
     assert (off.threshold, off.ambiguity) == (None, None)
     assert off.notes[1] == "--oos.confidence_threshold: not used, --oos.fallback is false"
+
+
+def test_the_oos_pool_hint_only_when_the_model_has_no_out_of_scope_intent():
+    from chatft.training.calibration import NO_OOS_INTENT_NOTE
+
+    logits, gold = _all_right(15)
+    assert NO_OOS_INTENT_NOTE in calibrate(logits, gold).notes
+    # intents <unk>, a, b, oos: trained with an out-of-scope intent, dev without examples of it
+    with_oos = np.concatenate([logits, np.full((15, 1), -5.0)], axis=1)
+    state = calibrate(with_oos, gold, oos_index=4)
+    assert (state.threshold, state.ambiguity) == (0.35, 0.1)  # the fallback still applies
+    assert NO_OOS_INTENT_NOTE not in state.notes
+    assert NO_OOS_INTENT_NOTE not in calibrate(logits, gold, fallback=False).notes
 
 
 def test_target_recall_on_a_tiny_dev_says_it_cannot_take_effect():
@@ -399,6 +415,7 @@ def test_fit_and_test_print_the_notes_and_every_front_end_applies_the_fallback(
         "fallback: confidence < 0.35 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 23 in-scope "
         "utterances, choosing on dev needs at least 100)"
     ) in out
+    assert any(line.startswith("no out-of-scope intent in training:") for line in out)
     best = next((tmp_path / "run").rglob("best-*.ckpt"))
     main(["test", *cli_args(tiny_encoder, demo_small, tmp_path / "test"), "--ckpt_path", str(best)])
     out = capsys.readouterr().out.splitlines()
