@@ -16,7 +16,7 @@ from chatft.core.oos import (
     fit_temperature_on_dev,
     margin_score,
 )
-from chatft.training.calibration import calibrate
+from chatft.training.calibration import NO_OOS_INTENT_NOTE, calibrate
 
 
 def _logits(rows) -> np.ndarray:
@@ -268,8 +268,6 @@ def test_calibrate_without_oos_data_turns_the_fallback_on():
 
 
 def test_the_oos_pool_hint_only_when_the_model_has_no_out_of_scope_intent():
-    from chatft.training.calibration import NO_OOS_INTENT_NOTE
-
     logits, gold = _all_right(15)
     assert NO_OOS_INTENT_NOTE in calibrate(logits, gold).notes
     # intents <unk>, a, b, oos: trained with an out-of-scope intent, dev without examples of it
@@ -415,7 +413,7 @@ def test_fit_and_test_print_the_notes_and_every_front_end_applies_the_fallback(
         "fallback: confidence < 0.35 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 23 in-scope "
         "utterances, choosing on dev needs at least 100)"
     ) in out
-    assert any(line.startswith("no out-of-scope intent in training:") for line in out)
+    assert NO_OOS_INTENT_NOTE in out
     best = next((tmp_path / "run").rglob("best-*.ckpt"))
     main(["test", *cli_args(tiny_encoder, demo_small, tmp_path / "test"), "--ckpt_path", str(best)])
     out = capsys.readouterr().out.splitlines()
