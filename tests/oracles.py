@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from chatft.core.decoding import SlotDecoder, _crf_marginals, log_softmax, softmax
+from chatft.core.decoding import SlotDecoder, _crf_marginals_batch, log_softmax, softmax
 from chatft.core.tags import exclude_unk
 
 if TYPE_CHECKING:  # torch is imported by the torch oracles only: the numpy ones stay torch-free
@@ -134,7 +134,11 @@ def slot_word_probabilities(decoder: SlotDecoder, emissions: np.ndarray) -> np.n
     """``[W, T]``: softmax over tags (``<unk>`` excluded), or CRF posterior marginals."""
     em = np.asarray(emissions, dtype=np.float64)
     if decoder.mode == "crf":
-        return _crf_marginals(em, decoder.start, decoder.trans, decoder.end)
+        # The batched forward-backward on a batch of one: its rounding (equal to the log-space
+        # _crf_marginals within 1e-12, tests/test_results.py) so batch == one by one holds bitwise.
+        return _crf_marginals_batch(em[None], np.array([len(em)]), decoder.start, decoder.trans, decoder.end)[
+            0
+        ]
     return softmax(exclude_unk(em.copy()))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -91,6 +92,53 @@ def test_crf_marginals_equal_brute_force():
     best = max(scores, key=scores.get)
     assert slot_decode(dec, em) == list(best)
     assert slot_confidences(dec, em, list(best)) == pytest.approx([brute[i, t] for i, t in enumerate(best)])
+
+
+def test_batched_crf_marginals_equal_the_log_space_ones():
+    """The scaled probability-space forward-backward of a padded batch (lengths 0..W, BIO-like forbidden
+    transitions) gives each utterance's log-space marginals; rows past a length stay zero."""
+    from chatft.core.decoding import _crf_marginals, _crf_marginals_batch
+    from chatft.core.tags import FORBIDDEN_SCORE
+
+    rng = np.random.default_rng(0)
+    batch, width, n_tags = 9, 6, 7
+    em = 4 * rng.normal(size=(batch, width, n_tags))
+    start, trans, end = (
+        rng.normal(size=n_tags),
+        3 * rng.normal(size=(n_tags, n_tags)),
+        rng.normal(size=n_tags),
+    )
+    trans[rng.random((n_tags, n_tags)) < 0.4] = FORBIDDEN_SCORE
+    trans[:, 0] = 0.0  # a tag reachable from every tag, as O is
+    lengths = np.array([0, 1, 2, 3, 4, 5, 6, 6, 3])
+    got = _crf_marginals_batch(em, lengths, start, trans, end)
+    assert got.shape == (batch, width, n_tags)
+    for b, n in enumerate(lengths.tolist()):
+        assert np.allclose(got[b, :n], _crf_marginals(em[b, :n], start, trans, end), rtol=0, atol=1e-12)
+        assert not got[b, n:].any()
+
+
+def test_batched_crf_marginals_redo_an_underflowing_utterance_in_log_space():
+    """Word 1's best tag (emission 2000) is unreachable from word 0's only tag: every reachable path is ~2000
+    nats below it, so the scaled sums are 0 and that utterance is recomputed in log space (no warning)."""
+    from chatft.core.decoding import _crf_marginals, _crf_marginals_batch
+    from chatft.core.tags import FORBIDDEN_SCORE
+
+    n_tags = 3
+    start = np.array([0.0, FORBIDDEN_SCORE, FORBIDDEN_SCORE])
+    trans = np.full((n_tags, n_tags), FORBIDDEN_SCORE)
+    trans[0, 1] = trans[1, 2] = trans[2, 2] = 0.0
+    end = np.zeros(n_tags)
+    em = np.zeros((2, 3, n_tags))
+    em[0, 1, 0] = 2000.0
+    em[1] = np.random.default_rng(1).normal(size=(3, n_tags))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _crf_marginals_batch(em, np.array([3, 2]), start, trans, end)
+    want = _crf_marginals(em[0], start, trans, end)
+    assert np.isfinite(want).all() and want.argmax(-1).tolist() == [0, 1, 2]
+    assert np.abs(got[0] - want).max() < 1e-12
+    assert np.abs(got[1, :2] - _crf_marginals(em[1, :2], start, trans, end)).max() < 1e-12
 
 
 def test_slot_decoder_of_a_joint_model_matches_torch_decoding():
