@@ -38,6 +38,8 @@ def trained(tiny_encoder, tmp_path_factory) -> dict:
     # The default fallback would send most of this tiny model's answers to nlu_fallback (its confidences stay
     # under 0.3): these tests check predict/chat mechanics, so it is off (tests/test_fallback.py covers it).
     args["oos__fallback"] = False
+    # A softmax slot head (the demo recipe has a CRF): the ONNX tests build their CRF variant from it.
+    args["model__use_crf"] = False
     main(["fit", *cli_args(tiny_encoder, data, root / "run", trainer__max_epochs=6, **args)])
     ckpt = root / "run/lightning_logs/version_0/checkpoints/last.ckpt"
     inputs = root / "inputs.txt"

@@ -52,6 +52,9 @@ from chatft.model.inference import load_for_inference
 
 MANIFEST = "manifest.json"
 QUANTIZE_CHOICES = ("int8",)
+#: ``--quantize_weights``: signed weights (the default; u8 x s8 products, what VNNI computes) or unsigned
+#: (u8 x u8: onnxruntime's documented way around the saturation u8 x s8 can have on x86 CPUs without VNNI).
+WEIGHT_TYPES = ("int8", "uint8")
 #: ``quantize_dynamic`` options of ``--quantize int8``, chosen on ATIS dev (``benchmarks/quantize_options.py``):
 #: every op type it supports (MatMul and the embedding Gathers: quantizing the 30k x 384 word embedding is what
 #: brings the file to 25 % of fp32; MatMul only leaves 65 %), one weight scale per output channel (per tensor
@@ -90,26 +93,48 @@ def _require_onnx() -> None:
         raise ConfigError(f"export needs onnx and onnxruntime ({err}): pip install -e '.[onnx]'") from None
 
 
-def quantize_int8(fp32_path: str | Path, out_path: str | Path, **options) -> dict:
+def _check_quantize(quantize: str | None, quantize_weights: str) -> None:
+    if quantize is not None and quantize not in QUANTIZE_CHOICES:
+        raise ConfigError(
+            f"--quantize {quantize!r} is not supported: use {' or '.join(QUANTIZE_CHOICES)}, or omit it for fp32"
+        )
+    if quantize_weights not in WEIGHT_TYPES:
+        raise ConfigError(f"--quantize_weights {quantize_weights!r}: use {' or '.join(WEIGHT_TYPES)}")
+    if quantize is None and quantize_weights != "int8":
+        raise ConfigError(
+            "--quantize_weights applies to --quantize int8 (add it, or omit --quantize_weights)"
+        )
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, weight_type: str = "int8", **options) -> dict:
     """Dynamic int8 quantization of an ONNX file (onnxruntime's ``quantize_dynamic``); returns what was done.
 
+    ``weight_type`` ``"int8"`` (signed weights: u8 x s8 products, VNNI's kernel) or ``"uint8"`` (u8 x u8, which
+    onnxruntime documents as free of the saturation u8 x s8 can have on x86 without VNNI).
     ``options`` override :data:`INT8_OPTIONS` (``per_channel``, ``reduce_range``, ``op_types_to_quantize``).
     """
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    if weight_type not in WEIGHT_TYPES:
+        raise ConfigError(f"weight_type {weight_type!r}: use {' or '.join(WEIGHT_TYPES)}")
     opts = {**INT8_OPTIONS, **options}
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_dynamic logs a static-quantization pre-processing hint on root
     try:
-        quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8, **opts)
+        quantize_dynamic(
+            str(fp32_path),
+            str(out_path),
+            weight_type=QuantType.QInt8 if weight_type == "int8" else QuantType.QUInt8,
+            **opts,
+        )
     finally:
         root.setLevel(level)
     return {
         "method": "onnxruntime.quantization.quantize_dynamic",
-        "weights": "int8",
+        "weights": weight_type,
         "activations": "uint8, quantized at run time",
         **{k: v for k, v in opts.items()},
     }
@@ -121,15 +146,14 @@ def export_onnx(
     opset: int = 17,
     max_length: int | None = None,
     quantize: str | None = None,
+    quantize_weights: str = "int8",
 ) -> Path:
     """Write the ONNX model, labels, tokenizer, decoding and manifest of a checkpoint to ``output``.
 
-    ``quantize="int8"``: ``model.onnx`` is the dynamically quantized model (see :func:`quantize_int8`).
+    ``quantize="int8"``: ``model.onnx`` is the dynamically quantized model (see :func:`quantize_int8`), its
+    weights signed (``quantize_weights="int8"``) or unsigned (``"uint8"``).
     """
-    if quantize is not None and quantize not in QUANTIZE_CHOICES:
-        raise ConfigError(
-            f"--quantize {quantize!r} is not supported: use {' or '.join(QUANTIZE_CHOICES)}, or omit it for fp32"
-        )
+    _check_quantize(quantize, quantize_weights)
     _require_onnx()
     import numpy as np
     import onnxruntime as ort
@@ -177,7 +201,7 @@ def export_onnx(
     quantization = None
     if quantize:
         try:
-            quantization = quantize_int8(fp32_path, model_path)
+            quantization = quantize_int8(fp32_path, model_path, weight_type=quantize_weights)
         finally:
             fp32_path.unlink(missing_ok=True)
 
@@ -244,6 +268,7 @@ def export(
     opset: int = 17,
     max_length: int | None = None,
     quantize: str | None = None,
+    quantize_weights: str = "int8",
 ) -> Path:
     """Export a checkpoint to ONNX (+ labels, tokenizer, decoding, manifest) for onnxruntime.
 
@@ -258,9 +283,12 @@ def export(
         max_length: max sub-word tokens per utterance at inference (default: the training value)
         quantize: int8: store a dynamically quantized model (int8 weights, ~25 % of the fp32 file, faster
             on CPU); omit for fp32
+        quantize_weights: with --quantize int8: int8 (signed weights, the default, chosen on a VNNI CPU) or
+            uint8 (unsigned: no u8 x s8 saturation on x86 CPUs without VNNI; see the smaller-models guide)
     """
     from chatft.serving.tracker_predictor import is_tracker_checkpoint
 
+    _check_quantize(quantize, quantize_weights)
     if is_tracker_checkpoint(ckpt_path):  # a learned dialogue state tracker: its own graph and files
         if quantize is not None:
             raise ConfigError("--quantize: a dialogue state tracker exports in fp32 only (omit --quantize)")
@@ -269,9 +297,18 @@ def export(
 
         out = export_tracker(ckpt_path, output, opset=opset, max_length=max_length)
     else:
-        out = export_onnx(ckpt_path, output, opset=opset, max_length=max_length, quantize=quantize)
+        out = export_onnx(
+            ckpt_path,
+            output,
+            opset=opset,
+            max_length=max_length,
+            quantize=quantize,
+            quantize_weights=quantize_weights,
+        )
     diff = json.loads((out / MANIFEST).read_text())["check"]["max_abs_logit_diff_vs_pytorch"]
-    kind = "int8 model; " if quantize else ""
+    kind = (
+        ("int8 model, uint8 weights; " if quantize_weights == "uint8" else "int8 model; ") if quantize else ""
+    )
     print(
         f"exported: {out} ({kind}max |ONNX - PyTorch| logit difference on a sample batch: {diff:.2e})",
         flush=True,
