@@ -119,6 +119,16 @@ def _masked_scores(
     return start_s, trans_s, end_s
 
 
+def _log_partition(em: Tensor, mask: Tensor, start: Tensor, trans: Tensor, end: Tensor) -> Tensor:
+    """The forward algorithm over masked emissions ``[B, W, T]`` (W >= 1): ``log Z`` per sequence; padded steps
+    carry alpha through unchanged."""
+    alpha = start + em[:, 0]  # [B, T]
+    for t in range(1, em.size(1)):
+        nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
+        alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
+    return torch.logsumexp(alpha + end, dim=1)
+
+
 class CRF(nn.Module):
     """Linear-chain CRF over word positions with optional hard-ish (finite-penalty) constraints.
 
@@ -203,14 +213,26 @@ class CRF(nn.Module):
         last_tag = tags.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
         gold = gold + end[last_tag]
 
-        # Forward algorithm for the log-partition; padded steps carry alpha through unchanged.
-        alpha = start + em[:, 0]  # [B, T]
-        for t in range(1, words):
-            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
-            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
-        log_z = torch.logsumexp(alpha + end, dim=1)
-
+        log_z = _log_partition(em, mask, start, trans, end)
         return torch.where(nonempty, gold - log_z, torch.zeros_like(log_z))
+
+    def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """``log Z`` per sequence ``[B]`` (dtype >= float32; 0 for rows with no words), differentiable: the
+        normaliser of :meth:`log_likelihood`, also the student's side of CRF-to-CRF distillation."""
+        mask = _check_inputs(emissions, mask, self.num_tags)
+        batch, words, _ = emissions.shape
+        dtype = _compute_dtype(emissions, self.transitions)
+        if words == 0:
+            return torch.zeros(batch, dtype=dtype, device=emissions.device)
+        start, trans, end = self._scores(dtype, emissions.device)
+        em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
+        log_z = _log_partition(em, mask, start, trans, end)
+        return torch.where(mask.any(dim=1), log_z, torch.zeros_like(log_z))
+
+    def masked_scores(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """``(start [T], transitions [T, T], end [T])`` as every path score uses them: learned where allowed,
+        the constant :data:`~chatft.core.tags.FORBIDDEN_SCORE` where forbidden."""
+        return self._scores(dtype, device)
 
     def forbidden_steps(self, tags: Tensor, mask: Tensor) -> Tensor:
         """How many forbidden starts and transitions each gold path takes, shape [B] (long).

@@ -33,6 +33,12 @@ weights cannot be copied (``distill_init`` defaults to no; ``true`` is an error)
 token of another tokenization (``distill_hidden_weight`` > 0 is an error). Truncation may cut different words:
 the cached slot rows have the student's number of words, zeros where the teacher never saw a word, and those
 words get no slot target (:func:`fit_rows`).
+
+``--model.distill_crf true`` (a CRF teacher, a CRF student): the slot term is no longer a per-word KL on
+emission scores, which is not what a CRF predicts, but the exact KL between the two CRFs' distributions over
+whole tag sequences (:func:`crf_kl`, from per-utterance :class:`~chatft.core.crf_posterior.CrfTarget` statistics
+computed once from the teacher's emissions and transitions), so the student's transitions learn from the
+teacher too. An utterance the teacher's truncation cut differently gets no slot target.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from chatft.core.crf_posterior import CrfTarget, crf_target
 from chatft.core.errors import ConfigError
 from chatft.core.features import pad_batch, tokenize_examples
 from chatft.core.inference_loop import MODEL_INPUTS
@@ -76,6 +83,32 @@ def distillation_loss(
         mask = word_mask.to(per_word.dtype)
         loss = loss + slot_loss_coef * (per_word * mask).sum() / mask.sum().clamp(min=1)
     return temperature**2 * loss
+
+
+def crf_kl(crf, emissions: Tensor, targets: Sequence[CrfTarget | None], word_mask: Tensor) -> Tensor | None:
+    """Mean ``KL(p_teacher(y | x) || p_student(y | x))`` over a batch's utterances that have a target (None when
+    none has): ``log Z_S - E_teacher[score_S(y)] - H_teacher``, differentiable in the student's emissions
+    ``[B, W, T]`` and its CRF's start, transition and end scores. Exactly 0 (to rounding) when the student's
+    CRF and emissions are the teacher's. ``targets[b].n_words`` must be utterance ``b``'s word count."""
+    rows = [b for b, target in enumerate(targets) if target is not None]
+    if not rows:
+        return None
+    log_z = crf.log_partition(emissions[rows], word_mask[rows])
+    dtype, device = log_z.dtype, log_z.device
+    start, trans, end = crf.masked_scores(dtype, device)
+    em = emissions[rows].to(dtype)
+    kls = []
+    for r, b in enumerate(rows):
+        target = targets[b]
+        q = torch.from_numpy(target.unary).to(device=device, dtype=dtype)
+        expected = (q * em[r, : target.n_words]).sum() + q[0] @ start + q[-1] @ end
+        if target.pair_mass.size:
+            i = torch.from_numpy(target.pair_from).to(device)
+            j = torch.from_numpy(target.pair_to).to(device)
+            mass = torch.from_numpy(target.pair_mass).to(device=device, dtype=dtype)
+            expected = expected + (mass * trans[i, j]).sum()
+        kls.append(log_z[r] - expected - target.entropy)
+    return torch.stack(kls).mean()
 
 
 def same_tokenizer(a, b) -> bool:
@@ -188,6 +221,8 @@ class Teacher:
         inference: the teacher's :class:`~chatft.model.inference.InferenceModel` when its tokenizer is not the
             student's (None: it is, and the teacher runs on the student's batches). Then :meth:`fill` computes
             every training utterance's targets before training and :meth:`targets` only reads them.
+        crf_targets: the slot term is :func:`crf_kl` (the teacher and the student both have a CRF) instead of
+            the per-word KL of emission scores.
     """
 
     def __init__(
@@ -198,6 +233,7 @@ class Teacher:
         slot_loss_coef: float = 1.0,
         hidden_weight: float = 0.0,
         inference=None,
+        crf_targets: bool = False,
     ) -> None:
         self.model = model.eval()
         for p in self.model.parameters():
@@ -207,6 +243,10 @@ class Teacher:
         self.slot_loss_coef = slot_loss_coef
         self.hidden_weight = hidden_weight
         self.inference = inference
+        self.crf_targets = crf_targets
+        #: With ``crf_targets``: each utterance's :class:`CrfTarget` (None: no slot target for it).
+        self._crf: dict[int, CrfTarget | None] = {}
+        self._decoder = None
         self._cache: dict[int, tuple[Tensor, Tensor | None, Tensor | None]] = {}
         #: With another tokenizer: how many of each utterance's words the teacher saw (its slot targets).
         self._seen: dict[int, int] = {}
@@ -252,6 +292,18 @@ class Teacher:
             )
         return cls(loaded.model, **options)
 
+    def _crf_target(self, rows: Tensor, n_words: int) -> CrfTarget | None:
+        """The :class:`CrfTarget` of one utterance from the teacher's word emissions ``[n, T]`` (None: no words,
+        or not the student's ``n_words``)."""
+        if rows is None or rows.size(0) == 0 or rows.size(0) != n_words:
+            return None
+        if self._decoder is None:  # the teacher is frozen: its masked scores never change
+            from chatft.model.decoding import slot_decoder_of
+
+            self._decoder = slot_decoder_of(self.model)
+        d = self._decoder
+        return crf_target(rows.detach().double().cpu().numpy(), d.start, d.trans, d.end)
+
     def to(self, device: torch.device | str) -> Teacher:
         self.model.to(device)
         return self
@@ -276,6 +328,8 @@ class Teacher:
         for i, (intent, slots, seen) in enumerate(rows):
             self._cache[i] = (intent, slots, None)
             self._seen[i] = seen
+            if self.crf_targets:  # a word the teacher did not see leaves the whole sequence without a target
+                self._crf[i] = self._crf_target(slots[:seen], n_words[i]) if slots is not None else None
         seconds = time.perf_counter() - start
         self.filled = (len(rows), seconds)
         self.model.to("cpu")
@@ -311,6 +365,8 @@ class Teacher:
             row = None if slots is None else slots[b, : n_words[b]].clone()
             states = hidden[b, : n_tokens[b]].clone() if self.hidden_weight > 0 else None
             self._cache[i] = (intents[b].clone(), row, states)
+            if self.crf_targets:
+                self._crf[i] = self._crf_target(row, n_words[b])
         return intents, slots, hidden if self.hidden_weight > 0 else None
 
     @staticmethod
@@ -330,9 +386,10 @@ class Teacher:
         intent_logits: Tensor,
         slot_logits: Tensor | None,
         hidden: Tensor | None = None,
+        crf=None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """(``(1 - w) * hard_loss + w * soft loss + b * hidden distance``, soft loss, hidden distance or None)
-        for the student's outputs on ``batch``."""
+        for the student's outputs on ``batch`` (``crf``: the student's CRF, needed with ``crf_targets``)."""
         teacher_intent, teacher_slots, teacher_hidden = self.targets(batch)
         word_mask = batch["word_mask"]
         if self.own_tokenizer:  # words the teacher's truncation cut have no slot target
@@ -341,12 +398,18 @@ class Teacher:
         soft = distillation_loss(
             intent_logits,
             teacher_intent,
-            slot_logits,
-            teacher_slots,
+            None if self.crf_targets else slot_logits,
+            None if self.crf_targets else teacher_slots,
             word_mask,
             self.temperature,
             self.slot_loss_coef,
         )
+        if self.crf_targets and slot_logits is not None:
+            kl = crf_kl(
+                crf, slot_logits, [self._crf.get(i) for i in batch["index"].tolist()], batch["word_mask"]
+            )
+            if kl is not None:
+                soft = soft + self.slot_loss_coef * kl
         loss = (1 - self.weight) * hard_loss + self.weight * soft
         if self.hidden_weight <= 0:
             return loss, soft, None
