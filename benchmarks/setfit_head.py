@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
+from chatft.core.errors import DataFormatError
 from chatft.core.features import pad_batch, tokenize_examples
 from chatft.core.formats import read_split
 from chatft.core.pairs import sentence_pairs
@@ -46,9 +47,8 @@ from chatft.model.encoders import load_encoder, load_tokenizer
 from chatft.training.contrastive import mean_pooled, train_on_pairs
 
 
-def tokenized(tokenizer, data: Path, split: str, max_length: int, intents: dict[str, int]):
-    """The split's utterances as chatft features and their intent ids (unseen intents: -1, always wrong)."""
-    examples = read_split(data, split)
+def tokenized(tokenizer, examples: list, max_length: int, intents: dict[str, int]):
+    """A split's examples as chatft features and their intent ids (unseen intents: -1, always wrong)."""
     labels = [intents.get(e.intent, -1) for e in examples]
     features = tokenize_examples(
         tokenizer, [list(e.words) for e in examples], max_length, intents=[max(0, y) for y in labels]
@@ -71,7 +71,7 @@ def embed(encoder, features, pad_id: int, batch_size: int = 128) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="setfit_head.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data", type=Path, required=True, help="data folder with train, dev and test splits"
     )
@@ -90,11 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     tokenizer = load_tokenizer(args.encoder)
     encoder = load_encoder(args.encoder)
-    train_examples = read_split(args.data, "train")
-    intents = {name: i for i, name in enumerate(sorted({e.intent for e in train_examples}))}
-    train, y_train = tokenized(tokenizer, args.data, "train", args.max_length, intents)
-    dev, y_dev = tokenized(tokenizer, args.data, "dev", args.max_length, intents)
-    test, y_test = tokenized(tokenizer, args.data, "test", args.max_length, intents)
+    if not args.data.is_dir():
+        parser.error(f"--data {args.data}: no such folder (a data folder with train, dev and test splits)")
+    try:
+        splits = {split: read_split(args.data, split) for split in ("train", "dev", "test")}
+    except DataFormatError as err:  # one line naming the file, as fit gives it
+        parser.error(str(err))
+    intents = {name: i for i, name in enumerate(sorted({e.intent for e in splits["train"]}))}
+    (train, y_train), (dev, y_dev), (test, y_test) = (
+        tokenized(tokenizer, splits[split], args.max_length, intents) for split in ("train", "dev", "test")
+    )
     pad_id = tokenizer.pad_token_id
 
     started = time.perf_counter()

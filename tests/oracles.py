@@ -95,7 +95,7 @@ def crf_viterbi(crf: CRF, emissions: Tensor, mask: Tensor) -> list[list[int]]:
     with torch.no_grad():
         mask = _check_inputs(emissions, mask, crf.num_tags)
         dtype = _compute_dtype(emissions, crf.transitions)
-        start, trans, end = crf._scores(dtype, emissions.device)
+        start, trans, end = crf.masked_scores(dtype, emissions.device)
         em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
         return _torch_viterbi(em, mask, start, trans, end)
 

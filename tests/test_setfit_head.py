@@ -67,15 +67,36 @@ def test_pair_stage_then_logistic_heads_per_c(tiny_encoder, tmp_path):
 
 
 def test_embeddings_are_unit_vectors_independent_of_batching(tiny_encoder, tmp_path):
+    from chatft.core.formats import read_split
     from chatft.model.encoders import load_encoder, load_tokenizer
 
     setfit = _script()
     tokenizer, encoder = load_tokenizer(tiny_encoder), load_encoder(tiny_encoder)
-    features, labels = setfit.tokenized(
-        tokenizer, _data(tmp_path / "d"), "dev", 32, {"book": 0, "weather": 1}
-    )
+    dev = read_split(_data(tmp_path / "d"), "dev")
+    features, labels = setfit.tokenized(tokenizer, dev, 32, {"book": 0, "weather": 1})
     assert labels.tolist() == [0, 1, -1]
     together = setfit.embed(encoder, features, tokenizer.pad_token_id)
     alone = np.concatenate([setfit.embed(encoder, [f], tokenizer.pad_token_id) for f in features])
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-6)
     assert np.allclose(together, alone, atol=1e-5)  # padding never changes an utterance's embedding
+
+
+def test_a_missing_or_broken_data_folder_is_one_line(tmp_path, capsys):
+    setfit = _script()
+    with pytest.raises(SystemExit) as exc:
+        setfit.main(["--data", str(tmp_path / "nope")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"setfit_head.py: error: --data {tmp_path / 'nope'}: no such folder (a data folder with train, dev and "
+        "test splits)"
+    )
+    data = _data(tmp_path / "d")
+    (data / "dev" / "label").write_text("book\n")  # 3 utterances, 1 intent
+    with pytest.raises(SystemExit) as exc:
+        setfit.main(["--data", str(data)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"setfit_head.py: error: {data / 'dev' / 'label'}:2: line counts differ: seq.in 3, seq.out 3, label 1 "
+        "lines; label ends first (line k of the three files is utterance k: add the missing lines or remove the "
+        "extra ones)"
+    )

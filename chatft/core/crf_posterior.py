@@ -9,8 +9,8 @@ the teacher expects each transition ``i -> j``), and ``H(p_T)`` is one number. T
 distillation (Wang et al. 2020, "Structure-Level Knowledge Distillation for Multilingual Sequence
 Labeling"), in its exact form; :func:`chatft.training.distill.crf_kl` is the student's side.
 
-Computed here once per training utterance, in float64 log space (forward-backward, as
-:func:`chatft.core.decoding._crf_marginals`), from the teacher's masked scores (forbidden steps at
+Computed here once per training utterance, in float64 log space (the forward-backward of the decoder's
+marginals, :func:`chatft.core.decoding.crf_forward_backward`), from the teacher's masked scores (forbidden steps at
 :data:`~chatft.core.tags.FORBIDDEN_SCORE`, as its decoder uses them). Torch-free.
 """
 
@@ -20,14 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatft.core.decoding import crf_forward_backward
+
 #: Summed pairwise marginals below this are not kept (a few dozen of ATIS's 120 x 120 transitions carry
 #: the mass of an utterance; the dropped mass changes the KL by less than 1e-4).
 PAIR_THRESHOLD = 1e-6
-
-
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
-    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
 @dataclass(frozen=True)
@@ -64,15 +61,7 @@ def crf_target(
     n, n_tags = em.shape
     if n == 0:
         raise ValueError("crf_target needs at least one word")
-    alpha = np.empty((n, n_tags))
-    beta = np.empty((n, n_tags))
-    alpha[0] = start + em[0]
-    for t in range(1, n):
-        alpha[t] = _logsumexp(alpha[t - 1][:, None] + trans, axis=0) + em[t]
-    beta[-1] = end
-    for t in range(n - 2, -1, -1):
-        beta[t] = _logsumexp(trans + (em[t + 1] + beta[t + 1])[None, :], axis=1)
-    log_z = float(_logsumexp(alpha[-1] + end, axis=0))
+    alpha, beta, log_z = crf_forward_backward(em, start, trans, end)
     unary = np.exp(alpha + beta - log_z)
     pairs = np.zeros((n_tags, n_tags))
     for t in range(1, n):

@@ -363,11 +363,12 @@ def _viterbi_batch(
     return [p[:n] for p, n in zip(paths.tolist(), lengths.tolist(), strict=True)]
 
 
-def _crf_marginals(em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Posterior marginals ``p(y_t = j | x)`` ``[W, T]`` by forward-backward in log space (float64)."""
+def crf_forward_backward(
+    em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Log-space forward and backward scores ``alpha, beta [W, T]`` and ``log Z`` of one utterance's emissions
+    ``[W, T]`` (W >= 1) under a CRF's masked scores, in the inputs' float dtype (float64 here)."""
     n_words, n_tags = em.shape
-    if n_words == 0:
-        return np.zeros((0, n_tags))
     alpha = np.empty((n_words, n_tags))
     beta = np.empty((n_words, n_tags))
     alpha[0] = start + em[0]
@@ -376,7 +377,14 @@ def _crf_marginals(em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np
     beta[-1] = end
     for t in range(n_words - 2, -1, -1):
         beta[t] = _logsumexp(trans + (em[t + 1] + beta[t + 1])[None, :], axis=1)
-    log_z = _logsumexp(alpha[-1] + end, axis=0)
+    return alpha, beta, float(_logsumexp(alpha[-1] + end, axis=0))
+
+
+def _crf_marginals(em: np.ndarray, start: np.ndarray, trans: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Posterior marginals ``p(y_t = j | x)`` ``[W, T]`` by forward-backward in log space (float64)."""
+    if em.shape[0] == 0:
+        return np.zeros((0, em.shape[1]))
+    alpha, beta, log_z = crf_forward_backward(em, start, trans, end)
     return np.exp(alpha + beta - log_z)
 
 

@@ -175,7 +175,9 @@ class CRF(nn.Module):
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}"
 
-    def _scores(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    def masked_scores(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """``(start [T], transitions [T, T], end [T])`` as every path score uses them: learned where allowed,
+        the constant :data:`~chatft.core.tags.FORBIDDEN_SCORE` where forbidden."""
         return _masked_scores(
             self.num_tags,
             dtype,
@@ -187,21 +189,25 @@ class CRF(nn.Module):
             self.allowed_trans,
         )
 
+    def _prepared(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Checked inputs in the compute dtype: ``(mask, emissions with padding zeroed, start, trans, end)``."""
+        mask = _check_inputs(emissions, mask, self.num_tags)
+        dtype = _compute_dtype(emissions, self.transitions)
+        start, trans, end = self.masked_scores(dtype, emissions.device)
+        em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
+        return mask, em, start, trans, end
+
     def log_likelihood(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """Exact ``log p(tags | emissions)`` per sequence, shape [B], dtype >= float32.
 
         Padded positions are ignored entirely; their tags may hold anything (e.g. -100) because they are
         replaced by 0 before being used as indices. Rows with no words get 0.
         """
-        mask = _check_inputs(emissions, mask, self.num_tags)
+        mask, em, start, trans, end = self._prepared(emissions, mask)
         if tags.shape != mask.shape:
             raise ValueError(f"tags shape {tuple(tags.shape)} != mask shape {tuple(mask.shape)}")
-        batch, words, _ = emissions.shape
-        dtype = _compute_dtype(emissions, self.transitions)
-        if words == 0:
-            return torch.zeros(batch, dtype=dtype, device=emissions.device)
-        start, trans, end = self._scores(dtype, emissions.device)
-        em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
+        if em.size(1) == 0:
+            return em.new_zeros(em.size(0))
         tags = torch.where(mask, tags.to(device=emissions.device, dtype=torch.long), 0)
         lengths = mask.sum(dim=1)
         nonempty = lengths > 0
@@ -219,20 +225,11 @@ class CRF(nn.Module):
     def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
         """``log Z`` per sequence ``[B]`` (dtype >= float32; 0 for rows with no words), differentiable: the
         normaliser of :meth:`log_likelihood`, also the student's side of CRF-to-CRF distillation."""
-        mask = _check_inputs(emissions, mask, self.num_tags)
-        batch, words, _ = emissions.shape
-        dtype = _compute_dtype(emissions, self.transitions)
-        if words == 0:
-            return torch.zeros(batch, dtype=dtype, device=emissions.device)
-        start, trans, end = self._scores(dtype, emissions.device)
-        em = torch.where(mask.unsqueeze(2), emissions.to(dtype), 0.0)
+        mask, em, start, trans, end = self._prepared(emissions, mask)
+        if em.size(1) == 0:
+            return em.new_zeros(em.size(0))
         log_z = _log_partition(em, mask, start, trans, end)
         return torch.where(mask.any(dim=1), log_z, torch.zeros_like(log_z))
-
-    def masked_scores(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-        """``(start [T], transitions [T, T], end [T])`` as every path score uses them: learned where allowed,
-        the constant :data:`~chatft.core.tags.FORBIDDEN_SCORE` where forbidden."""
-        return self._scores(dtype, device)
 
     def forbidden_steps(self, tags: Tensor, mask: Tensor) -> Tensor:
         """How many forbidden starts and transitions each gold path takes, shape [B] (long).

@@ -329,7 +329,7 @@ class Teacher:
             self._cache[i] = (intent, slots, None)
             self._seen[i] = seen
             if self.crf_targets:  # a word the teacher did not see leaves the whole sequence without a target
-                self._crf[i] = self._crf_target(slots[:seen], n_words[i]) if slots is not None else None
+                self._crf[i] = self._crf_target(None if slots is None else slots[:seen], n_words[i])
         seconds = time.perf_counter() - start
         self.filled = (len(rows), seconds)
         self.model.to("cpu")
