@@ -9,12 +9,14 @@ own subprocess (so peak memory is per mode), after ``--warmup`` untimed steps. M
 * ``dynamic``: padded to the longest in the batch, random batches;
 * ``bucketed``: padded to the longest in the batch, batches of similar lengths (chatft's default);
 * ``bucketed-foreach`` (optional, ``--modes``): bucketed with the foreach AdamW chatft used before it
-  switched to fused AdamW.
+  switched to fused AdamW (and, until 2026-12-04, for clipped ``bf16-mixed`` runs).
 
 ``--precision bf16-mixed`` runs every mode in bfloat16 autocast (Lightning's precision plugin), to compare
 with the default fp32 on CPUs that have bf16 instructions (AVX-512 BF16, AMX):
 
     python benchmarks/train_throughput.py --encoder all-mpnet-base-v2 --modes bucketed --precision bf16-mixed
+
+``--gradient-clip-val 1.0`` clips as ``configs/atis.yaml`` does.
 
 Prints utterances/s, real (non-pad) tokens/s, achieved training FLOP/s (6 x non-embedding parameters per
 real token; attention's seq^2 term left out, so this under-counts slightly) against a dense fp32 matmul
@@ -58,6 +60,7 @@ def run_mode(
     batch_size: int,
     seed: int,
     precision: str = "32-true",
+    gradient_clip_val: float | None = None,
 ) -> dict:
     """Train ``warmup + steps`` steps in this process and time the last ``steps``."""
     import lightning as L
@@ -99,7 +102,9 @@ def run_mode(
     if mode.endswith("-foreach"):  # the optimizer chatft used before fused AdamW, for comparison
         import chatft.training.optimizer
 
-        chatft.training.optimizer.adamw = lambda params, lr: torch.optim.AdamW(params, lr=lr, foreach=True)
+        chatft.training.optimizer.adamw = lambda params, lr, fused=True: torch.optim.AdamW(
+            params, lr=lr, foreach=True
+        )
     L.seed_everything(seed, verbose=False)
     dm = IntentSlotDataModule(
         data,
@@ -125,6 +130,7 @@ def run_mode(
         devices=1,
         max_steps=warmup + steps,
         precision=precision,
+        gradient_clip_val=gradient_clip_val,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -166,6 +172,12 @@ def main() -> None:
         default="32-true",
         help="Lightning precision of every mode, e.g. bf16-mixed (CPUs with AVX-512 BF16 or AMX run it faster)",
     )
+    parser.add_argument(
+        "--gradient-clip-val",
+        type=float,
+        default=None,
+        help="clip gradients to this norm, as configs/atis.yaml does (1.0); default: no clipping",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one mode, print JSON
     args = parser.parse_args()
     if args.one:
@@ -180,6 +192,7 @@ def main() -> None:
                     args.batch_size,
                     args.seed,
                     args.precision,
+                    args.gradient_clip_val,
                 )
             )
         )
@@ -188,7 +201,7 @@ def main() -> None:
 
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-        f"{args.encoder}, precision {args.precision}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup}, {args.repeats} repeats"
+        f"{args.encoder}, precision {args.precision}, clip {args.gradient_clip_val}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup}, {args.repeats} repeats"
     )
     results: dict[str, list[dict]] = {}
     matmuls = []
@@ -215,6 +228,8 @@ def main() -> None:
                 "--precision",
                 args.precision,
             ]
+            if args.gradient_clip_val is not None:
+                cmd += ["--gradient-clip-val", str(args.gradient_clip_val)]
             out = (
                 subprocess.run(cmd, check=True, capture_output=True, text=True)
                 .stdout.strip()

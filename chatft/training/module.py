@@ -40,7 +40,7 @@ from chatft.training.calibration_report import ece_values
 from chatft.training.distill import Teacher, init_from_teacher
 from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.oos_metrics import OOSMetrics
-from chatft.training.optimizer import adamw_with_warmup
+from chatft.training.optimizer import adamw_with_warmup, clip_gradients
 from chatft.training.param_groups import parameter_groups
 from chatft.training.reports import TestReport
 from chatft.training.schedule import default_intent_pooling, training_shape, training_split
@@ -656,6 +656,10 @@ class IntentSlotModule(L.LightningModule):
         self.oos_calibrated = True
 
     # ---- optimisation ------------------------------------------------------------------------------
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        """Lightning's clipping, which under ``bf16-mixed`` also clips the fused AdamW (:func:`clip_gradients`)."""
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         """AdamW over :func:`parameter_groups` (layer-wise LR decay, no decay on biases/LayerNorm), linear
         warmup then linear decay over all steps."""

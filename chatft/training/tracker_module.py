@@ -33,7 +33,7 @@ from chatft.dialogue.state_update import TrackerSchema, TurnUpdate, decode_batch
 from chatft.dialogue.turn_input import encode_turns
 from chatft.model.encoders import DEFAULT_ENCODER
 from chatft.training.dst_metrics import StateTrackingScores
-from chatft.training.optimizer import adamw_with_warmup
+from chatft.training.optimizer import adamw_with_warmup, clip_gradients
 from chatft.training.param_groups import parameter_groups
 
 __all__ = ["TrackerModule", "TrackerReport"]
@@ -206,6 +206,10 @@ class TrackerModule(L.LightningModule):
         return [TrackerReport()]
 
     # ---- optimisation ------------------------------------------------------------------------------
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        """Lightning's clipping, which under ``bf16-mixed`` also clips the fused AdamW (:func:`clip_gradients`)."""
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         """AdamW (encoder at ``learning_rate``, heads at ``head_learning_rate``), warmup then linear decay."""
         hp = self.hparams
