@@ -151,6 +151,31 @@ class ChatftArgumentParser(OneLineErrors, LightningArgumentParser):
     """LightningCLI's parser with chatft's one-line errors (closest valid option for a typo)."""
 
 
+def add_verbose(parser: LightningArgumentParser) -> None:
+    """``--verbose``, which every chatft training command has (the NLU and the tracker CLIs)."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the libraries' own messages too (weight loading, GPU/TPU availability, deprecations)",
+    )
+
+
+def run_defaults(monitor: str) -> dict:
+    """The defaults both training CLIs (NLU and tracker) set: keep the checkpoint best on ``monitor`` (higher
+    is better) as ``best-epochEE-stepS.ckpt``, weights, hyper-parameters and inference assets only (last.ckpt
+    also holds the optimizer), and no Lightning distributed sampler (chatft's data modules shard per rank
+    themselves, without repeating samples in evaluation)."""
+    return {
+        "checkpoint.monitor": monitor,
+        "checkpoint.mode": "max",
+        "checkpoint.save_last": True,
+        "checkpoint.filename": "best-epoch{epoch:02d}-step{step}",
+        "checkpoint.auto_insert_metric_name": False,
+        "checkpoint.save_weights_only": True,
+        "trainer.use_distributed_sampler": False,
+    }
+
+
 class ChatftCLI(LightningCLIHooks):
     """``fit``/``validate``/``test``/``predict`` for :class:`IntentSlotModule` on :class:`IntentSlotDataModule`."""
 
@@ -217,24 +242,12 @@ class ChatftCLI(LightningCLIHooks):
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output / --predictions.top_k: where and how `predict` writes its JSON Lines.
         parser.add_lightning_class_args(JsonlPredictionWriter, "predictions")
-        parser.add_argument(
-            "--verbose",
-            action="store_true",
-            help="show the libraries' own messages too (weight loading, GPU/TPU availability, deprecations)",
-        )
+        add_verbose(parser)
         parser.set_defaults(
             {
                 # Sentence accuracy is the strictest joint metric (intent and every slot right), so the
                 # checkpoint kept is the one that gets whole frames right most often on dev.
-                "checkpoint.monitor": MONITOR,
-                "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
-                "checkpoint.filename": "best-epoch{epoch:02d}-step{step}",
-                "checkpoint.auto_insert_metric_name": False,
-                # best-*.ckpt: weights, hyper-parameters and inference assets; last.ckpt: also the optimizer.
-                "checkpoint.save_weights_only": True,
-                # Our samplers shard data per rank themselves (no repeated samples in evaluation).
-                "trainer.use_distributed_sampler": False,
+                **run_defaults(MONITOR),
                 "trainer.callbacks": [
                     {
                         "class_path": "lightning.pytorch.callbacks.LearningRateMonitor",
@@ -490,16 +503,24 @@ def lightning_cli(
     instantiated without running anything (tests, and commands such as ``data audit`` that need fit's
     options). ``cli_class`` may be a :class:`ChatftCLI` subclass that adds its own options.
     """
+    return build_cli(cli_class or ChatftCLI, IntentSlotModule, IntentSlotDataModule, args, run, prog)
+
+
+def build_cli(
+    cls: type, module_class: type, datamodule_class: type, args: ArgsType, run: bool, prog: str
+) -> ChatftCLI:
+    """``cls`` (:class:`ChatftCLI` or a subclass) over ``module_class`` and ``datamodule_class``, built as every
+    chatft training command is: the one subcommand's parser only (:meth:`ChatftCLI.only`), seed 0, chatft's
+    own ``configure_optimizers``, the config saved over an older one, no environment variables as options."""
     # chatft.cli (and a test) hands LightningCLI the arguments after the command name; sys.argv still has
     # the whole command line (or pytest's), which LightningCLI would warn about.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-    cls = cli_class or ChatftCLI
     if run and isinstance(args, list) and args and args[0] in cls.subcommands():
         cls = cls.only(args[0])
     per_command = {name: {"description": LIGHTNING_SUMMARIES[name]} for name in cls.subcommands()}
     return cls(
-        IntentSlotModule,
-        IntentSlotDataModule,
+        module_class,
+        datamodule_class,
         args=args,
         run=run,
         seed_everything_default=0,

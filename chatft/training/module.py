@@ -40,15 +40,14 @@ from chatft.training.calibration_report import ece_values
 from chatft.training.distill import Teacher, init_from_teacher
 from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.oos_metrics import OOSMetrics
-from chatft.training.optimizer import adamw_with_warmup, clip_gradients
-from chatft.training.param_groups import parameter_groups
+from chatft.training.optimizer import FineTuning
 from chatft.training.reports import TestReport
 from chatft.training.schedule import default_intent_pooling, training_shape, training_split
 
 log = logging.getLogger(__name__)
 
 
-class IntentSlotModule(L.LightningModule):
+class IntentSlotModule(FineTuning, L.LightningModule):
     """Joint intent classification and slot filling.
 
     Args:
@@ -654,26 +653,6 @@ class IntentSlotModule(L.LightningModule):
         """Use a fitted temperature and out-of-scope decision from now on (and save it with checkpoints)."""
         self.oos_state = state
         self.oos_calibrated = True
-
-    # ---- optimisation ------------------------------------------------------------------------------
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        """Lightning's clipping, which under ``bf16-mixed`` also clips the fused AdamW (:func:`clip_gradients`)."""
-        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    def configure_optimizers(self):
-        """AdamW over :func:`parameter_groups` (layer-wise LR decay, no decay on biases/LayerNorm), linear
-        warmup then linear decay over all steps."""
-        hp = self.hparams
-        params = parameter_groups(
-            self.model.named_parameters(),
-            learning_rate=hp.learning_rate,
-            head_learning_rate=hp.head_learning_rate,
-            weight_decay=hp.weight_decay,
-            num_layers=self.model.encoder.config.num_hidden_layers,
-            layer_lr_decay=hp.layer_lr_decay,
-            added_token_lr=hp.added_token_lr,
-        )
-        return adamw_with_warmup(params, hp.learning_rate, hp.warmup_ratio, self.trainer)
 
 
 def _numpy(t: Tensor) -> np.ndarray:

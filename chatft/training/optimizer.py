@@ -1,12 +1,14 @@
 """The optimizer and schedule every chatft LightningModule trains with: AdamW, linear warmup, linear decay.
 
-One place for both the intent/slot module and the dialogue state tracker, so a change to the optimizer (or
-the fused/foreach choice below) reaches both.
+One place for both the intent/slot module and the dialogue state tracker (:class:`FineTuning`, which both
+inherit), so a change to the optimizer, the fused/foreach choice or the clipping below reaches both.
 """
 
 from __future__ import annotations
 
 import torch
+
+from chatft.training.param_groups import parameter_groups
 
 
 def adamw(params: list[dict], lr: float, fused: bool = True) -> torch.optim.AdamW:
@@ -65,3 +67,30 @@ def adamw_with_warmup(params: list[dict], lr: float, warmup_ratio: float, traine
     total = max(1, int(trainer.estimated_stepping_batches))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class FineTuning:
+    """``configure_optimizers`` and ``configure_gradient_clipping`` of a chatft LightningModule (listed before
+    ``L.LightningModule`` among its bases). Reads the module's hyper-parameters ``learning_rate``,
+    ``head_learning_rate``, ``weight_decay``, ``layer_lr_decay``, ``warmup_ratio`` and, where the module has it,
+    ``added_token_lr``, and its ``model.encoder``."""
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        """Lightning's clipping, which under ``bf16-mixed`` also clips the fused AdamW (:func:`clip_gradients`)."""
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def configure_optimizers(self):
+        """AdamW over :func:`~chatft.training.param_groups.parameter_groups` (encoder at ``learning_rate`` with
+        layer-wise decay, heads at ``head_learning_rate``, no decay on biases/LayerNorm), linear warmup then
+        linear decay over all steps."""
+        hp = self.hparams
+        params = parameter_groups(
+            self.model.named_parameters(),
+            learning_rate=hp.learning_rate,
+            head_learning_rate=hp.head_learning_rate,
+            weight_decay=hp.weight_decay,
+            num_layers=self.model.encoder.config.num_hidden_layers,
+            layer_lr_decay=hp.layer_lr_decay,
+            added_token_lr=hp.get("added_token_lr"),
+        )
+        return adamw_with_warmup(params, hp.learning_rate, hp.warmup_ratio, self.trainer)

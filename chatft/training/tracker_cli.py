@@ -17,10 +17,15 @@ from pathlib import Path
 
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser
 
-from chatft.command_line import LIGHTNING_SUMMARIES, PROG
+from chatft.command_line import PROG
 from chatft.dialogue.dialogues import is_dialogue_folder
 from chatft.training.best_checkpoint import BestCheckpoint
-from chatft.training.lightning_cli import ChatftArgumentParser, ChatftCLI
+from chatft.training.lightning_cli import (
+    ChatftCLI,
+    add_verbose,
+    build_cli,
+    run_defaults,
+)
 from chatft.training.resume import AutoSave
 from chatft.training.tracker_data import DEFAULT_MAX_LENGTH, TrackerDataModule
 from chatft.training.tracker_module import TrackerModule
@@ -88,22 +93,12 @@ class TrackerCLI(ChatftCLI):
         parser.add_lightning_class_args(AutoSave, "autosave")
         # --predictions.output: where `predict` writes its JSON Lines (the NLU command's option name).
         parser.add_lightning_class_args(TrackerPredictionWriter, "predictions")
-        parser.add_argument(
-            "--verbose",
-            action="store_true",
-            help="show the libraries' own messages too (weight loading, GPU/TPU availability, deprecations)",
-        )
+        add_verbose(parser)
         parser.set_defaults(
             {
-                # Joint goal accuracy: every slot right on a turn, the number the field reports.
-                "checkpoint.monitor": MONITOR,
-                "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
-                "checkpoint.filename": "best-epoch{epoch:02d}-step{step}",
-                "checkpoint.auto_insert_metric_name": False,
-                "checkpoint.save_weights_only": True,
-                # The data module shards per rank itself (whole dialogues, no repeats).
-                "trainer.use_distributed_sampler": False,
+                # Joint goal accuracy: every slot right on a turn, the number the field reports. The data
+                # module shards whole dialogues per rank itself.
+                **run_defaults(MONITOR),
                 "trainer.callbacks": [{"class_path": "chatft.training.callbacks.MetricsFile"}],
             }
         )
@@ -133,21 +128,4 @@ class TrackerCLI(ChatftCLI):
 def tracker_cli(args: ArgsType = None, run: bool = True, prog: str = PROG) -> TrackerCLI:
     """Build (and with ``run=True`` run) the tracker's CLI, as ``python -m chatft fit ...`` does for a dialogue
     folder; ``args`` as :func:`chatft.training.lightning_cli.lightning_cli`'s."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-    cls = TrackerCLI
-    if run and isinstance(args, list) and args and args[0] in cls.subcommands():
-        cls = cls.only(args[0])
-    per_command = {name: {"description": LIGHTNING_SUMMARIES[name]} for name in cls.subcommands()}
-    return cls(
-        TrackerModule,
-        TrackerDataModule,
-        args=args,
-        run=run,
-        seed_everything_default=0,
-        auto_configure_optimizers=False,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_env": False, "prog": prog, **(per_command if run else {})},
-        parser_class=ChatftArgumentParser,
-    )
+    return build_cli(TrackerCLI, TrackerModule, TrackerDataModule, args, run, prog)

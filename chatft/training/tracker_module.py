@@ -33,13 +33,12 @@ from chatft.dialogue.state_update import TrackerSchema, TurnUpdate, decode_batch
 from chatft.dialogue.turn_input import encode_turns
 from chatft.model.encoders import DEFAULT_ENCODER
 from chatft.training.dst_metrics import StateTrackingScores
-from chatft.training.optimizer import adamw_with_warmup, clip_gradients
-from chatft.training.param_groups import parameter_groups
+from chatft.training.optimizer import FineTuning
 
 __all__ = ["TrackerModule", "TrackerReport"]
 
 
-class TrackerModule(L.LightningModule):
+class TrackerModule(FineTuning, L.LightningModule):
     """The learned tracker's steps and optimizer.
 
     Args:
@@ -204,24 +203,6 @@ class TrackerModule(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         return [TrackerReport()]
-
-    # ---- optimisation ------------------------------------------------------------------------------
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        """Lightning's clipping, which under ``bf16-mixed`` also clips the fused AdamW (:func:`clip_gradients`)."""
-        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    def configure_optimizers(self):
-        """AdamW (encoder at ``learning_rate``, heads at ``head_learning_rate``), warmup then linear decay."""
-        hp = self.hparams
-        params = parameter_groups(
-            self.model.named_parameters(),
-            learning_rate=hp.learning_rate,
-            head_learning_rate=hp.head_learning_rate,
-            weight_decay=hp.weight_decay,
-            num_layers=self.model.encoder.config.num_hidden_layers,
-            layer_lr_decay=hp.layer_lr_decay,
-        )
-        return adamw_with_warmup(params, hp.learning_rate, hp.warmup_ratio, self.trainer)
 
 
 def error_record(dialogue: Dialogue, updates: list[TurnUpdate], slots) -> dict:
