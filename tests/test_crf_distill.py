@@ -109,6 +109,46 @@ def test_crf_kl_is_the_enumerated_kl_and_zero_for_the_teacher_itself():
     assert crf_kl(student, batch, [None, None], mask2) is None
 
 
+def test_crf_kl_of_a_batch_is_the_mean_of_each_utterances_enumerated_kl():
+    """Utterances of 4, 1 and 3 words (one word: no transition mass) and one without a target, padded to 4
+    words: the batch's KL is the mean of the three enumerated KLs, and so is its gradient."""
+    from chatft.training.distill import crf_kl
+
+    rng = np.random.default_rng(7)
+    t_start, t_trans, t_end = rng.normal(size=3), rng.normal(size=(3, 3)), rng.normal(size=3)
+    t_trans[2, 0] = -1e4
+    s_start, s_trans, s_end = rng.normal(size=3), rng.normal(size=(3, 3)), rng.normal(size=3)
+    student = _student_crf(s_start, s_trans, s_end)
+    student.allowed_trans[2, 0] = False
+    s_trans_masked = s_trans.copy()
+    s_trans_masked[2, 0] = -1e4
+    lengths = [4, 0, 1, 3]  # 0: the utterance without a target
+    teacher_em = [rng.normal(size=(n, 3)) for n in lengths]
+    student_em = np.zeros((4, 4, 3))
+    targets, expected = [], []
+    for b, n in enumerate(lengths):
+        if n == 0:
+            targets.append(None)
+            student_em[b, :2] = rng.normal(size=(2, 3))  # words, but no target: must not count
+            continue
+        student_em[b, :n] = rng.normal(size=(n, 3))
+        targets.append(crf_target(teacher_em[b], t_start, t_trans, t_end, threshold=0.0))
+        p = _distribution(teacher_em[b], t_start, t_trans, t_end)
+        q = _distribution(student_em[b, :n], s_start, s_trans_masked, s_end)
+        expected.append(sum(pp * (math.log(pp) - math.log(q[path])) for path, pp in p.items() if pp > 0))
+    assert targets[2].pair_mass.sum() == 0
+    mask = torch.tensor([[k < max(n, 2 * (n == 0)) for k in range(4)] for n in lengths])
+    emissions = torch.from_numpy(student_em).requires_grad_(True)
+    kl = crf_kl(student, emissions, targets, mask)
+    assert kl.item() == pytest.approx(sum(expected) / 3, abs=1e-6)
+    kl.backward()
+    one_by_one = torch.from_numpy(student_em).requires_grad_(True)
+    for b in (0, 2, 3):
+        (crf_kl(student, one_by_one[b : b + 1], [targets[b]], mask[b : b + 1]) / 3).backward()
+    assert torch.allclose(emissions.grad, one_by_one.grad, atol=1e-6)
+    assert emissions.grad[1].abs().sum() == 0 and emissions.grad[2, 1:].abs().sum() == 0
+
+
 def _targets_of_one_utterance(loaded, words):
     """The teacher's CRF target for one utterance alone, from the inference path (no padding)."""
     from chatft.core.features import pad_batch, tokenize_examples
