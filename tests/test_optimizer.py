@@ -24,7 +24,8 @@ from .conftest import cli_args
     ],
 )
 def test_fused_unless_a_scaler_must_be_clipped(clip, precision, fused):
-    assert fused_allowed(SimpleNamespace(gradient_clip_val=clip, precision=precision)) is fused
+    plugin = Precision() if precision == "32-true" else MixedPrecision(precision, "cpu")
+    assert fused_allowed(SimpleNamespace(gradient_clip_val=clip, precision_plugin=plugin)) is fused
 
 
 def _fused_with_gradient(grad: list[float]):

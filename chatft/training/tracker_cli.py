@@ -20,12 +20,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser
 from chatft.command_line import PROG
 from chatft.dialogue.dialogues import is_dialogue_folder
 from chatft.training.best_checkpoint import BestCheckpoint
-from chatft.training.lightning_cli import (
-    ChatftCLI,
-    add_verbose,
-    build_cli,
-    run_defaults,
-)
+from chatft.training.lightning_cli import ChatftCLI, add_verbose, build_cli, run_defaults
 from chatft.training.resume import AutoSave
 from chatft.training.tracker_data import DEFAULT_MAX_LENGTH, TrackerDataModule
 from chatft.training.tracker_module import TrackerModule
