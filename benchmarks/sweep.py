@@ -120,45 +120,55 @@ def run(
     start = time.monotonic()
     running: dict[int, subprocess.Popen] = {}
     queue = list(range(len(jobs)))
-    while queue or running:
-        now = time.monotonic() - start
-        for i, proc in list(running.items()):
-            job = jobs[i]
-            if proc.poll() is None and now < kill_after:
-                continue
-            if proc.poll() is None:
-                stop(proc)
-                job.state = "killed"
-            else:
-                job.state = "done" if proc.returncode == 0 else "failed"
-            job.returncode, job.seconds = proc.returncode, round(time.monotonic() - start - job.started, 1)
-            freed = drop_checkpoints(job.folder) if drop else 0
-            print(
-                f"[{now:6.0f} s] {job.state}: {job.label}, seed {job.seed} ({job.seconds:.0f} s"
-                + (f", {freed / 1e9:.1f} GB of checkpoints dropped" if freed else "")
-                + ")",
-                flush=True,
-            )
-            del running[i]
-        if now >= min(deadline, kill_after):  # a job started after kill_after would be killed at once
-            for i in queue:
-                jobs[i].state = "skipped"
-            queue = []
-        while queue and len(running) < parallel:
-            i = queue.pop(0)
-            job = jobs[i]
-            Path(job.folder).mkdir(parents=True, exist_ok=True)
-            log = open(Path(job.folder) / "sweep.log", "w")  # noqa: SIM115 - the child owns it from here
-            running[i] = subprocess.Popen(
-                make_command(job, dev_only),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-            job.state, job.started = "running", time.monotonic() - start
-            print(f"[{job.started:6.0f} s] start: {job.label}, seed {job.seed}", flush=True)
-        time.sleep(poll)
+    try:
+        while queue or running:
+            now = time.monotonic() - start
+            for i, proc in list(running.items()):
+                if proc.poll() is None and now < kill_after:
+                    continue
+                finish(jobs[i], proc, start, drop)
+                del running[i]
+            if now >= min(deadline, kill_after):  # a job started after kill_after would be killed at once
+                for i in queue:
+                    jobs[i].state = "skipped"
+                queue = []
+            while queue and len(running) < parallel:
+                i = queue.pop(0)
+                job = jobs[i]
+                Path(job.folder).mkdir(parents=True, exist_ok=True)
+                with open(Path(job.folder) / "sweep.log", "w") as log:  # the child keeps its own copy
+                    running[i] = subprocess.Popen(
+                        make_command(job, dev_only),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        start_new_session=True,
+                    )
+                job.state, job.started = "running", time.monotonic() - start
+                print(f"[{job.started:6.0f} s] start: {job.label}, seed {job.seed}", flush=True)
+            time.sleep(poll)
+    finally:
+        # Ctrl-C or an error here: the jobs run in their own sessions, so nothing else would stop them.
+        for i, proc in running.items():
+            finish(jobs[i], proc, start, drop)
+
+
+def finish(job: Job, proc: subprocess.Popen, start: float, drop: bool) -> None:
+    """Record a job that ended, or kill it if it still runs; print one line (with its log if it failed)."""
+    if proc.poll() is None:
+        stop(proc)
+        job.state = "killed"
+    else:
+        job.state = "done" if proc.returncode == 0 else "failed"
+    job.returncode, job.seconds = proc.returncode, round(time.monotonic() - start - job.started, 1)
+    freed = drop_checkpoints(job.folder) if drop else 0
+    print(
+        f"[{time.monotonic() - start:6.0f} s] {job.state}: {job.label}, seed {job.seed} ({job.seconds:.0f} s"
+        + (f", {freed / 1e9:.1f} GB of checkpoints dropped" if freed else "")
+        + (f"; its output: {Path(job.folder) / 'sweep.log'}" if job.state == "failed" else "")
+        + ")",
+        flush=True,
+    )
 
 
 def summary(jobs: list[Job], dev_only: bool) -> str:

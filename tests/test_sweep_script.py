@@ -126,6 +126,30 @@ def test_a_kill_after_before_the_deadline_starts_nothing_it_would_kill(sweep, tm
     assert [j.state for j in jobs] == ["killed", "skipped"]
 
 
+def test_an_error_while_jobs_run_kills_them_before_it_propagates(sweep, tmp_path):
+    jobs = sweep.plan([("A", []), ("B", [])], [0], [], tmp_path)
+    hang = fake({("A", 0): "hang"})
+
+    def make(job, dev_only):
+        if job.label == "B":
+            raise KeyboardInterrupt  # as Ctrl-C would arrive while A runs
+        return hang(job, dev_only)
+
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(jobs, 2, float("inf"), float("inf"), False, False, make, poll=0.05)
+    assert time.monotonic() - began < 10
+    assert [(j.state, j.returncode) for j in jobs] == [("killed", -9), ("queued", None)]
+
+
+def test_a_failed_job_names_its_log(sweep, tmp_path, capsys):
+    jobs = sweep.plan([("A", [])], [0], [], tmp_path)
+    sweep.run(jobs, 1, float("inf"), float("inf"), False, False, fake({("A", 0): "fail"}), poll=0.05)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "failed:" in x)
+    assert "] failed: A, seed 0 (" in line  # then the seconds, which depend on the machine
+    assert line.endswith(f" s; its output: {tmp_path / 'A' / 'seed0' / 'sweep.log'})")
+
+
 def test_main_writes_jobs_json_and_summary(sweep, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sweep, "command", fake({}))
     argv = ["sweep.py", "--cell", "A=", "--seeds", "0", "--out", str(tmp_path), "--", "--config", "c.yaml"]
