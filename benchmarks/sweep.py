@@ -166,9 +166,16 @@ def finish(job: Job, proc: subprocess.Popen, start: float, drop: bool) -> None:
         f"[{time.monotonic() - start:6.0f} s] {job.state}: {job.label}, seed {job.seed} ({job.seconds:.0f} s"
         + (f", {freed / 1e9:.1f} GB of checkpoints dropped" if freed else "")
         + (f"; its output: {Path(job.folder) / 'sweep.log'}" if job.state == "failed" else "")
-        + ")",
+        + ")"
+        + (f": {last_line(Path(job.folder) / 'sweep.log')}" if job.state == "failed" else ""),
         flush=True,
     )
+
+
+def last_line(log: Path) -> str:
+    """The last non-empty line of a failed job's output: ``seeds.py`` ends it with the fit's one-line error."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
 
 
 def summary(jobs: list[Job], dev_only: bool) -> str:

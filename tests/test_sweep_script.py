@@ -14,13 +14,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 #: Stands in for ``seeds.py``: argv = folder, seed, mode ('ok' writes results.json and a checkpoint,
-#: 'fail' exits 3, 'hang' sleeps past any deadline, 'slow' sleeps a second, then writes as 'ok').
+#: 'fail' exits 1 with a one-line error, 'hang' sleeps past any deadline, 'slow' sleeps a second, then writes as 'ok').
 FAKE = """
 import json, sys, time
 from pathlib import Path
 folder, seed, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 if mode == "fail":
-    sys.exit(3)
+    sys.exit("chatft: error: unrecognized option --model.lerning_rate")
 if mode == "hang":
     time.sleep(60)
 if mode == "slow":
@@ -97,7 +97,7 @@ def test_run_records_each_job_and_drops_checkpoints_and_the_summary_merges_done_
         ("A", 0, "done", 0),
         ("B", 0, "done", 0),
         ("A", 1, "done", 0),
-        ("B", 1, "failed", 3),
+        ("B", 1, "failed", 1),
     ]
     assert not list(tmp_path.rglob("*.ckpt"))
     assert (tmp_path / "A" / "seed1" / "results.json").is_file()
@@ -142,12 +142,14 @@ def test_an_error_while_jobs_run_kills_them_before_it_propagates(sweep, tmp_path
     assert [(j.state, j.returncode) for j in jobs] == [("killed", -9), ("queued", None)]
 
 
-def test_a_failed_job_names_its_log(sweep, tmp_path, capsys):
+def test_a_failed_job_names_its_log_and_shows_its_last_line(sweep, tmp_path, capsys):
     jobs = sweep.plan([("A", [])], [0], [], tmp_path)
     sweep.run(jobs, 1, float("inf"), float("inf"), False, False, fake({("A", 0): "fail"}), poll=0.05)
     line = next(x for x in capsys.readouterr().out.splitlines() if "failed:" in x)
     assert "] failed: A, seed 0 (" in line  # then the seconds, which depend on the machine
-    assert line.endswith(f" s; its output: {tmp_path / 'A' / 'seed0' / 'sweep.log'})")
+    assert line.endswith(
+        f" s; its output: {tmp_path / 'A' / 'seed0' / 'sweep.log'}): chatft: error: unrecognized option --model.lerning_rate"
+    )
 
 
 def test_main_writes_jobs_json_and_summary(sweep, tmp_path, monkeypatch, capsys):
