@@ -14,7 +14,7 @@ dev chooses, ``test`` runs on the dev-selected checkpoint as ``seeds.py`` does (
 
 Jobs start seed-major (every cell's seed 0, then every cell's seed 1, ...), so a sweep cut short by
 ``--deadline`` (seconds after the start; no job starts later) still compares every cell on its first seeds;
-``--kill-after`` stops the jobs still running. Each job gets ``OMP_NUM_THREADS`` = CPU cores / parallel.
+``--kill-after`` stops the jobs still running. Each job gets ``OMP_NUM_THREADS`` = CPU cores / parallel, or ``--threads``.
 ``--drop-checkpoints`` deletes a finished job's ``*.ckpt`` files (a BERT-base checkpoint is 0.4-1.3 GB; the
 dev and test numbers are already in its ``results.json``). Writes ``OUT/jobs.json`` (each job's state, exit
 code and wall time) and ``OUT/summary.md`` (``ablation_table.py``'s rows: one per cell, its finished seeds
@@ -111,11 +111,14 @@ def run(
     drop: bool,
     make_command: Callable[[Job, bool], list[str]] | None = None,
     poll: float = 1.0,
+    threads: int | None = None,
 ) -> None:
     """Run ``jobs`` at most ``parallel`` at a time; each job's state, exit code and seconds are set in place.
-    ``make_command`` (default :func:`command`) turns a job into its command line."""
+    ``make_command`` (default :func:`command`) turns a job into its command line. ``threads`` (default CPU
+    cores / ``parallel``) is each job's ``OMP_NUM_THREADS``: set it when sweeps run side by side, so that
+    together they do not ask for more threads than there are cores."""
     make_command = make_command or command
-    threads = str(max(1, (os.cpu_count() or 1) // parallel))
+    threads = str(threads or max(1, (os.cpu_count() or 1) // parallel))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
     start = time.monotonic()
     running: dict[int, subprocess.Popen] = {}
@@ -206,17 +209,30 @@ def main() -> None:
     parser.add_argument(
         "--kill-after", type=float, default=float("inf"), help="seconds; running jobs stopped"
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="OMP_NUM_THREADS per job (default: CPU cores / parallel)"
+    )
     parser.add_argument("--dev-only", action="store_true", help="skip the test split (seeds.py --dev-only)")
     parser.add_argument("--drop-checkpoints", action="store_true", help="delete each finished job's *.ckpt")
     parser.add_argument("base", nargs=argparse.REMAINDER, help="after --: arguments every cell's fit gets")
     args = parser.parse_args()
     if args.parallel < 1:
         parser.error("--parallel: at least 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads: at least 1")
     base = args.base[1:] if args.base[:1] == ["--"] else args.base
     jobs = plan(args.cell, args.seeds, base, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     try:
-        run(jobs, args.parallel, args.deadline, args.kill_after, args.dev_only, args.drop_checkpoints)
+        run(
+            jobs,
+            args.parallel,
+            args.deadline,
+            args.kill_after,
+            args.dev_only,
+            args.drop_checkpoints,
+            threads=args.threads,
+        )
     finally:
         (args.out / "jobs.json").write_text(json.dumps([asdict(j) for j in jobs], indent=1) + "\n")
     text = summary(jobs, args.dev_only)

@@ -16,9 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 #: Stands in for ``seeds.py``: argv = folder, seed, mode ('ok' writes results.json and a checkpoint,
 #: 'fail' exits 1 with a one-line error, 'hang' sleeps past any deadline, 'slow' sleeps a second, then writes as 'ok').
 FAKE = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 folder, seed, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+folder.mkdir(parents=True, exist_ok=True)
+(folder / "threads.txt").write_text(os.environ["OMP_NUM_THREADS"])
 if mode == "fail":
     sys.exit("chatft: error: unrecognized option --model.lerning_rate")
 if mode == "hang":
@@ -109,6 +111,16 @@ def test_run_records_each_job_and_drops_checkpoints_and_the_summary_merges_done_
     assert len(rows) == 2
     assert rows[0].startswith("| A | 0,1 | 90.50 ± 0.71 |")
     assert rows[1].startswith("| B | 0 | 90.00 |")
+
+
+def test_each_job_gets_cores_over_parallel_threads_or_the_threads_asked_for(sweep, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep.os, "cpu_count", lambda: 16)
+    jobs = sweep.plan([("A", [])], [0, 1], [], tmp_path / "default")
+    sweep.run(jobs, 3, float("inf"), float("inf"), False, False, fake({}), poll=0.05)
+    assert [(Path(j.folder) / "threads.txt").read_text() for j in jobs] == ["5", "5"]
+    jobs = sweep.plan([("A", [])], [0], [], tmp_path / "asked")
+    sweep.run(jobs, 3, float("inf"), float("inf"), False, False, fake({}), poll=0.05, threads=2)
+    assert (Path(jobs[0].folder) / "threads.txt").read_text() == "2"
 
 
 def test_the_deadline_skips_what_has_not_started_and_kill_after_stops_what_runs(sweep, tmp_path):
