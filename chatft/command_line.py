@@ -76,7 +76,14 @@ def one_line_usage_error(message: str, options: Sequence[str], prog: str) -> str
 
 
 class OneLineErrors:
-    """Mixin for a jsonargparse parser: errors print one line on stderr and exit 2, not the whole usage."""
+    """Mixin for a jsonargparse parser: errors print one line on stderr and exit 2, not the whole usage.
+
+    It also turns off argparse's abbreviations: with them ``--model.learning_rat 1`` (a typo) was taken as
+    ``--model.learning_rate 1`` without a word, and a run trained at learning rate 1; a misspelt option is an
+    error that names the closest valid one instead."""
+
+    def __init__(self, *args: Any, allow_abbrev: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None):
         from chatft.compat.jsonargparse_hooks import debug_mode_active, error_parser, long_options

@@ -105,6 +105,35 @@ def test_lightning_command_option_typo_is_one_line(capsys):
     ]
 
 
+@pytest.mark.parametrize(
+    ("argv", "typo", "meant", "prog"),
+    [
+        (
+            ["fit", "--config", str(REPO / "configs/demo.yaml"), "--model.learning_rat", "1"],
+            "--model.learning_rat",
+            "--model.learning_rate",
+            "fit",
+        ),
+        (
+            ["fit", "--config", str(REPO / "configs/demo.yaml"), "--trainer.max_epoch", "3"],
+            "--trainer.max_epoch",
+            "--trainer.max_epochs",
+            "fit",
+        ),
+        (["chat", "--onnx", "x", "--requirement", "demo"], "--requirement", "--requirements", "chat"),
+    ],
+)
+def test_a_prefix_of_an_option_is_a_typo_not_the_option(capsys, argv, typo, meant, prog):
+    # argparse's abbreviations took --model.learning_rat as --model.learning_rate and trained at rate 1.
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"chatft: error: unrecognized option {typo}: did you mean {meant}? "
+        f"(options: python -m chatft {prog} --help)"
+    ]
+
+
 def test_chat_needs_exactly_one_model(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["chat", "--input", "turns.txt"])
