@@ -62,14 +62,6 @@ def test_explicit_max_epochs_wins(tiny_encoder, demo_small, tmp_path):
     assert cli.trainer.max_epochs == 2 and cli.trainer.global_step == 8
 
 
-def test_an_abbreviated_max_epochs_wins_too(tiny_encoder, demo_small, tmp_path):
-    # argparse accepts the unambiguous prefix; it was parsed but not seen as the user's length (stretched).
-    root = tmp_path / "run"
-    args = cli_args(tiny_encoder, demo_small, root, data__batch_size=16)
-    cli = lightning_cli(["fit", *args, "--trainer.max_epoch", "2"])
-    assert cli.trainer.max_epochs == 2 and cli.trainer.global_step == 8
-
-
 def test_stretched_run_stops_early_when_dev_stops_improving(tiny_encoder, demo_small, tmp_path, caplog):
     # Learning rates 0: dev metrics never change, so patience 2 stops after epochs 0, 1, 2.
     root = tmp_path / "run"

@@ -282,12 +282,10 @@ class ChatftCLI(LightningCLIHooks):
         """
         argv = sys.argv[1:] if args is None else args if isinstance(args, list) else []
         # An epoch or step count typed on the command line is the user's, not the recipe's: it wins over
-        # SmallDataSchedule's minimum (a config file's max_epochs is the recipe and may be raised).
-        # argparse also accepts an unambiguous prefix (``--trainer.max_epoch 3``), so a prefix counts too.
+        # SmallDataSchedule's minimum (a config file's max_epochs is the recipe and may be raised). Only the
+        # whole option counts: chatft's parsers take no abbreviations (``OneLineErrors``).
         self._explicit_length = any(
-            len(flag) > len("--trainer.max_") and full.startswith(flag)
-            for flag in (str(a).split("=")[0] for a in argv)
-            for full in ("--trainer.max_epochs", "--trainer.max_steps")
+            str(a).split("=")[0] in ("--trainer.max_epochs", "--trainer.max_steps") for a in argv
         )
         super().parse_arguments(parser, args)
         self._ckpt_hparams: dict | None = None
