@@ -14,7 +14,8 @@ dev chooses, ``test`` runs on the dev-selected checkpoint as ``seeds.py`` does (
 
 Jobs start seed-major (every cell's seed 0, then every cell's seed 1, ...), so a sweep cut short by
 ``--deadline`` (seconds after the start; no job starts later) still compares every cell on its first seeds;
-``--kill-after`` stops the jobs still running. Each job gets ``OMP_NUM_THREADS`` = CPU cores / parallel, or ``--threads``.
+``--kill-after`` stops the jobs still running. Each job gets ``OMP_NUM_THREADS`` = CPU cores / parallel, or
+``--threads``.
 ``--drop-checkpoints`` deletes a finished job's ``*.ckpt`` files (a BERT-base checkpoint is 0.4-1.3 GB; the
 dev and test numbers are already in its ``results.json``). Writes ``OUT/jobs.json`` (each job's state, exit
 code and wall time) and ``OUT/summary.md`` (``ablation_table.py``'s rows: one per cell, its finished seeds
@@ -165,12 +166,11 @@ def finish(job: Job, proc: subprocess.Popen, start: float, drop: bool) -> None:
         job.state = "done" if proc.returncode == 0 else "failed"
     job.returncode, job.seconds = proc.returncode, round(time.monotonic() - start - job.started, 1)
     freed = drop_checkpoints(job.folder) if drop else 0
+    log = Path(job.folder) / "sweep.log"
     print(
         f"[{time.monotonic() - start:6.0f} s] {job.state}: {job.label}, seed {job.seed} ({job.seconds:.0f} s"
         + (f", {freed / 1e9:.1f} GB of checkpoints dropped" if freed else "")
-        + (f"; its output: {Path(job.folder) / 'sweep.log'}" if job.state == "failed" else "")
-        + ")"
-        + (f": {last_line(Path(job.folder) / 'sweep.log')}" if job.state == "failed" else ""),
+        + (f"; its output: {log}): {last_line(log)}" if job.state == "failed" else ")"),
         flush=True,
     )
 
