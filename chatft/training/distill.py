@@ -39,6 +39,13 @@ emission scores, which is not what a CRF predicts, but the exact KL between the 
 whole tag sequences (:func:`crf_kl`, from per-utterance :class:`~chatft.core.crf_posterior.CrfTarget` statistics
 computed once from the teacher's emissions and transitions), so the student's transitions learn from the
 teacher too. An utterance the teacher's truncation cut differently gets no slot target.
+
+Several teachers (``--model.distill_from '[a.ckpt, b.ckpt, c.ckpt]'``, e.g. one model per seed: an ensemble is
+a stronger teacher than any of its members) teach as one: each computes its targets from the words with its own
+tokenizer before training, as above, and the cache holds their mean logits per utterance and per word
+(:func:`average_targets`; with ``distill_crf``, the mean of their CRF scores too). Hidden states are not
+averaged (``distill_hidden_weight`` > 0 is an error); the student may start from the first teacher's weights
+when it shares the student's tokenizer (``distill_init``, as with one teacher).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -207,6 +215,47 @@ def init_from_teacher(student, teacher, layers: int | list[int] | None) -> list[
     return keep
 
 
+def teacher_paths(distill_from: str | Path | Sequence[str | Path] | None) -> list[str]:
+    """``--model.distill_from`` as a list of checkpoint paths (one path, a list of them, or none)."""
+    if not distill_from:
+        return []
+    if isinstance(distill_from, (str, Path)):
+        return [str(distill_from)]
+    return [str(p) for p in distill_from]
+
+
+def _check_teacher_file(path: str | Path, intent_labels: Sequence[str], slot_labels: Sequence[str]) -> None:
+    """A one-line error unless ``path`` is a checkpoint with the student's label lists."""
+    from chatft.model.checkpoint import checkpoint_labels
+
+    if not Path(path).expanduser().is_file():
+        raise ConfigError(f"--model.distill_from {path}: no such checkpoint file")
+    intents, slots = checkpoint_labels(path)
+    if list(intents) != list(intent_labels) or list(slots) != list(slot_labels):
+        raise ConfigError(
+            f"--model.distill_from {path}: the teacher's labels differ from this data's "
+            f"({len(intents)} intents and {len(slots)} slot tags vs {len(intent_labels)} and {len(slot_labels)}, "
+            "or another order); distill from a teacher trained on the same label lists"
+        )
+
+
+def average_targets(
+    per_teacher: Sequence[Sequence[tuple[Tensor, Tensor | None, int]]],
+) -> list[tuple[Tensor, Tensor | None, int]]:
+    """Several teachers' :func:`word_targets` as one teacher's: for each utterance the mean of their intent
+    logits and of their slot rows (a logit average, the geometric mean of their distributions), and the fewest
+    words any of them saw (a word one teacher's truncation cut has no averaged row)."""
+    out = []
+    for rows in zip(*per_teacher, strict=True):
+        intent = torch.stack([r[0] for r in rows]).mean(0)
+        seen = min(r[2] for r in rows)
+        slots = None if rows[0][1] is None else torch.stack([r[1] for r in rows]).mean(0)
+        if slots is not None:
+            slots[seen:] = 0
+        out.append((intent, slots, seen))
+    return out
+
+
 class Teacher:
     """A trained checkpoint used for its soft targets (eval mode, no gradient, outputs cached by utterance index).
 
@@ -234,6 +283,7 @@ class Teacher:
         hidden_weight: float = 0.0,
         inference=None,
         crf_targets: bool = False,
+        ensemble: Sequence = (),
     ) -> None:
         self.model = model.eval()
         for p in self.model.parameters():
@@ -243,6 +293,9 @@ class Teacher:
         self.slot_loss_coef = slot_loss_coef
         self.hidden_weight = hidden_weight
         self.inference = inference
+        #: Several teachers: every teacher's :class:`~chatft.model.inference.InferenceModel` (``inference`` is
+        #: the first's, ``model`` its model); their targets are averaged (:meth:`fill`).
+        self.ensemble = list(ensemble)
         self.crf_targets = crf_targets
         #: With ``crf_targets``: each utterance's :class:`CrfTarget` (None: no slot target for it).
         self._crf: dict[int, CrfTarget | None] = {}
@@ -257,7 +310,7 @@ class Teacher:
     @classmethod
     def load(
         cls,
-        path: str | Path,
+        path: str | Path | Sequence[str | Path],
         intent_labels: Sequence[str],
         slot_labels: Sequence[str],
         vocab_size: int,
@@ -265,53 +318,67 @@ class Teacher:
         tokenizer=None,
         **options,
     ) -> Teacher:
-        """Load the teacher checkpoint; its label lists must be the student's (one-line error).
+        """Load the teacher checkpoint (or several: a list); its label lists must be the student's (one-line
+        error).
 
         ``tokenizer``: the student's. When the teacher's differs (:func:`same_tokenizer`) the teacher keeps its
-        own (``inference``); otherwise (or without one) its vocabulary size must be ``vocab_size``."""
-        from chatft.model.checkpoint import checkpoint_labels
+        own (``inference``); otherwise (or without one) its vocabulary size must be ``vocab_size``. Several
+        teachers always give targets computed from the words (their average, :meth:`fill`); ``model`` is the
+        first's, whose weights the student may start from when it shares the student's tokenizer."""
         from chatft.model.inference import load_for_inference
 
-        if not Path(path).expanduser().is_file():
-            raise ConfigError(f"--model.distill_from {path}: no such checkpoint file")
-        intents, slots = checkpoint_labels(path)
-        if list(intents) != list(intent_labels) or list(slots) != list(slot_labels):
-            raise ConfigError(
-                f"--model.distill_from {path}: the teacher's labels differ from this data's "
-                f"({len(intents)} intents and {len(slots)} slot tags vs {len(intent_labels)} and {len(slot_labels)}, "
-                "or another order); distill from a teacher trained on the same label lists"
-            )
-        loaded = load_for_inference(path, device=str(device))
-        if tokenizer is not None and not same_tokenizer(loaded.tokenizer, tokenizer):
-            return cls(loaded.model, inference=loaded, **options)
-        teacher_vocab = loaded.model.encoder.config.vocab_size
-        if teacher_vocab != vocab_size:
-            raise ConfigError(
-                f"--model.distill_from {path}: the teacher's encoder has a {teacher_vocab}-token vocabulary, the "
-                f"student's {vocab_size}; teacher and student must share the tokenizer"
-            )
-        return cls(loaded.model, **options)
+        paths = teacher_paths(path)
+        for p in paths:
+            _check_teacher_file(p, intent_labels, slot_labels)
+        loaded = [load_for_inference(p, device=str(device)) for p in paths]
+        own = tokenizer is not None and not same_tokenizer(loaded[0].tokenizer, tokenizer)
+        if not own:
+            teacher_vocab = loaded[0].model.encoder.config.vocab_size
+            if teacher_vocab != vocab_size:
+                raise ConfigError(
+                    f"--model.distill_from {paths[0]}: the teacher's encoder has a {teacher_vocab}-token "
+                    f"vocabulary, the student's {vocab_size}; teacher and student must share the tokenizer"
+                )
+        if len(loaded) > 1:
+            return cls(loaded[0].model, inference=loaded[0] if own else None, ensemble=loaded, **options)
+        return cls(loaded[0].model, inference=loaded[0] if own else None, **options)
 
     def _crf_target(self, rows: Tensor, n_words: int) -> CrfTarget | None:
         """The :class:`CrfTarget` of one utterance from the teacher's word emissions ``[n, T]`` (None: no words,
         or not the student's ``n_words``)."""
         if rows is None or rows.size(0) == 0 or rows.size(0) != n_words:
             return None
-        if self._decoder is None:  # the teacher is frozen: its masked scores never change
+        if self._decoder is None:  # the teachers are frozen: their masked scores never change
             from chatft.model.decoding import slot_decoder_of
 
-            self._decoder = slot_decoder_of(self.model)
-        d = self._decoder
-        return crf_target(rows.detach().double().cpu().numpy(), d.start, d.trans, d.end)
+            decoders = [slot_decoder_of(m) for m in self.members()]
+            # Several CRFs: the mean of their scores, the CRF whose path scores are the teachers' mean (as the
+            # averaged emission rows are), i.e. the normalised geometric mean of their tag-sequence distributions.
+            self._decoder = tuple(
+                np.mean([getattr(d, k) for d in decoders], 0) for k in ("start", "trans", "end")
+            )
+        start, trans, end = self._decoder
+        return crf_target(rows.detach().double().cpu().numpy(), start, trans, end)
+
+    def members(self) -> list:
+        """The teachers' models: each member of an ensemble, or the one teacher."""
+        return [loaded.model for loaded in self.ensemble] or [self.model]
 
     def to(self, device: torch.device | str) -> Teacher:
-        self.model.to(device)
+        for model in self.members():
+            model.to(device)
         return self
 
     @property
     def own_tokenizer(self) -> bool:
         """Whether the teacher reads words with a tokenizer other than the student's (targets from :meth:`fill`)."""
         return self.inference is not None
+
+    @property
+    def precomputed(self) -> bool:
+        """Whether every target is computed from the training words before training (:meth:`fill`): a teacher
+        with its own tokenizer, or several teachers."""
+        return self.own_tokenizer or bool(self.ensemble)
 
     def fill(
         self,
@@ -322,9 +389,15 @@ class Teacher:
     ) -> str:
         """Compute the targets of every training utterance (index ``i``: ``words[i]``, the student keeps
         ``n_words[i]`` of its words) with the teacher's own tokenizer, into the cache; returns the line saying
-        what it cost. Then the teacher model is moved to the CPU: it never runs again."""
+        what it cost. Then the teacher model is moved to the CPU: it never runs again. Several teachers: each
+        computes its targets with its own tokenizer, and the cache holds their average (:func:`average_targets`)."""
         start = time.perf_counter()
-        rows = word_targets(self.inference, words, n_words, batch_size, device)
+        if self.ensemble:
+            rows = average_targets(
+                [word_targets(t, words, n_words, batch_size, device) for t in self.ensemble]
+            )
+        else:
+            rows = word_targets(self.inference, words, n_words, batch_size, device)
         for i, (intent, slots, seen) in enumerate(rows):
             self._cache[i] = (intent, slots, None)
             self._seen[i] = seen
@@ -332,7 +405,13 @@ class Teacher:
                 self._crf[i] = self._crf_target(None if slots is None else slots[:seen], n_words[i])
         seconds = time.perf_counter() - start
         self.filled = (len(rows), seconds)
-        self.model.to("cpu")
+        self.to("cpu")
+        if self.ensemble:
+            encoders = ", ".join(str(t.hparams.get("encoder")) for t in self.ensemble)
+            return (
+                f"distillation: {len(self.ensemble)} teachers ({encoders}; each its own tokenizer) computed the "
+                f"averaged targets of {len(rows)} training utterances in {seconds:.1f} s"
+            )
         return (
             f"distillation: the teacher ({self.inference.hparams.get('encoder')}, its own tokenizer, max_length "
             f"{self.inference.max_length}) computed the targets of {len(rows)} training utterances in "
@@ -344,12 +423,12 @@ class Teacher:
         """The teacher's intent logits ``[B, I]``, word-level slot logits ``[B, W, T]`` and (with
         ``hidden_weight``) last hidden states ``[B, L, H]`` for a training batch, padded as the batch is."""
         index = batch["index"].tolist()
-        if self.own_tokenizer or all(i in self._cache for i in index):
+        if self.precomputed or all(i in self._cache for i in index):
             self.stats["cached_batches"] += 1
             intents = torch.stack([self._cache[i][0] for i in index])
             slots = self._padded([self._cache[i][1] for i in index], batch["word_mask"].size(1))
             hidden = self._padded([self._cache[i][2] for i in index], batch["input_ids"].size(1))
-            if self.own_tokenizer:  # filled on the CPU before training
+            if self.precomputed:  # filled on the CPU before training
                 device = batch["word_mask"].device
                 return intents.to(device), None if slots is None else slots.to(device), None
             return intents, slots, hidden
@@ -392,7 +471,7 @@ class Teacher:
         for the student's outputs on ``batch`` (``crf``: the student's CRF, needed with ``crf_targets``)."""
         teacher_intent, teacher_slots, teacher_hidden = self.targets(batch)
         word_mask = batch["word_mask"]
-        if self.own_tokenizer:  # words the teacher's truncation cut have no slot target
+        if self.precomputed:  # words a teacher's truncation cut have no slot target
             seen = torch.tensor([self._seen[i] for i in batch["index"].tolist()], device=word_mask.device)
             word_mask = word_mask & (torch.arange(word_mask.size(1), device=word_mask.device) < seen[:, None])
         soft = distillation_loss(
@@ -429,8 +508,13 @@ class Teacher:
                 "and never ran"
             )
         s = self.stats
+        n, seconds = self.filled
+        if self.ensemble:
+            return (
+                f"distillation: the {len(self.ensemble)} teachers' averaged targets for {n} training utterances "
+                f"took {seconds:.1f} s before training; {s['cached_batches']} batches read them"
+            )
         if self.own_tokenizer:
-            n, seconds = self.filled
             return (
                 f"distillation: the teacher's targets for {n} training utterances took {seconds:.1f} s before "
                 f"training (its own tokenizer); {s['cached_batches']} batches read them"

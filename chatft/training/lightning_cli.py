@@ -28,6 +28,7 @@ from chatft.training.calibration import OOSCalibration
 from chatft.training.checkpoint import AtomicCheckpointIO, CheckpointError, check_labels_match
 from chatft.training.contrastive import ContrastiveStage
 from chatft.training.datamodule import IntentSlotDataModule
+from chatft.training.distill import teacher_paths
 from chatft.training.module import IntentSlotModule
 from chatft.training.prediction_writer import JsonlPredictionWriter
 from chatft.training.progress import ChatftProgressBar
@@ -114,9 +115,10 @@ def check_distill_from(model) -> None:
     checkpoint keeps the teacher's path in its hyper-parameters, and test/predict/export never read it."""
     if model is None:
         return
-    path = model.get("distill_from") or (model.get("init_args") or {}).get("distill_from")
-    if path and not Path(path).expanduser().is_file():
-        raise ConfigError(f"--model.distill_from {path}: no such checkpoint file")
+    paths = teacher_paths(model.get("distill_from") or (model.get("init_args") or {}).get("distill_from"))
+    for path in paths:
+        if not Path(path).expanduser().is_file():
+            raise ConfigError(f"--model.distill_from {path}: no such checkpoint file")
 
 
 def quiet_libraries() -> None:

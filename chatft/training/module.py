@@ -37,7 +37,7 @@ from chatft.model.encoders import DEFAULT_ENCODER, load_tokenizer
 from chatft.model.spec import ModelSpec
 from chatft.model.vocabulary import INITS
 from chatft.training.calibration_report import ece_values
-from chatft.training.distill import Teacher, init_from_teacher
+from chatft.training.distill import Teacher, init_from_teacher, teacher_paths
 from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.oos_metrics import OOSMetrics
 from chatft.training.optimizer import FineTuning
@@ -93,7 +93,9 @@ class IntentSlotModule(FineTuning, L.LightningModule):
             and whose soft intent and slot targets it also learns from (:mod:`chatft.training.distill`); used
             during ``fit`` only. A teacher with another tokenizer (its own encoder, e.g. all-mpnet-base-v2 for
             a MiniLM student) computes its per-utterance and per-word targets from the training words with its
-            own tokenizer, once before training (on every DDP rank).
+            own tokenizer, once before training (on every DDP rank). A list of checkpoints teaches as one
+            teacher: the mean of their logits (e.g. several seeds' models; the student may start from the first
+            one's weights).
         distill_weight: ``w`` in loss = (1 - w) x usual loss + w x distillation loss. 0.2 was chosen on dev
             (3-layer students that start from the teacher, 3 seeds on ATIS: sentence accuracy 90.67 at 0.5,
             90.80 at 0.2, 91.00 at 0; CLINC150, 1 seed: 93.71 at 0.2 and at 0): within one dev utterance per
@@ -150,7 +152,7 @@ class IntentSlotModule(FineTuning, L.LightningModule):
         compile: bool = False,
         oos_label: str | None = "oos",
         encoder_layers: int | list[int] | None = None,
-        distill_from: str | None = None,
+        distill_from: str | list[str] | None = None,
         distill_weight: float = 0.2,
         distill_temperature: float = 1.0,
         distill_init: bool | None = None,
@@ -272,14 +274,18 @@ class IntentSlotModule(FineTuning, L.LightningModule):
                 hidden_weight=self.hparams.distill_hidden_weight,
                 crf_targets=bool(self.hparams.get("distill_crf")),
             )
-            if self._teacher.crf_targets and self._teacher.model.crf is None:
-                raise ConfigError(
-                    f"--model.distill_crf: the teacher {self.hparams.distill_from} has no CRF (it was trained "
-                    "without --model.use_crf true); drop --model.distill_crf"
-                )
+            paths = teacher_paths(self.hparams.distill_from)
+            for path, model in zip(paths, self._teacher.members(), strict=True):
+                if self._teacher.crf_targets and model.crf is None:
+                    raise ConfigError(
+                        f"--model.distill_crf: the teacher {path} has no CRF (it was trained without "
+                        "--model.use_crf true); drop --model.distill_crf"
+                    )
             if self._teacher.own_tokenizer:
                 self._setup_other_tokenizer_teacher(datamodule)
                 return
+            if self._teacher.ensemble:
+                self._setup_teacher_ensemble(datamodule)
             sizes = (self._teacher.model.encoder.config.hidden_size, self.model.encoder.config.hidden_size)
             if self.hparams.distill_hidden_weight > 0 and sizes[0] != sizes[1]:
                 raise ConfigError(
@@ -289,8 +295,9 @@ class IntentSlotModule(FineTuning, L.LightningModule):
             if self.hparams.distill_init is not False:
                 keep = init_from_teacher(self.model, self._teacher.model, self.hparams.encoder_layers)
                 if self.trainer.is_global_zero:
+                    whose = "the first teacher's" if self._teacher.ensemble else "the teacher's"
                     print(
-                        f"distillation: the student starts from the teacher's weights (its layers {keep}, "
+                        f"distillation: the student starts from {whose} weights (its layers {keep}, "
                         "embeddings and heads)",
                         flush=True,
                     )
@@ -366,6 +373,16 @@ class IntentSlotModule(FineTuning, L.LightningModule):
                 f"--model.distill_from with --model.distill_weight 0: {why}, so it gives no starting weights "
                 "and would do nothing; raise --model.distill_weight or drop --model.distill_from"
             )
+        self._keep_teacher_inputs(datamodule, why)
+        if self.trainer.is_global_zero:
+            print(
+                "distillation: the student starts from its pretrained encoder: the teacher's encoder "
+                f"({theirs}) differs from the student's ({ours})",
+                flush=True,
+            )
+
+    def _keep_teacher_inputs(self, datamodule, why: str) -> None:
+        """Keep the training split's words and the student's word counts for :meth:`Teacher.fill`."""
         if not hasattr(datamodule, "split_examples") or "train" not in getattr(datamodule, "datasets", {}):
             raise ConfigError(
                 f"--model.distill_from: {why}; its targets are computed from the training words, which need "
@@ -375,17 +392,28 @@ class IntentSlotModule(FineTuning, L.LightningModule):
             [ex.words for ex in datamodule.split_examples("train")],
             [len(f.word_starts) for f in datamodule.datasets["train"]],
         )
-        if self.trainer.is_global_zero:
-            print(
-                "distillation: the student starts from its pretrained encoder: the teacher's encoder "
-                f"({theirs}) differs from the student's ({ours})",
-                flush=True,
+
+    def _setup_teacher_ensemble(self, datamodule) -> None:
+        """Several teachers that share the student's tokenizer: their averaged targets are computed from the
+        words before training (:meth:`Teacher.fill`); only the first one's weights can start the student."""
+        hp = self.hparams
+        why = f"{len(self._teacher.ensemble)} teachers give averaged targets"
+        if hp.distill_hidden_weight > 0:
+            raise ConfigError(
+                f"--model.distill_hidden_weight: {why}, and hidden states are not averaged: use "
+                "--model.distill_hidden_weight 0 or one teacher"
             )
+        if hp.distill_weight == 0:
+            raise ConfigError(
+                f"--model.distill_from with --model.distill_weight 0: {why}, which weight 0 ignores (only the "
+                "first teacher's weights would be used); raise --model.distill_weight or give one teacher"
+            )
+        self._keep_teacher_inputs(datamodule, why)
 
     def on_fit_start(self) -> None:
         if self._teacher is not None and self._teacher.teaches:  # weight 0: it never runs, leave it on CPU
             self._teacher.to(self.device)
-        if self._teacher is not None and self._teacher.own_tokenizer and not self._teacher.filled[0]:
+        if self._teacher is not None and self._teacher.precomputed and not self._teacher.filled[0]:
             words, n_words = self._teacher_inputs
             line = self._teacher.fill(words, n_words, self.device)
             if self.trainer.is_global_zero:
