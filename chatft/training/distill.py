@@ -40,12 +40,13 @@ whole tag sequences (:func:`crf_kl`, from per-utterance :class:`~chatft.core.crf
 computed once from the teacher's emissions and transitions), so the student's transitions learn from the
 teacher too. An utterance the teacher's truncation cut differently gets no slot target.
 
-Several teachers (``--model.distill_from '[a.ckpt, b.ckpt, c.ckpt]'``, e.g. one model per seed: an ensemble is
-a stronger teacher than any of its members) teach as one: each computes its targets from the words with its own
-tokenizer before training, as above, and the cache holds their mean logits per utterance and per word
-(:func:`average_targets`; with ``distill_crf``, the mean of their CRF scores too). Hidden states are not
-averaged (``distill_hidden_weight`` > 0 is an error); the student may start from the first teacher's weights
-when it shares the student's tokenizer (``distill_init``, as with one teacher).
+Several teachers (``--model.distill_from '[a.ckpt, b.ckpt, c.ckpt]'``, e.g. one model per seed, whose average
+is often more accurate than each; ``benchmarks/ensemble_eval.py`` says whether it is on dev) teach as one: each
+computes its targets from the words with its own tokenizer before training, as above, and the cache holds
+their mean logits per utterance and per word (:func:`average_targets`; with ``distill_crf``, the mean of their
+CRF scores too). Hidden states are not averaged (``distill_hidden_weight`` > 0 is an error); the student may
+start from the first teacher's weights when it shares the student's tokenizer (``distill_init``, as with one
+teacher).
 """
 
 from __future__ import annotations
