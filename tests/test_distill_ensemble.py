@@ -255,3 +255,16 @@ def test_ensemble_eval_needs_two_checkpoints(teachers, capsys):
         .splitlines()[-1]
         .endswith("error: give two or more checkpoints (an ensemble of one is the model itself)")
     )
+
+
+def test_ensemble_eval_scores_intent_only_models_without_a_slot_f1():
+    """A model without slots (CLINC150-style data): slot F1 is None (printed ``n/a``), and the sentence is right
+    when the intent is."""
+    from chatft.core.formats import Example
+
+    script = _ensemble_eval()
+    examples = [Example(("hi",), None, "greet"), Example(("bye",), None, "bye")]
+    logits = [np.array([2.0, 0.0]), np.array([3.0, 1.0])]  # both say "greet"
+    result = script.scores(logits, [None, None], [0, 0], None, ("greet", "bye"), (), examples)
+    assert result == {"intent_acc": 0.5, "slot_f1": None, "sent_acc": 0.5}
+    assert script.mean_decoder([None, None]) is None
