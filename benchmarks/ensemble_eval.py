@@ -28,7 +28,7 @@ from chatft.core.formats import read_split
 from chatft.core.tags import bio_chunks
 from chatft.model.decoding import slot_decoder_of
 from chatft.model.inference import load_for_inference
-from chatft.training.distill import average_targets, word_targets
+from chatft.training.distill import average_targets, mean_decoder, word_targets
 
 
 def scores(
@@ -67,17 +67,6 @@ def scores(
         "slot_f1": None if decoder is None else 2 * p * r / (p + r) if p + r else 0.0,
         "sent_acc": right_sentences / len(examples),
     }
-
-
-def mean_decoder(decoders: list[SlotDecoder | None]) -> SlotDecoder | None:
-    """A decoder whose start, transition and end scores are the members' means (their mode, the first's)."""
-    if decoders[0] is None:
-        return None
-    first = decoders[0]
-    if first.start is None:  # per-word argmax: nothing learned to average
-        return first
-    mean = {k: np.mean([getattr(d, k) for d in decoders], 0) for k in ("start", "trans", "end")}
-    return SlotDecoder(mode=first.mode, **mean)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -213,7 +213,7 @@ def test_ensemble_eval_scores_each_member_as_chatft_test_does(teachers, tmp_path
     from chatft.core.formats import read_split
     from chatft.model.decoding import slot_decoder_of
     from chatft.model.inference import load_for_inference
-    from chatft.training.distill import average_targets, word_targets
+    from chatft.training.distill import average_targets, mean_decoder, word_targets
 
     script = _ensemble_eval()
     paths = [str(teachers["same"]), str(teachers["other"])]
@@ -233,7 +233,7 @@ def test_ensemble_eval_scores_each_member_as_chatft_test_does(teachers, tmp_path
     words = [ex.words for ex in examples]
     models = [load_for_inference(p) for p in paths]
     mean = average_targets([word_targets(m, words, [len(w) for w in words]) for m in models])
-    decoder = script.mean_decoder([slot_decoder_of(m.model) for m in models])
+    decoder = mean_decoder([slot_decoder_of(m.model) for m in models])
     intents = models[0].intent_labels
     right = sum(intents[int(t[0].argmax())] == ex.intent for t, ex in zip(mean, examples, strict=True))
     assert rows[2]["intent_acc"] == right / len(examples)
@@ -261,10 +261,11 @@ def test_ensemble_eval_scores_intent_only_models_without_a_slot_f1():
     """A model without slots (CLINC150-style data): slot F1 is None (printed ``n/a``), and the sentence is right
     when the intent is."""
     from chatft.core.formats import Example
+    from chatft.training.distill import mean_decoder
 
     script = _ensemble_eval()
     examples = [Example(("hi",), None, "greet"), Example(("bye",), None, "bye")]
     logits = [np.array([2.0, 0.0]), np.array([3.0, 1.0])]  # both say "greet"
     result = script.scores(logits, [None, None], [0, 0], None, ("greet", "bye"), (), examples)
     assert result == {"intent_acc": 0.5, "slot_f1": None, "sent_acc": 0.5}
-    assert script.mean_decoder([None, None]) is None
+    assert mean_decoder([None, None]) is None

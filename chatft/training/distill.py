@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from chatft.core.crf_posterior import CrfTarget, crf_target
+from chatft.core.decoding import SlotDecoder
 from chatft.core.errors import ConfigError
 from chatft.core.features import pad_batch, tokenize_examples
 from chatft.core.inference_loop import MODEL_INPUTS
@@ -257,6 +258,18 @@ def average_targets(
     return out
 
 
+def mean_decoder(decoders: Sequence[SlotDecoder | None]) -> SlotDecoder | None:
+    """One slot decoder for several models: the members' mean start, transition and end scores (their mode, the
+    first's). For CRFs that is the CRF whose path scores are the members' mean (as averaged emission rows are),
+    i.e. the normalised geometric mean of their tag-sequence distributions; one decoder, or one with nothing
+    learned to average (per-word argmax, or no slots: None), is returned as it is."""
+    first = decoders[0]
+    if len(decoders) == 1 or first is None or first.start is None:
+        return first
+    mean = {k: np.mean([getattr(d, k) for d in decoders], 0) for k in ("start", "trans", "end")}
+    return SlotDecoder(mode=first.mode, **mean)
+
+
 class Teacher:
     """A trained checkpoint used for its soft targets (eval mode, no gradient, outputs cached by utterance index).
 
@@ -340,9 +353,8 @@ class Teacher:
                     f"--model.distill_from {paths[0]}: the teacher's encoder has a {teacher_vocab}-token "
                     f"vocabulary, the student's {vocab_size}; teacher and student must share the tokenizer"
                 )
-        if len(loaded) > 1:
-            return cls(loaded[0].model, inference=loaded[0] if own else None, ensemble=loaded, **options)
-        return cls(loaded[0].model, inference=loaded[0] if own else None, **options)
+        ensemble = loaded if len(loaded) > 1 else ()
+        return cls(loaded[0].model, inference=loaded[0] if own else None, ensemble=ensemble, **options)
 
     def _crf_target(self, rows: Tensor, n_words: int) -> CrfTarget | None:
         """The :class:`CrfTarget` of one utterance from the teacher's word emissions ``[n, T]`` (None: no words,
@@ -352,14 +364,9 @@ class Teacher:
         if self._decoder is None:  # the teachers are frozen: their masked scores never change
             from chatft.model.decoding import slot_decoder_of
 
-            decoders = [slot_decoder_of(m) for m in self.members()]
-            # Several CRFs: the mean of their scores, the CRF whose path scores are the teachers' mean (as the
-            # averaged emission rows are), i.e. the normalised geometric mean of their tag-sequence distributions.
-            self._decoder = tuple(
-                np.mean([getattr(d, k) for d in decoders], 0) for k in ("start", "trans", "end")
-            )
-        start, trans, end = self._decoder
-        return crf_target(rows.detach().double().cpu().numpy(), start, trans, end)
+            self._decoder = mean_decoder([slot_decoder_of(m) for m in self.members()])
+        d = self._decoder
+        return crf_target(rows.detach().double().cpu().numpy(), d.start, d.trans, d.end)
 
     def members(self) -> list:
         """The teachers' models: each member of an ensemble, or the one teacher."""
