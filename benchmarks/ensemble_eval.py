@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"checkpoints": args.checkpoints, "splits": {}}
     print("| model | split | intent acc | slot F1 | sentence acc |\n| --- | --- | ---: | ---: | ---: |")
     for split in args.splits:
-        examples = read_split(args.data, split)
+        try:
+            examples = read_split(args.data, split)
+        except (ValueError, OSError) as err:  # chatft's data errors name the file and line
+            sys.exit(f"ensemble_eval.py: {err}")
         words = [ex.words for ex in examples]
         n_words = [len(w) for w in words]
         each = [word_targets(m, words, n_words) for m in models]

@@ -269,3 +269,21 @@ def test_ensemble_eval_scores_intent_only_models_without_a_slot_f1():
     result = script.scores(logits, [None, None], [0, 0], None, ("greet", "bye"), (), examples)
     assert result == {"intent_acc": 0.5, "slot_f1": None, "sent_acc": 0.5}
     assert mean_decoder([None, None]) is None
+
+
+def test_ensemble_eval_names_a_missing_split_in_one_line(teachers):
+    args = [
+        "--data",
+        str(teachers["data"]),
+        "--splits",
+        "tets",
+        "--",
+        str(teachers["same"]),
+        str(teachers["other"]),
+    ]
+    with pytest.raises(SystemExit) as exc:
+        _ensemble_eval().main(args)
+    assert exc.value.code == (
+        f"ensemble_eval.py: {teachers['data'] / 'tets'}: split folder not found (expected seq.in, seq.out and "
+        "label inside)"
+    )
