@@ -74,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="a chatft data folder")
     parser.add_argument("--splits", nargs="+", default=["dev"], help="splits to score (default: dev)")
     parser.add_argument("--json", help="write the numbers here")
-    parser.add_argument("checkpoints", nargs="+", help="two or more chatft checkpoints with the same labels")
+    parser.add_argument("checkpoints", nargs="*", help="two or more chatft checkpoints with the same labels")
     args = parser.parse_args(argv)
+    swallowed = [s for s in args.splits if s.endswith(".ckpt") or Path(s).is_file()]
+    if swallowed and not args.checkpoints:  # argparse gives every word after --splits to it
+        parser.error(
+            f"--splits took the checkpoints ({swallowed[0]} ...): put -- before them: --splits dev -- A.ckpt B.ckpt"
+        )
     if len(args.checkpoints) < 2:
         parser.error("give two or more checkpoints (an ensemble of one is the model itself)")
     try:

@@ -130,7 +130,7 @@ def test_an_ensemble_fit_logs_its_lines_and_the_student_keeps_the_list(
         "heads)"
     )
     assert lines[1].startswith(
-        f"distillation: 2 teachers ({tiny_encoder}, {teachers['other_encoder']}; each its own tokenizer) "
+        f"distillation: 2 teachers ({tiny_encoder}, {teachers['other_encoder']}; each from the words, with its tokenizer) "
         "computed the averaged targets of 64 training utterances in "
     )
     assert lines[2].startswith(
@@ -286,4 +286,21 @@ def test_ensemble_eval_names_a_missing_split_in_one_line(teachers):
     assert exc.value.code == (
         f"ensemble_eval.py: {teachers['data'] / 'tets'}: split folder not found (expected seq.in, seq.out and "
         "label inside)"
+    )
+
+
+def test_ensemble_eval_says_to_put_dashes_when_splits_took_the_checkpoints(teachers, capsys):
+    """``--splits dev A.ckpt B.ckpt`` without ``--``: argparse gives the checkpoints to ``--splits``; the error
+    says so and how to write it, instead of argparse's "required: checkpoints"."""
+    same, other = str(teachers["same"]), str(teachers["other"])
+    with pytest.raises(SystemExit) as exc:
+        _ensemble_eval().main(["--data", str(teachers["data"]), "--splits", "dev", same, other])
+    assert exc.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"error: --splits took the checkpoints ({same} ...): put -- before them: --splits dev -- A.ckpt B.ckpt"
+        )
     )

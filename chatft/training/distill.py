@@ -417,7 +417,7 @@ class Teacher:
         if self.ensemble:
             encoders = ", ".join(str(t.hparams.get("encoder")) for t in self.ensemble)
             return (
-                f"distillation: {len(self.ensemble)} teachers ({encoders}; each its own tokenizer) computed the "
+                f"distillation: {len(self.ensemble)} teachers ({encoders}; each from the words, with its tokenizer) computed the "
                 f"averaged targets of {len(rows)} training utterances in {seconds:.1f} s"
             )
         return (
