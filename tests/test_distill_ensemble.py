@@ -130,8 +130,8 @@ def test_an_ensemble_fit_logs_its_lines_and_the_student_keeps_the_list(
         "heads)"
     )
     assert lines[1].startswith(
-        f"distillation: 2 teachers ({tiny_encoder}, {teachers['other_encoder']}; each from the words, with its tokenizer) "
-        "computed the averaged targets of 64 training utterances in "
+        f"distillation: 2 teachers ({tiny_encoder}, {teachers['other_encoder']}; each from the words, with its "
+        "tokenizer) computed the averaged targets of 64 training utterances in "
     )
     assert lines[2].startswith(
         "distillation: the 2 teachers' averaged targets for 64 training utterances took "

@@ -417,8 +417,8 @@ class Teacher:
         if self.ensemble:
             encoders = ", ".join(str(t.hparams.get("encoder")) for t in self.ensemble)
             return (
-                f"distillation: {len(self.ensemble)} teachers ({encoders}; each from the words, with its tokenizer) computed the "
-                f"averaged targets of {len(rows)} training utterances in {seconds:.1f} s"
+                f"distillation: {len(self.ensemble)} teachers ({encoders}; each from the words, with its "
+                f"tokenizer) computed the averaged targets of {len(rows)} training utterances in {seconds:.1f} s"
             )
         return (
             f"distillation: the teacher ({self.inference.hparams.get('encoder')}, its own tokenizer, max_length "
