@@ -1,5 +1,5 @@
-"""One count behind every few-shot decision of ``fit`` (the encoder advice, the intent pooling, the intent-name
-utterances, the contrastive stage): the training files' utterances per intent, out-of-scope ones left out, at
+"""One count behind every few-shot decision of ``fit`` (the encoder advice, the intent pooling, the intent head's
+learning rate, the intent-name utterances, the contrastive stage): the training files' utterances per intent, out-of-scope ones left out, at
 least 2 intents. A bot with many out-of-scope examples is as few-shot as its intents are."""
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ def test_every_few_shot_rule_of_fit_counts_the_same(tiny_encoder, tmp_path, monk
 
     monkeypatch.setattr(module, "default_intent_pooling", spy(schedule.default_intent_pooling))
     monkeypatch.setattr(schedule, "few_shot_encoder_advice", spy(schedule.few_shot_encoder_advice))
+    monkeypatch.setattr(
+        module, "default_intent_head_learning_rate", spy(schedule.default_intent_head_learning_rate)
+    )
     train = rows(10, n_oos=40)
     data = write_jointbert(tmp_path / "data", {"train": train, "dev": train[::7]})
     args = cli_args(
@@ -92,7 +95,11 @@ def test_every_few_shot_rule_of_fit_counts_the_same(tiny_encoder, tmp_path, monk
     )
     cli = lightning_cli(["fit", *args])
     stage = next(c for c in cli.trainer.callbacks if isinstance(c, ContrastiveStage))
-    assert sorted(seen) == [("default_intent_pooling", 20, 2), ("few_shot_encoder_advice", 20, 2)]
+    assert sorted(seen) == [
+        ("default_intent_head_learning_rate", 20, 2),
+        ("default_intent_pooling", 20, 2),
+        ("few_shot_encoder_advice", 20, 2),
+    ]
     assert len(stage.losses) == 1  # the stage ran: few-shot by its count too
     out = capsys.readouterr().out
     assert "train: 2 intent names added as utterances, 62 in all (a few-shot training set" in out

@@ -22,7 +22,7 @@ def test_encoder_depth_counts_layers_down_from_the_top(name, depth):
     assert encoder_depth(name, num_layers=6) == depth
 
 
-def _module_lrs(tiny_encoder, **kwargs) -> dict[str, tuple[float, float]]:
+def _module_lrs(tiny_encoder, intent_head_learning_rate=None, **kwargs) -> dict[str, tuple[float, float]]:
     from chatft.training.module import IntentSlotModule
 
     module = IntentSlotModule(
@@ -36,6 +36,7 @@ def _module_lrs(tiny_encoder, **kwargs) -> dict[str, tuple[float, float]]:
         weight_decay=0.01,
         num_layers=module.model.encoder.config.num_hidden_layers,
         layer_lr_decay=module.hparams.layer_lr_decay,
+        intent_head_learning_rate=intent_head_learning_rate,
     )
     where = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
     assert sum(len(g["params"]) for g in groups) == len(named)  # every parameter in exactly one group
@@ -57,6 +58,18 @@ def test_no_decay_keeps_the_two_rate_recipe(tiny_encoder):
     lrs = _module_lrs(tiny_encoder)
     assert {v for k, v in lrs.items() if k.startswith("encoder.")} == {(1e-4, 0.01), (1e-4, 0.0)}
     assert {v for k, v in lrs.items() if not k.startswith("encoder.")} == {(1e-3, 0.01), (1e-3, 0.0)}
+
+
+def test_an_intent_head_rate_moves_the_intent_head_alone(tiny_encoder):
+    lrs = _module_lrs(tiny_encoder, intent_head_learning_rate=3e-3, use_crf=True)
+    assert lrs["intent_head.weight"] == (3e-3, 0.01) and lrs["intent_head.bias"] == (3e-3, 0.0)
+    assert lrs["slot_head.weight"] == (1e-3, 0.01) and lrs["slot_head.bias"] == (1e-3, 0.0)
+    assert {v for k, v in lrs.items() if k.startswith("crf.")} == {(1e-3, 0.0)}
+    assert {v for k, v in lrs.items() if k.startswith("encoder.")} == {(1e-4, 0.01), (1e-4, 0.0)}
+    cosine = _module_lrs(tiny_encoder, intent_head_learning_rate=3e-3, intent_head="cosine")
+    assert {v for k, v in cosine.items() if k.startswith("intent_head.")} == {(3e-3, 0.01)}
+    # The same rate as the other heads: the groups of the two-rate recipe, nothing split.
+    assert _module_lrs(tiny_encoder, intent_head_learning_rate=1e-3) == _module_lrs(tiny_encoder)
 
 
 def test_frozen_parameters_are_left_out():

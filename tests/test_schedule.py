@@ -184,3 +184,15 @@ def test_few_shot_sets_with_the_default_encoder_pool_the_intent_from_the_mean_of
     assert default_intent_pooling(10, 1, DEFAULT_ENCODER) == "cls"  # one intent: no intent task
     assert default_intent_pooling(1500, 150, "all-mpnet-base-v2") == "cls"  # measured no better with mpnet
     assert default_intent_pooling(1500, 150, "/models/my-bert") == "cls"  # not measured: as before
+
+
+def test_the_intent_head_trains_three_times_faster_on_few_shot_sets():
+    from chatft.training.schedule import default_intent_head_learning_rate as rate
+
+    assert rate(1500, 150, 1e-3) == 3e-3  # 10-shot CLINC150, any encoder
+    assert rate(16 * 7, 7, 1e-3) == 3e-3  # the inclusive bound of the few-shot rule
+    assert rate(16 * 7 + 1, 7, 1e-3) == 1e-3
+    assert rate(4478, 21, 1e-3) == 1e-3  # ATIS: the heads' rate
+    assert rate(10, 1, 1e-3) == 1e-3  # one intent: no intent task
+    assert rate(1500, 150, 0.0) == 0.0  # frozen heads stay frozen
+    assert rate(1500, 150, 2e-3) == 6e-3  # a factor: the intent head follows the heads' rate

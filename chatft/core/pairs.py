@@ -52,15 +52,15 @@ def sentence_pairs(labels: Sequence[int | str], iterations: int, seed: int) -> l
 
 
 #: Training utterances per intent (on average) up to which a training set counts as few-shot: the bound of
-#: ``fit``'s few-shot encoder advice, intent pooling and intent-name utterances, and the contrastive stage's
-#: default ``max_per_intent``.
+#: ``fit``'s few-shot encoder advice, intent pooling, intent head rate and intent-name utterances, and the
+#: contrastive stage's default ``max_per_intent``.
 FEW_SHOT_PER_INTENT = 16.0
 
 
 def is_few_shot(n_utterances: int, n_intents: int, per_intent: float = FEW_SHOT_PER_INTENT) -> bool:
     """A few-shot training set: at least 2 intents and at most ``per_intent`` utterances per intent on average
-    (the rule of ``fit``'s few-shot encoder advice, pooling, intent-name utterances and contrastive stage; the
-    counts are :func:`in_scope_shape`'s, out-of-scope utterances left out)."""
+    (the rule of ``fit``'s few-shot encoder advice, pooling, intent head rate, intent-name utterances and
+    contrastive stage; the counts are :func:`in_scope_shape`'s, out-of-scope utterances left out)."""
     return n_intents >= 2 and n_utterances / n_intents <= per_intent
 
 

@@ -42,7 +42,12 @@ from chatft.training.metrics import SentenceAccuracy, SpanF1
 from chatft.training.oos_metrics import OOSMetrics
 from chatft.training.optimizer import FineTuning
 from chatft.training.reports import TestReport
-from chatft.training.schedule import default_intent_pooling, training_shape, training_split
+from chatft.training.schedule import (
+    default_intent_head_learning_rate,
+    default_intent_pooling,
+    training_shape,
+    training_split,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,10 @@ class IntentSlotModule(FineTuning, L.LightningModule):
         slot_loss_coef: Weight of the slot loss: loss = intent CE + slot_loss_coef x slot loss.
         learning_rate: Peak learning rate of the encoder.
         head_learning_rate: Peak learning rate of the heads and CRF (freshly initialised, so larger).
+        intent_head_learning_rate: Peak learning rate of the intent head alone. None (the default): chosen
+            when fit starts, 3 x ``head_learning_rate`` (3e-3 in the recipes) on few-shot training sets and
+            ``head_learning_rate`` otherwise (:func:`chatft.training.schedule.default_intent_head_learning_rate`),
+            saved with the checkpoint.
         weight_decay: AdamW weight decay (never applied to biases and LayerNorm weights).
         warmup_ratio: Fraction of all optimizer steps spent warming up linearly, then linear decay to 0.
         layer_lr_decay: Layer-wise learning-rate decay: the top encoder layer trains at ``learning_rate``,
@@ -138,6 +147,7 @@ class IntentSlotModule(FineTuning, L.LightningModule):
         slot_loss_coef: float = 1.0,
         learning_rate: float = 1e-4,
         head_learning_rate: float = 1e-3,
+        intent_head_learning_rate: float | None = None,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         layer_lr_decay: float = 1.0,
@@ -169,6 +179,11 @@ class IntentSlotModule(FineTuning, L.LightningModule):
             )
         if intent_head not in ("linear", "cosine"):
             raise ConfigError(f"--model.intent_head must be linear or cosine (got {intent_head!r})")
+        if intent_head_learning_rate is not None and intent_head_learning_rate < 0:
+            raise ConfigError(
+                "--model.intent_head_learning_rate must be >= 0, or null: by training set "
+                f"(got {intent_head_learning_rate})"
+            )
         if not 0.0 < layer_lr_decay <= 1.0:
             raise ConfigError(f"--model.layer_lr_decay must be in (0, 1] (got {layer_lr_decay})")
         if not 0.0 <= distill_weight <= 1.0 or distill_temperature <= 0:
@@ -252,10 +267,13 @@ class IntentSlotModule(FineTuning, L.LightningModule):
         ``distill_init``, copy its weights into the student. Done here, before Lightning restores a checkpoint
         it resumes from, so a resumed fit continues from its saved weights, not from the teacher's again.
         Before that, ``--model.intent_pooling null`` is resolved for the training set, and ``intent_probe_steps``
-        fits the intent head on it (not on a resumed fit: its head comes from the checkpoint)."""
+        fits the intent head on it (not on a resumed fit: its head comes from the checkpoint), and
+        ``--model.intent_head_learning_rate null`` is resolved the same way."""
         train = training_split(self.trainer) if stage == "fit" else None
         if stage == "fit" and self.hparams.get("intent_pooling") is None:
             self._choose_intent_pooling(train)
+        if stage == "fit" and self.hparams.get("intent_head_learning_rate") is None:
+            self._choose_intent_head_rate(train)
         steps = self.hparams.get("intent_probe_steps")
         if train and steps and not self.hparams.distill_from and not self.trainer.ckpt_path:
             self._probe_intent_head(train, steps)
@@ -314,6 +332,21 @@ class IntentSlotModule(FineTuning, L.LightningModule):
             print(
                 "intent pooling: mean of the token vectors, for a few-shot training set and the default encoder "
                 "(--model.intent_pooling cls reads [CLS] instead)",
+                flush=True,
+            )
+
+    def _choose_intent_head_rate(self, train) -> None:
+        """``--model.intent_head_learning_rate null``: the intent head's rate for this training set, written into
+        the hyper-parameters (so ``configure_optimizers``, which runs after ``setup``, and every checkpoint's
+        ``hparams.yaml`` have the rate that was trained with)."""
+        head = self.hparams.head_learning_rate
+        shape = training_shape(self.trainer) if train else None
+        rate = default_intent_head_learning_rate(*shape, head) if shape else head
+        self.hparams.intent_head_learning_rate = rate
+        if rate != head and self.trainer.is_global_zero:
+            print(
+                f"intent head learning rate: {rate:g} (other heads {head:g}), for a few-shot training set "
+                "(--model.intent_head_learning_rate sets it)",
                 flush=True,
             )
 

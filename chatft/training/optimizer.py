@@ -78,8 +78,8 @@ def adamw_with_warmup(params: list[dict], lr: float, warmup_ratio: float, traine
 class FineTuning:
     """``configure_optimizers`` and ``configure_gradient_clipping`` of a chatft LightningModule (listed before
     ``L.LightningModule`` among its bases). Reads the module's hyper-parameters ``learning_rate``,
-    ``head_learning_rate``, ``weight_decay``, ``layer_lr_decay``, ``warmup_ratio`` and, where the module has it,
-    ``added_token_lr``, and its ``model.encoder``."""
+    ``head_learning_rate``, ``weight_decay``, ``layer_lr_decay``, ``warmup_ratio`` and, where the module has them,
+    ``added_token_lr`` and ``intent_head_learning_rate``, and its ``model.encoder``."""
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         """Lightning's clipping, which under ``bf16-mixed`` also clips the fused AdamW (:func:`clip_gradients`)."""
@@ -87,7 +87,8 @@ class FineTuning:
 
     def configure_optimizers(self):
         """AdamW over :func:`~chatft.training.param_groups.parameter_groups` (encoder at ``learning_rate`` with
-        layer-wise decay, heads at ``head_learning_rate``, no decay on biases/LayerNorm), linear warmup then
+        layer-wise decay, heads at ``head_learning_rate``, the intent head at ``intent_head_learning_rate`` where
+        set, no decay on biases/LayerNorm), linear warmup then
         linear decay over all steps."""
         hp = self.hparams
         params = parameter_groups(
@@ -98,5 +99,6 @@ class FineTuning:
             num_layers=self.model.encoder.config.num_hidden_layers,
             layer_lr_decay=hp.layer_lr_decay,
             added_token_lr=hp.get("added_token_lr"),
+            intent_head_learning_rate=hp.get("intent_head_learning_rate"),
         )
         return adamw_with_warmup(params, hp.learning_rate, hp.warmup_ratio, self.trainer)

@@ -43,11 +43,13 @@ def parameter_groups(
     num_layers: int,
     layer_lr_decay: float = 1.0,
     added_token_lr: float | None = None,
+    intent_head_learning_rate: float | None = None,
 ) -> list[dict]:
     """AdamW groups ``{"params", "lr", "weight_decay"}``, one per distinct (lr, decay) pair, in first-seen order.
 
     Parameters named ``encoder.*`` train at ``learning_rate x layer_lr_decay ** depth``, everything else
-    (heads, CRF) at ``head_learning_rate``. Biases, LayerNorm weights and the CRF get no weight decay.
+    (heads, CRF) at ``head_learning_rate``, except the intent head (``intent_head.*``), which trains at
+    ``intent_head_learning_rate`` where one is given (few-shot sets: :mod:`chatft.training.schedule`). Biases, LayerNorm weights and the CRF get no weight decay.
     Parameters with ``requires_grad = False`` are left out. With ``added_token_lr``, the embedding rows added
     for units the tokenizer lacked (a parameter named ``...added_rows``: :mod:`chatft.model.added_rows`) train
     at that rate without weight decay: they start from one shared vector and have everything to learn.
@@ -61,6 +63,8 @@ def parameter_groups(
             continue
         if name.startswith("encoder."):
             lr = learning_rate * layer_lr_decay ** encoder_depth(name, num_layers)
+        elif intent_head_learning_rate is not None and name.startswith("intent_head."):
+            lr = intent_head_learning_rate
         else:
             lr = head_learning_rate
         decay = (
