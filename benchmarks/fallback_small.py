@@ -245,7 +245,12 @@ def main() -> None:
         help="also score the other CLINC domains' utterances as out of scope",
     )
     parser.add_argument("fit_args", nargs="*", help="extra fit options after --, e.g. -- --oos.pool true")
-    args = parser.parse_args()
+    # Split at "--" by hand: argparse gives the positionals' empty fit_args before it reaches options placed
+    # after them, and then refuses "-- --oos.pool true" as unrecognized arguments.
+    argv = sys.argv[1:]
+    own, fit_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    args = parser.parse_args(own)
+    args.fit_args = [*args.fit_args, *fit_args]
     if args.bot == "clinc-banking":
         data_dir, test = prepare_clinc(
             args.out, args.seed, oos_pool=args.oos_pool, other_domains=args.other_domains
