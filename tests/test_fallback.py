@@ -215,14 +215,14 @@ def test_states_saved_before_the_fallback_load_with_the_old_behaviour():
 
 def test_default_thresholds_on_a_small_dev():
     fb = default_fallback([0.9] * 15, [0.5] * 15, [True] * 15)
-    assert (fb.confidence, fb.ambiguity) == (0.35, 0.1)
+    assert (fb.confidence, fb.ambiguity) == (0.7, 0.1)
     assert fb.note == (
-        "fallback: confidence < 0.35 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 15 in-scope "
+        "fallback: confidence < 0.7 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 15 in-scope "
         "utterances, choosing on dev needs at least 100)"
     )
     given = default_fallback([0.9] * 15, [0.5] * 15, [True] * 15, ambiguity_threshold=0.05)
     assert given.note == (
-        "fallback: confidence < 0.35 or top-1 minus top-2 < 0.05 (the default confidence threshold and the given "
+        "fallback: confidence < 0.7 or top-1 minus top-2 < 0.05 (the default confidence threshold and the given "
         "ambiguity threshold: dev has 15 in-scope utterances, choosing on dev needs at least 100)"
     )
     both = default_fallback([0.9] * 15, [0.5] * 15, [True] * 15, confidence_threshold=0.5)
@@ -251,10 +251,10 @@ def test_calibrate_without_oos_data_turns_the_fallback_on():
     logits, gold = _all_right(15)
     state = calibrate(logits, gold)
     assert (state.temperature, state.method, state.mode) == (1.0, "msp", "threshold")
-    assert (state.threshold, state.ambiguity) == (0.35, 0.1)
+    assert (state.threshold, state.ambiguity) == (0.7, 0.1)
     assert state.notes == [
         "temperature: not fitted, T = 1 (dev has 15 in-scope utterances; fitting needs at least 50)",
-        "fallback: confidence < 0.35 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 15 in-scope "
+        "fallback: confidence < 0.7 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 15 in-scope "
         "utterances, choosing on dev needs at least 100)",
         "no out-of-scope intent in training: the fallback rejects unsure answers, not confident ones about other "
         "topics; data convert --oos-pool adds 200 generic out-of-scope utterances to train (docs: Calibration "
@@ -273,7 +273,7 @@ def test_the_oos_pool_hint_only_when_the_model_has_no_out_of_scope_intent():
     # intents <unk>, a, b, oos: trained with an out-of-scope intent, dev without examples of it
     with_oos = np.concatenate([logits, np.full((15, 1), -5.0)], axis=1)
     state = calibrate(with_oos, gold, oos_index=4)
-    assert (state.threshold, state.ambiguity) == (0.35, 0.1)  # the fallback still applies
+    assert (state.threshold, state.ambiguity) == (0.7, 0.1)  # the fallback still applies
     assert NO_OOS_INTENT_NOTE not in state.notes
     assert NO_OOS_INTENT_NOTE not in calibrate(logits, gold, fallback=False).notes
 
@@ -285,7 +285,7 @@ def test_target_recall_on_a_tiny_dev_says_it_cannot_take_effect():
         "--oos.target_recall 0.97: keeping that share of the 12 in-scope dev utterances rejects none of them, "
         "so it sets no threshold"
     )
-    assert (state.threshold, state.ambiguity) == (0.35, 0.1)  # the default fallback instead
+    assert (state.threshold, state.ambiguity) == (0.7, 0.1)  # the default fallback instead
 
 
 def test_dev_with_oos_examples_keeps_the_dev_chosen_modes():
@@ -389,7 +389,7 @@ def test_pool_utterances_choose_the_threshold_but_never_the_temperature():
 def test_the_pool_is_not_used_on_a_small_dev():
     logits, gold = _all_right(15)
     state = calibrate(logits, gold, negative_logits=_logits([[0.5, 0.4, 0.0]]))
-    assert (state.threshold, state.ambiguity) == (0.35, 0.1)  # the default fallback
+    assert (state.threshold, state.ambiguity) == (0.7, 0.1)  # the default fallback
     assert state.notes[1] == (
         "--oos.pool: not used, dev has 15 in-scope utterances; choosing a threshold against the pool needs at "
         "least 100"
@@ -410,7 +410,7 @@ def test_fit_and_test_print_the_notes_and_every_front_end_applies_the_fallback(
     out = capsys.readouterr().out.splitlines()
     assert "temperature: not fitted, T = 1 (dev has 23 in-scope utterances; fitting needs at least 50)" in out
     assert (
-        "fallback: confidence < 0.35 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 23 in-scope "
+        "fallback: confidence < 0.7 or top-1 minus top-2 < 0.1 (the default thresholds: dev has 23 in-scope "
         "utterances, choosing on dev needs at least 100)"
     ) in out
     assert NO_OOS_INTENT_NOTE in out

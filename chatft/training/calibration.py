@@ -317,7 +317,7 @@ class OOSCalibration(L.Callback):
         fallback: Without OOS examples in dev, reject low-confidence and ambiguous utterances
             (:mod:`chatft.core.fallback`); false: accept everything, as before.
         confidence_threshold: The fallback's confidence threshold (None: chosen on dev when dev holds at
-            least 100 in-scope utterances, else 0.35).
+            least 100 in-scope utterances, else 0.70).
         ambiguity_threshold: The fallback's top-1 minus top-2 threshold (None: 0.1).
         pool: Score the 200 generic out-of-scope utterances shipped in ``chatft/resources/oos_pool`` (CLINC150's
             ``oos_train`` and ``oos_val``, CC BY 3.0) and choose the out-of-scope score and threshold on dev
