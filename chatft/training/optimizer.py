@@ -88,8 +88,7 @@ class FineTuning:
     def configure_optimizers(self):
         """AdamW over :func:`~chatft.training.param_groups.parameter_groups` (encoder at ``learning_rate`` with
         layer-wise decay, heads at ``head_learning_rate``, the intent head at ``intent_head_learning_rate`` where
-        set, no decay on biases/LayerNorm), linear warmup then
-        linear decay over all steps."""
+        set, no decay on biases/LayerNorm), linear warmup then linear decay over all steps."""
         hp = self.hparams
         params = parameter_groups(
             self.model.named_parameters(),

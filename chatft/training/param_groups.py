@@ -49,7 +49,8 @@ def parameter_groups(
 
     Parameters named ``encoder.*`` train at ``learning_rate x layer_lr_decay ** depth``, everything else
     (heads, CRF) at ``head_learning_rate``, except the intent head (``intent_head.*``), which trains at
-    ``intent_head_learning_rate`` where one is given (few-shot sets: :mod:`chatft.training.schedule`). Biases, LayerNorm weights and the CRF get no weight decay.
+    ``intent_head_learning_rate`` where one is given (few-shot sets: :mod:`chatft.training.schedule`).
+    Biases, LayerNorm weights and the CRF get no weight decay.
     Parameters with ``requires_grad = False`` are left out. With ``added_token_lr``, the embedding rows added
     for units the tokenizer lacked (a parameter named ``...added_rows``: :mod:`chatft.model.added_rows`) train
     at that rate without weight decay: they start from one shared vector and have everything to learn.
