@@ -270,10 +270,11 @@ class IntentSlotModule(FineTuning, L.LightningModule):
         fits the intent head on it (not on a resumed fit: its head comes from the checkpoint), and
         ``--model.intent_head_learning_rate null`` is resolved the same way."""
         train = training_split(self.trainer) if stage == "fit" else None
+        shape = training_shape(self.trainer) if train else None
         if stage == "fit" and self.hparams.get("intent_pooling") is None:
-            self._choose_intent_pooling(train)
+            self._choose_intent_pooling(shape)
         if stage == "fit" and self.hparams.get("intent_head_learning_rate") is None:
-            self._choose_intent_head_rate(train)
+            self._choose_intent_head_rate(shape)
         steps = self.hparams.get("intent_probe_steps")
         if train and steps and not self.hparams.distill_from and not self.trainer.ckpt_path:
             self._probe_intent_head(train, steps)
@@ -320,10 +321,10 @@ class IntentSlotModule(FineTuning, L.LightningModule):
                         flush=True,
                     )
 
-    def _choose_intent_pooling(self, train) -> None:
-        """``--model.intent_pooling null``: the pooling for this training set, written into the hyper-parameters
-        so that every checkpoint, and every loader that reads one back, has the pooling that was trained."""
-        shape = training_shape(self.trainer) if train else None
+    def _choose_intent_pooling(self, shape: tuple[int, int] | None) -> None:
+        """``--model.intent_pooling null``: the pooling for this training set (``shape``: its utterances and
+        intents, None without one), written into the hyper-parameters so that every checkpoint, and every
+        loader that reads one back, has the pooling that was trained."""
         pooling = default_intent_pooling(*shape, self.hparams.encoder) if shape else "cls"
         self.hparams.intent_pooling = pooling
         self.spec = replace(self.spec, intent_pooling=pooling)
@@ -335,12 +336,11 @@ class IntentSlotModule(FineTuning, L.LightningModule):
                 flush=True,
             )
 
-    def _choose_intent_head_rate(self, train) -> None:
-        """``--model.intent_head_learning_rate null``: the intent head's rate for this training set, written into
-        the hyper-parameters (so ``configure_optimizers``, which runs after ``setup``, and every checkpoint's
-        ``hparams.yaml`` have the rate that was trained with)."""
+    def _choose_intent_head_rate(self, shape: tuple[int, int] | None) -> None:
+        """``--model.intent_head_learning_rate null``: the intent head's rate for this training set (``shape`` as
+        for the pooling), written into the hyper-parameters (so ``configure_optimizers``, which runs after
+        ``setup``, and every checkpoint's ``hparams.yaml`` have the rate that was trained with)."""
         head = self.hparams.head_learning_rate
-        shape = training_shape(self.trainer) if train else None
         rate = default_intent_head_learning_rate(*shape, head) if shape else head
         self.hparams.intent_head_learning_rate = rate
         if rate != head and self.trainer.is_global_zero:
