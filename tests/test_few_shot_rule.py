@@ -1,6 +1,7 @@
-"""One count behind every few-shot decision of ``fit`` (the encoder advice, the intent pooling, the intent head's
-learning rate, the intent-name utterances, the contrastive stage): the training files' utterances per intent, out-of-scope ones left out, at
-least 2 intents. A bot with many out-of-scope examples is as few-shot as its intents are."""
+"""One count behind every few-shot decision of ``fit`` (the encoder advice, the intent pooling, the intent
+head's learning rate, the intent-name utterances, the contrastive stage): the training files' utterances per
+intent, out-of-scope ones left out, at least 2 intents. A bot with many out-of-scope examples is as few-shot
+as its intents are."""
 
 from __future__ import annotations
 

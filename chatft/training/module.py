@@ -69,8 +69,8 @@ class IntentSlotModule(FineTuning, L.LightningModule):
         head_learning_rate: Peak learning rate of the heads and CRF (freshly initialised, so larger).
         intent_head_learning_rate: Peak learning rate of the intent head alone. None (the default): chosen
             when fit starts, 3 x ``head_learning_rate`` (3e-3 in the recipes) on few-shot training sets and
-            ``head_learning_rate`` otherwise (:func:`chatft.training.schedule.default_intent_head_learning_rate`),
-            saved with the checkpoint.
+            ``head_learning_rate`` otherwise
+            (:func:`chatft.training.schedule.default_intent_head_learning_rate`), saved with the checkpoint.
         weight_decay: AdamW weight decay (never applied to biases and LayerNorm weights).
         warmup_ratio: Fraction of all optimizer steps spent warming up linearly, then linear decay to 0.
         layer_lr_decay: Layer-wise learning-rate decay: the top encoder layer trains at ``learning_rate``,
@@ -266,9 +266,9 @@ class IntentSlotModule(FineTuning, L.LightningModule):
         """Load the distillation teacher (fit only: a reloaded student never needs it) and, with
         ``distill_init``, copy its weights into the student. Done here, before Lightning restores a checkpoint
         it resumes from, so a resumed fit continues from its saved weights, not from the teacher's again.
-        Before that, ``--model.intent_pooling null`` is resolved for the training set, and ``intent_probe_steps``
-        fits the intent head on it (not on a resumed fit: its head comes from the checkpoint), and
-        ``--model.intent_head_learning_rate null`` is resolved the same way."""
+        Before that, ``--model.intent_pooling null`` and ``--model.intent_head_learning_rate null`` are resolved
+        for the training set, and ``intent_probe_steps`` fits the intent head on it (not on a resumed fit: its
+        head comes from the checkpoint)."""
         train = training_split(self.trainer) if stage == "fit" else None
         shape = training_shape(self.trainer) if train else None
         if stage == "fit" and self.hparams.get("intent_pooling") is None:
@@ -337,8 +337,8 @@ class IntentSlotModule(FineTuning, L.LightningModule):
             )
 
     def _choose_intent_head_rate(self, shape: tuple[int, int] | None) -> None:
-        """``--model.intent_head_learning_rate null``: the intent head's rate for this training set (``shape`` as
-        for the pooling), written into the hyper-parameters (so ``configure_optimizers``, which runs after
+        """``--model.intent_head_learning_rate null``: the intent head's rate for this training set (``shape``
+        as for the pooling), written into the hyper-parameters (so ``configure_optimizers``, which runs after
         ``setup``, and every checkpoint's ``hparams.yaml`` have the rate that was trained with)."""
         head = self.hparams.head_learning_rate
         rate = default_intent_head_learning_rate(*shape, head) if shape else head
